@@ -1,0 +1,15 @@
+.PHONY: run test bench setup
+
+# Set up (idempotent) and start the app.
+run:
+	bash scripts/setup.sh
+	.venv/bin/streamlit run app.py
+
+# Set up with the test extras and run the whole suite, browser tests included.
+test:
+	bash scripts/setup.sh --test
+	.venv/bin/python -m pytest
+
+bench:
+	bash scripts/setup.sh
+	.venv/bin/python -m cvdemo bench

@@ -1,0 +1,5 @@
+import sys
+
+from cvdemo.cli import main
+
+sys.exit(main())

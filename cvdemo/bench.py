@@ -1,0 +1,146 @@
+"""Latency, throughput and memory of every ready model; printed, never asserted.
+
+Feature packages add their own cases in a ``benchmarks`` module exposing
+``CASES: list[Callable[[torch.device, int], list[BenchResult]]]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import platform
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+import cvdemo
+from cvdemo.device import configure_cpu_threads, describe_device, synchronize
+from cvdemo.registry import ModelSpec, Task, ready_models
+
+
+@dataclass
+class BenchResult:
+    case: str
+    model: str
+    device: str
+    median_ms: float
+    fps: float
+    peak_memory_mb: float
+    runs: int
+    note: str = ""
+
+
+def sample_frame(height: int = 480, width: int = 640) -> np.ndarray:
+    """A real photo at webcam size (scikit-image's astronaut, resized)."""
+    from PIL import Image
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.BILINEAR))
+
+
+def time_call(fn: Callable[[], Any], device: torch.device, runs: int, warmup: int = 2) -> tuple[float, float]:
+    """Median milliseconds per call and the peak memory (MB) while running."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        timings.append((time.perf_counter() - start) * 1000.0)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS, KiB on Linux
+    return statistics.median(timings), peak
+
+
+def measure(case: str, model: str, fn: Callable[[], Any], device: torch.device, runs: int, note: str = "") -> BenchResult:
+    median_ms, peak = time_call(fn, device, runs)
+    return BenchResult(case, model, str(device), round(median_ms, 2), round(1000.0 / median_ms, 1) if median_ms else 0.0, round(peak, 1), runs, note)
+
+
+def _default_call(spec: ModelSpec, model: Any) -> tuple[str, Callable[[], Any]] | None:
+    custom = spec.metadata.get("bench")
+    if custom is not None:
+        return custom(model)
+    frame = sample_frame()
+    if spec.task is Task.DETECTION:
+        return "detect 640×480 (pre + model + post)", lambda: model.detect(frame)
+    if spec.task is Task.SEMANTIC_SEGMENTATION:
+        return "segment 640×480", lambda: model.segment(frame)
+    if spec.task is Task.INSTANCE_SEGMENTATION:
+        return "instances 640×480", lambda: model.segment_instances(frame)
+    if spec.task is Task.CLASSIFICATION:
+        return "classify 640×480", lambda: model.classify(frame)
+    return None
+
+
+def model_cases(device: torch.device, runs: int, names: Iterable[str] | None = None) -> list[BenchResult]:
+    results = []
+    wanted = set(names) if names else None
+    for spec in ready_models():
+        if wanted and spec.name not in wanted:
+            continue
+        model = spec.build(device)
+        call = _default_call(spec, model)
+        if call is None:
+            continue
+        label, fn = call
+        results.append(measure(label, spec.name, fn, device, runs))
+    return results
+
+
+def extra_cases() -> list[Callable[[torch.device, int], list[BenchResult]]]:
+    cases = []
+    for module_info in pkgutil.walk_packages(cvdemo.__path__, prefix="cvdemo."):
+        if module_info.name.endswith(".benchmarks"):
+            cases.extend(getattr(importlib.import_module(module_info.name), "CASES", []))
+    return cases
+
+
+def machine_summary(device: torch.device) -> dict:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cores": cores,
+        "torch_threads": torch.get_num_threads(),
+        "device": describe_device(device),
+        "torch": torch.__version__,
+    }
+
+
+def run_all(device: torch.device, runs: int, names: Iterable[str] | None = None, include_extra: bool = True,
+            on_result: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
+    configure_cpu_threads()
+    results = []
+    for result in model_cases(device, runs, names):
+        results.append(result)
+        if on_result:
+            on_result(result)
+    if include_extra:
+        for case in extra_cases():
+            for result in case(device, runs):
+                if names and result.model not in set(names):
+                    continue
+                results.append(result)
+                if on_result:
+                    on_result(result)
+    return results
+
+
+def as_dicts(results: list[BenchResult]) -> list[dict]:
+    return [asdict(r) for r in results]

@@ -1,0 +1,88 @@
+"""Which device the app computes on, and the small policies that go with it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from functools import lru_cache
+
+import torch
+
+DEVICE_ENV = "CVDEMO_DEVICE"
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    devices = []
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if _mps_available():
+        devices.append("mps")
+    devices.append("cpu")
+    return devices
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """CUDA, then MPS, then CPU; ``requested`` or $CVDEMO_DEVICE overrides.
+
+    An override that names a device this machine lacks raises, rather than silently
+    running somewhere else and reporting misleading timings.
+    """
+    choice = requested or os.environ.get(DEVICE_ENV) or ""
+    choice = choice.strip().lower()
+    if choice in ("", "auto"):
+        return torch.device(available_devices()[0])
+    device = torch.device(choice)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"{DEVICE_ENV}={choice!r} but CUDA is not available on this machine")
+    if device.type == "mps" and not _mps_available():
+        raise RuntimeError(f"{DEVICE_ENV}={choice!r} but MPS is not available on this machine")
+    if device.type not in ("cuda", "mps", "cpu"):
+        raise RuntimeError(f"unsupported device {choice!r}: use cuda, mps, cpu or auto")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"CUDA · {torch.cuda.get_device_name(index)}"
+    if device.type == "mps":
+        return "Apple MPS"
+    return f"CPU · {torch.get_num_threads()} threads"
+
+
+@lru_cache(maxsize=1)
+def configure_cpu_threads() -> int:
+    """Use the physical cores we were given, not the host's logical count.
+
+    Streamlit serves several sessions from one process, so oversubscribing threads makes every
+    session slower; inter-op parallelism buys little for single-image inference.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        cores = os.cpu_count() or 1
+    threads = int(os.environ.get("CVDEMO_THREADS", cores))
+    torch.set_num_threads(max(1, threads))
+    with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
+        torch.set_num_interop_threads(1)
+    return torch.get_num_threads()
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """fp16 autocast on CUDA, a no-op elsewhere (CPU fp16 is slower, MPS autocast is patchy)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels so that wall-clock timings mean something."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

@@ -1,0 +1,178 @@
+"""One loader for every upload, file and video frame: anything in, RGB uint8 out.
+
+Pages show ``ImageLoadError``'s message as is, so each message says what was wrong in words a
+user can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+MAX_BYTES = int(os.environ.get("CVDEMO_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
+MAX_PIXELS = int(os.environ.get("CVDEMO_MAX_IMAGE_PIXELS", 50_000_000))
+# Transparent pixels are composited over mid-grey: close to the ImageNet mean, so it neither adds
+# strong edges for the networks nor reveals whatever colour an editor left under the alpha.
+TRANSPARENT_BACKGROUND = (128, 128, 128)
+
+ImageSource = Union[bytes, bytearray, memoryview, str, Path, np.ndarray, Image.Image]
+
+
+class ImageLoadError(ValueError):
+    """The input is not an image we can use; the message is meant for the user."""
+
+
+def load_image(source: ImageSource, *, channel_order: str = "rgb", name: str | None = None) -> np.ndarray:
+    """Return an ``H×W×3`` uint8 RGB array with EXIF orientation applied.
+
+    ``source`` may be encoded bytes, a path, a PIL image or an array (``channel_order="bgr"`` for
+    OpenCV / video frames). Raises :class:`ImageLoadError` for anything unusable.
+    """
+    if isinstance(source, np.ndarray):
+        return array_to_rgb(source, channel_order=channel_order)
+    if isinstance(source, Image.Image):
+        return _pil_to_rgb(source)
+    label = name
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        label = label or path.name
+        if not path.is_file():
+            raise ImageLoadError(f"{label}: no such file")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ImageLoadError(_too_many_bytes(label, size))
+        data = path.read_bytes()
+    else:
+        data = bytes(source)
+    return decode_image_bytes(data, name=label)
+
+
+def decode_image_bytes(data: bytes, *, name: str | None = None) -> np.ndarray:
+    label = name or "the file"
+    if len(data) == 0:
+        raise ImageLoadError(f"{label} is empty (0 bytes)")
+    if len(data) > MAX_BYTES:
+        raise ImageLoadError(_too_many_bytes(label, len(data)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageLoadError(
+                    f"{label} is {width}×{height} pixels ({width * height / 1e6:.0f} MP); "
+                    f"the limit is {MAX_PIXELS / 1e6:.0f} MP. Please downscale it first."
+                )
+            if width == 0 or height == 0:
+                raise ImageLoadError(f"{label} has no pixels ({width}×{height})")
+            image.seek(0)  # first frame of animations
+            image.load()
+    except ImageLoadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{label} is not an image file this app can read (PNG, JPEG, GIF, BMP, TIFF, WebP…)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageLoadError(f"{label} declares too many pixels to decode safely; please downscale it first") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(f"{label} is damaged or truncated and cannot be decoded ({exc})") from None
+    return _pil_to_rgb(image)
+
+
+def _too_many_bytes(label: str, size: int) -> str:
+    return f"{label} is {size / 2**20:.1f} MiB; the limit is {MAX_BYTES / 2**20:.0f} MiB"
+
+
+def _pil_to_rgb(image: Image.Image) -> np.ndarray:
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block should not cost the user the picture
+        pass
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return _gray_to_rgb(_high_depth_to_uint8(np.asarray(image), mode))
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
+        return _composite(image.convert("RGBA"))
+    if mode == "RGB":
+        return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    # L, 1, P, CMYK, YCbCr, LAB, HSV: Pillow's own conversions are correct for these
+    # (it undoes Adobe's inverted CMYK when decoding the JPEG).
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _high_depth_to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
+    """Scale 16-bit and float samples to 8 bits instead of clipping them as ``convert`` does."""
+    array = array.astype(np.float64)
+    if mode == "F":
+        low, high = float(np.nanmin(array)), float(np.nanmax(array))
+        if low >= 0.0 and high <= 1.0:
+            scaled = array * 255.0
+        else:
+            scaled = (array - low) / max(high - low, 1e-12) * 255.0
+    else:
+        # 16-bit data (Pillow hands 16-bit PNG/TIFF over as I;16 or I).
+        scaled = array / 65535.0 * 255.0 if array.max() > 255 or mode.startswith("I;16") else array
+    return np.clip(np.rint(np.nan_to_num(scaled)), 0, 255).astype(np.uint8)
+
+
+def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+
+
+def _composite(rgba: Image.Image) -> np.ndarray:
+    array = np.asarray(rgba, dtype=np.float32)
+    alpha = array[..., 3:4] / 255.0
+    background = np.asarray(TRANSPARENT_BACKGROUND, dtype=np.float32)
+    rgb = array[..., :3] * alpha + background * (1.0 - alpha)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def array_to_rgb(array: np.ndarray, *, channel_order: str = "rgb") -> np.ndarray:
+    """Arrays from cameras, OpenCV or NumPy code: gray, RGB(A)/BGR(A), uint8/uint16/float."""
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageLoadError(f"expected an H×W, H×W×3 or H×W×4 image array, got shape {array.shape}")
+    if array.shape[0] * array.shape[1] > MAX_PIXELS:
+        raise ImageLoadError(f"the image has {array.shape[0] * array.shape[1] / 1e6:.0f} MP; the limit is {MAX_PIXELS / 1e6:.0f} MP")
+    if array.dtype == np.uint8:
+        pass
+    elif array.dtype == np.uint16:
+        array = np.rint(array.astype(np.float32) / 257.0).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.floating):
+        array = np.clip(np.rint(np.nan_to_num(array) * 255.0), 0, 255).astype(np.uint8)
+    elif array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    else:
+        raise ImageLoadError(f"unsupported pixel type {array.dtype}")
+    channels = array.shape[2]
+    if channels == 1:
+        return _gray_to_rgb(array[..., 0])
+    if channel_order.lower() == "bgr":
+        array = array[..., [2, 1, 0, 3][:channels]]
+    if channels == 4:
+        return _composite(Image.fromarray(np.ascontiguousarray(array), "RGBA"))
+    return np.ascontiguousarray(array)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGB/gray/indexed uint8 array, for downloads."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# A truncated upload should be an error, never a half-grey picture.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def to_tensor(image: np.ndarray, device=None):
+    """H×W×3 uint8 -> (3, H, W) uint8 torch tensor on ``device`` (a copy: upload buffers are read-only)."""
+    import torch
+
+    return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).to(device)

@@ -1,0 +1,1 @@
+"""Model builders. Every module here exposes ``SPECS``, a list of registry entries."""

