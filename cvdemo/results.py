@@ -85,3 +85,24 @@ class Classification:
     @property
     def best(self) -> tuple[str, float, int]:
         return self.top(1)[0]
+
+
+@dataclass
+class HeadLevel:
+    """One output level of a dense one-stage head, for the "each cell predicts" views.
+
+    Detectors put a list of these in ``Detections.extras["levels"]`` and the boxes before NMS
+    (a ``Detections``) in ``Detections.extras["candidates"]``, so pages can redo NMS live and
+    draw per-cell scores over the image. A grid cell (row, col) covers network-input pixels
+    ``[col*stride, (col+1)*stride)``; original-image pixels are ``(net - pad) / scale``.
+    """
+
+    name: str  # e.g. "stride 8 (52×52)"
+    stride: int
+    class_scores: np.ndarray  # (C, h, w) probabilities in [0, 1]
+    objectness: np.ndarray | None = None  # (h, w) or (anchors, h, w)
+    raw: np.ndarray | None = None  # the raw head tensor at this level, (channels, h, w)
+    scale: float = 1.0  # network-input pixels per original pixel (x and y alike when letterboxed)
+    scale_xy: tuple[float, float] | None = None  # (sx, sy) when the input was stretched instead
+    pad: tuple[float, float] = (0.0, 0.0)  # (pad_x, pad_y) in network-input pixels
+    anchors: np.ndarray | None = None  # (anchors, 2) widths/heights in network-input pixels
