@@ -60,11 +60,17 @@ if [ "$WITH_TESTS" = 1 ]; then
         "$PY" -m pip install -q -c "$CONSTRAINTS" -r requirements-test.txt
         mark_done test "$S"
     fi
-    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-        say "installing Debian's chromium for the browser tests"
+    # Debian's Chromium drives the browser tests (never a downloaded browser); the emoji font
+    # keeps page icons legible in the screenshots.
+    missing=""
+    for pkg in chromium chromium-driver fonts-noto-color-emoji; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+    done
+    if [ -n "$missing" ]; then
+        say "installing Debian packages for the browser tests:$missing"
         SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
         $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
     fi
 fi
 say "ready"

@@ -1,0 +1,177 @@
+"""Page scaffolding, shared model cache, model picker and image input."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+import numpy as np
+import streamlit as st
+import torch
+
+from cvdemo import registry
+from cvdemo.device import available_devices, configure_cpu_threads, describe_device, pick_device
+from cvdemo.images import ImageLoadError, encode_png, load_image
+from cvdemo.registry import ModelSpec, Task
+from cvdemo.weights import Status, TorchvisionWeights, WeightsUnavailable
+
+DEVICE_KEY = "cvdemo_device"
+
+
+def current_device() -> torch.device:
+    choice = st.session_state.get(DEVICE_KEY)
+    try:
+        return pick_device(choice)
+    except RuntimeError:
+        return pick_device()
+
+
+def page_setup(title: str, icon: str = "🔍", layout: str = "wide") -> torch.device:
+    """Page config plus the sidebar every page shares: device picker and where to get help."""
+    st.set_page_config(page_title=f"{title} · cvdemo", page_icon=icon, layout=layout)
+    configure_cpu_threads()
+    devices = available_devices()
+    with st.sidebar:
+        st.selectbox("Compute device", devices, key=DEVICE_KEY,
+                     help="cvdemo picks CUDA, then Apple MPS, then the CPU. Set CVDEMO_DEVICE to change the default.")
+        device = current_device()
+        st.caption(f"Running on **{describe_device(device)}**" + (" · fp16 autocast" if device.type == "cuda" else ""))
+    return device
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def _load_shared(name: str, device: str):
+    # One instance per (model, device) for the whole server: every session shares it, so the
+    # wrappers never mutate themselves while predicting.
+    return registry.load_model(name, torch.device(device))
+
+
+def cached_model(name: str):
+    spec = registry.get(name)
+    with st.spinner(f"Loading {spec.title}…"):
+        return _load_shared(name, str(current_device()))
+
+
+def _label(spec: ModelSpec) -> str:
+    state = spec.status().status
+    badge = {Status.READY: "", Status.DOWNLOADABLE: "  ·  download needed", Status.MISSING: "  ·  missing"}[state]
+    family = f" — {spec.family}" if spec.family else ""
+    return f"{spec.title}{family}{badge}"
+
+
+def model_picker(tasks: Task | Iterable[Task], key: str, label: str = "Model", *,
+                 only: Iterable[str] | None = None, default: str | None = None,
+                 predicate=None) -> ModelSpec | None:
+    """A selectbox of registry models. Returns the spec when its weights are ready.
+
+    For a model that is not ready it explains why and offers the download (torchvision zoo)
+    or the command that fixes it, and returns None.
+    """
+    tasks = (tasks,) if isinstance(tasks, Task) else tuple(tasks)
+    specs = [s for t in tasks for s in registry.all_models(t)]
+    if only is not None:
+        wanted = list(only)
+        specs = [s for s in specs if s.name in wanted]
+    if predicate is not None:
+        specs = [s for s in specs if predicate(s)]
+    if not specs:
+        st.warning("No model of this kind is registered.")
+        return None
+    specs.sort(key=lambda s: (not s.ready, s.offline_rank, s.name))
+    names = [s.name for s in specs]
+    index = names.index(default) if default in names else 0
+    chosen_name = st.selectbox(label, names, index=index, key=key,
+                               format_func=lambda n: _label(registry.get(n)))
+    spec = registry.get(chosen_name)
+    if spec.description:
+        st.caption(spec.description)
+    state = spec.status()
+    if state.status is Status.READY:
+        return spec
+    if state.status is Status.DOWNLOADABLE:
+        st.info(f"**{spec.title}** needs weights from the torchvision zoo ({state.where}). "
+                f"This needs internet; offline, pick a model marked ready. Command line: `{state.action}`")
+        if st.button(f"Download {spec.title} weights", key=f"{key}_download"):
+            try:
+                with st.spinner("Downloading…"):
+                    for source in spec.weights:
+                        if isinstance(source, TorchvisionWeights):
+                            source.fetch(progress=False)
+                st.rerun()
+            except WeightsUnavailable as exc:
+                st.error(str(exc))
+    else:
+        st.warning(f"**{spec.title}** is missing: {state.where}. To fix: `{state.action}`")
+    return None
+
+
+SAMPLE_PHOTOS = {
+    "astronaut (Eileen Collins)": "astronaut",
+    "cat (Chelsea)": "chelsea",
+    "coffee cup": "coffee",
+    "rocket": "rocket",
+    "horse (silhouette)": "horse",
+}
+
+
+@st.cache_data(show_spinner=False)
+def sample_photo(name: str) -> np.ndarray:
+    from skimage import data
+
+    return load_image(np.asarray(getattr(data, SAMPLE_PHOTOS[name])()))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _decode(data: bytes, name: str) -> np.ndarray:
+    return load_image(data, name=name)
+
+
+def image_input(key: str, label: str = "Image", *, sources=("Upload", "Webcam snapshot", "Sample photo"),
+                default_sample: str = "astronaut (Eileen Collins)") -> tuple[np.ndarray, str] | None:
+    """Upload, webcam snapshot or bundled sample → (RGB uint8 array, name), or None.
+
+    Bad files show the loader's message and return None, so the page keeps running.
+    """
+    source = st.radio(label, list(sources), key=f"{key}_source", horizontal=True,
+                      index=list(sources).index("Sample photo") if "Sample photo" in sources else 0)
+    try:
+        if source == "Upload":
+            uploaded = st.file_uploader("Upload an image (PNG, JPEG, GIF, BMP, TIFF, WebP)", key=f"{key}_file")
+            if uploaded is None:
+                return None
+            return _decode(uploaded.getvalue(), uploaded.name), uploaded.name
+        if source == "Webcam snapshot":
+            shot = st.camera_input("Take a picture", key=f"{key}_camera",
+                                   help="Your browser asks for camera permission; if you denied it, re-allow it in the site settings.")
+            if shot is None:
+                return None
+            return _decode(shot.getvalue(), "webcam snapshot"), "webcam snapshot"
+        names = [n for n in SAMPLE_PHOTOS if _sample_available(n)]
+        choice = st.selectbox("Sample photo (shipped with scikit-image)", names, key=f"{key}_sample",
+                              index=names.index(default_sample) if default_sample in names else 0)
+        return sample_photo(choice), choice
+    except ImageLoadError as exc:
+        st.error(f"Could not use this image: {exc}")
+        return None
+
+
+@st.cache_data(show_spinner=False)
+def _sample_available(name: str) -> bool:
+    try:
+        sample_photo(name)
+        return True
+    except Exception:  # a sample scikit-image would have to download
+        return False
+
+
+def download_png(image: np.ndarray, filename: str, label: str = "Download PNG", key: str | None = None) -> None:
+    st.download_button(label, data=encode_png(image), file_name=filename, mime="image/png", key=key)
+
+
+def show_error(exc: BaseException) -> None:
+    st.error(str(exc) or exc.__class__.__name__)
+
+
+def image_digest(image: np.ndarray) -> str:
+    """A cheap key for caching per-image results in session state."""
+    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=12).hexdigest() + f"{image.shape}"

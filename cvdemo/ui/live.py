@@ -1,0 +1,131 @@
+"""The one live-webcam path every page shares (streamlit-webrtc), with a snapshot fallback.
+
+The frame callback runs on a worker thread: it only converts, calls the page's
+``process_frame`` and draws the FPS readout. The page's latest ``process_frame`` (which closes
+over the current widget values) is swapped into a holder on every rerun, so changing the
+model, threshold or class filter applies to the running stream without restarting it.
+With ``async_processing`` streamlit-webrtc keeps only the newest frame when the model is
+slower than the camera: frames are dropped, never queued.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from cvdemo.images import ImageLoadError, load_image
+from cvdemo.ui.live_stats import FrameStats, draw_readout
+
+ProcessFrame = Callable[[np.ndarray], np.ndarray]
+
+
+def ice_servers() -> list[dict]:
+    """STUN/TURN servers for remote use, from $CVDEMO_ICE_SERVERS (JSON) or secrets.
+
+    On localhost none are needed; leaving the list empty (rather than unset) also stops
+    streamlit-webrtc from reaching out to public STUN servers on its own.
+    """
+    raw = os.environ.get("CVDEMO_ICE_SERVERS")
+    if raw:
+        return json.loads(raw)
+    try:
+        return list(st.secrets.get("ice_servers", []))
+    except Exception:  # no secrets.toml
+        return []
+
+
+class _Holder:
+    """State shared between the script thread (which swaps ``process``) and the video thread."""
+
+    def __init__(self) -> None:
+        self.process: ProcessFrame = lambda rgb: rgb
+        self.stats = FrameStats()
+        self.error: str | None = None
+        self.lock = threading.Lock()
+
+
+def _holder(key: str) -> _Holder:
+    name = f"_live_holder_{key}"
+    if name not in st.session_state:
+        st.session_state[name] = _Holder()
+    return st.session_state[name]
+
+
+def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True, help_text: str | None = None):
+    """Render the live webcam widget; returns the webrtc context (or None in snapshot mode).
+
+    Call it last on a page (or last in its tab): with ``show_stats`` it keeps the script
+    running while the stream plays, to refresh the FPS / latency readout under the video.
+    """
+    holder = _holder(key)
+    holder.process = process_frame
+    mode = st.radio("Camera mode", ["Live video (WebRTC)", "Snapshot"], key=f"{key}_mode", horizontal=True,
+                    help="Live video needs the browser's camera permission and WebRTC (works on localhost; "
+                         "a remote server needs HTTPS and, behind NAT, STUN/TURN servers set in CVDEMO_ICE_SERVERS). "
+                         "Snapshot works wherever the browser can take a picture.")
+    if help_text:
+        st.caption(help_text)
+    if mode == "Snapshot":
+        _snapshot(key, holder)
+        return None
+    try:
+        import av
+        from streamlit_webrtc import WebRtcMode, webrtc_streamer
+    except ImportError as exc:  # pragma: no cover - requirements install both
+        st.warning(f"Live video is unavailable ({exc}); use Snapshot mode.")
+        _snapshot(key, holder)
+        return None
+
+    def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
+        rgb = frame.to_ndarray(format="rgb24")
+        started = time.perf_counter()
+        try:
+            out = holder.process(rgb)
+            holder.error = None
+        except Exception as exc:  # keep the stream alive; the page shows the message
+            holder.error = f"{exc.__class__.__name__}: {exc}"
+            out = rgb
+        latency = time.perf_counter() - started
+        holder.stats.record(latency)
+        out = draw_readout(np.ascontiguousarray(out), holder.stats)
+        return av.VideoFrame.from_ndarray(out, format="rgb24")
+
+    st.caption("Press **START** and allow camera access. If the browser blocked the camera, re-allow it in the "
+               "site settings or switch to Snapshot mode. No camera? Snapshot and upload work too.")
+    ctx = webrtc_streamer(
+        key=key,
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration={"iceServers": ice_servers()},
+        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+        video_frame_callback=callback,
+        async_processing=True,
+    )
+    if show_stats:
+        readout = st.empty()
+        while ctx.state.playing:
+            fps, latency_ms, frames = holder.stats.summary()
+            readout.markdown(f"**Live:** {fps:.1f} FPS · {latency_ms:.0f} ms per frame · {frames} frames processed"
+                             + (f"  \n:red[{holder.error}]" if holder.error else ""))
+            time.sleep(0.5)
+    return ctx
+
+
+def _snapshot(key: str, holder: _Holder) -> None:
+    shot = st.camera_input("Take a picture", key=f"{key}_snapshot")
+    if shot is None:
+        st.caption("No camera, or permission denied? Allow the camera in the browser's site settings, or use an upload instead.")
+        return
+    try:
+        rgb = load_image(shot.getvalue(), name="webcam snapshot")
+    except ImageLoadError as exc:
+        st.error(str(exc))
+        return
+    started = time.perf_counter()
+    out = holder.process(rgb)
+    st.image(out, caption=f"Processed in {(time.perf_counter() - started) * 1000:.0f} ms", width="stretch")

@@ -1,0 +1,168 @@
+"""Shared fixtures: real photos, and the browser harness for end-to-end tests.
+
+Browser tests start ``streamlit run app.py`` once per session on a free port and drive Debian's
+Chromium through Playwright (never a downloaded browser). Use ``open_page("Detection")`` to
+load a page and wait until Streamlit has finished running it, and ``save_screenshot(page,
+name)`` to keep a PNG under tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.fakecam import photo_frames, write_y4m
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SHARED = ROOT.parent / "shared"
+CHROMIUM = os.environ.get("CVDEMO_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(artifacts_dir):
+    port = _free_port()
+    log = open(artifacts_dir / "streamlit-server.log", "w")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
+         "--server.address=127.0.0.1", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}; see {log.name}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise RuntimeError("streamlit did not become healthy within 90 s")
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def fake_camera_clip(tmp_path_factory) -> Path:
+    return write_y4m(tmp_path_factory.mktemp("fakecam") / "photos.y4m", photo_frames())
+
+
+@pytest.fixture(scope="session")
+def browser(fake_camera_clip):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={fake_camera_clip}",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"], base_url=app_url)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+def wait_for_streamlit(page, timeout_s: float = 120.0) -> None:
+    """Wait until the app has rendered and its script is no longer running; fail on an exception box."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_s * 1000)
+    deadline = time.time() + timeout_s
+    quiet_since = None
+    while time.time() < deadline:
+        # Streamlit tags its root with the script state: "initial", "running", "notRunning", …
+        state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state") or "initial"
+        rendered = page.locator('[data-testid="stMain"] [data-testid="stElementContainer"]').count() > 0
+        if rendered and state not in ("initial", "running"):
+            quiet_since = quiet_since or time.time()
+            if time.time() - quiet_since > 0.75:
+                break
+        else:
+            quiet_since = None
+        time.sleep(0.25)
+    else:
+        raise AssertionError(f"the page kept running for more than {timeout_s:.0f} s")
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, f"the page shows an exception: {exceptions.first.inner_text()[:2000]}"
+
+
+@pytest.fixture()
+def open_page(page):
+    """``open_page("Detection")`` → the Playwright page after Streamlit finished rendering it."""
+
+    def _open(path: str = "", timeout_s: float = 120.0):
+        page.goto(f"/{path.lstrip('/')}")
+        wait_for_streamlit(page, timeout_s)
+        return page
+
+    return _open
+
+
+@pytest.fixture()
+def save_screenshot(artifacts_dir):
+    def _save(page, name: str, full_page: bool = True) -> Path:
+        path = artifacts_dir / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        assert path.stat().st_size > 10_000, "the screenshot is suspiciously small (blank page?)"
+        return path
+
+    return _save
+
+
+@pytest.fixture(scope="session")
+def shared_facedata() -> Path:
+    path = SHARED / "facedata"
+    if not path.is_dir():
+        pytest.skip(f"{path} is not present (it sits beside the repository on development and CI machines)")
+    return path
