@@ -139,3 +139,16 @@ def test_mobilenet_v2_classifies_coffee_as_espresso(mobilenet):
 
     top = mobilenet.classify(data.coffee()).top(5)
     assert top[0][0] == "espresso", top
+
+
+def test_a_shared_model_gives_the_same_answers_from_many_threads(mobilenet):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skimage import data
+
+    images = [data.chelsea(), data.coffee(), data.astronaut()]
+    expected = [mobilenet.classify(image).probabilities for image in images]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda i: mobilenet.classify(images[i % 3]).probabilities, range(12)))
+    for i, probabilities in enumerate(results):
+        assert abs(probabilities - expected[i % 3]).max() < 1e-5
