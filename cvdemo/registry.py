@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Callable
@@ -51,7 +51,11 @@ class ModelSpec:
     metadata: dict = field(default_factory=dict, hash=False, compare=False)
 
     def status(self) -> WeightsStatus:
-        return WeightsStatus.worst([source.status() for source in self.weights])
+        statuses = [source.status() for source in self.weights]
+        worst = WeightsStatus.worst(statuses)
+        sizes = [s.size_bytes for s in statuses if s.size_bytes]
+        # the size on disk of a model is that of all its files (a graph and its weight shards)
+        return replace(worst, size_bytes=sum(sizes) if sizes else None)
 
     @property
     def ready(self) -> bool:
