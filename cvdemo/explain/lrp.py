@@ -1,0 +1,466 @@
+"""Layer-wise relevance propagation (Bach et al. 2015; Lapuschkin et al. 2019, "Clever Hans").
+
+The explained score is handed down layer by layer, each layer splitting the relevance it received
+among its inputs by a rule, until it reaches the pixels. The rules are zennit's; what makes them
+right on real networks is the *canonical form* the network is first put in (our canonizer, built on
+``torch.fx`` so it works for any traceable network rather than one architecture):
+
+* **BatchNorm folded** into the convolution before it (an affine map per channel; a rule sees one
+  linear layer instead of a linear layer followed by a rescaling that would break conservation);
+* **every residual ``+`` made an explicit ``Sum`` module** (MobileNetV2's InvertedResidual,
+  EfficientNet's MBConv, ResNet's blocks) that gets zennit's ``Norm`` rule: relevance is split
+  between the skip and the branch in proportion to what each contributed. A library whose rules
+  only see leaf modules (captum's ``LRP``) lets the ``+`` through as a gradient, which hands both
+  branches the full relevance — the sum at the input is then off by orders of magnitude;
+* **every module call its own module** (ResNet calls one ReLU twice; hooks keep per-call state);
+* functional activations (``F.relu6``, ``F.hardswish``…) and global average pooling become modules
+  so that their rules (``Pass``, ``Norm``) apply.
+
+Rules (the three variants offered):
+
+* ``epsilon``: LRP-ε on every layer — closest to gradient × input, noisy but signed;
+* ``gamma``: LRP-γ on convolutions (favours positive contributions by γ), ε on dense layers, the
+  z^B (box) rule on the first layer when the input's value range is known, else the flat rule;
+* ``alpha_beta``: LRP-α2β1 on convolutions (positive and negative evidence weighed 2 : 1), ε on
+  dense layers, flat/box first layer.
+
+**Conservation.** By default the rules redistribute without the layers' biases (zennit's
+``zero_params=['bias']``): relevance is then conserved layer by layer, and the relevance at the
+input must add up to the explained score. Every map is checked: the relative error
+|Σ relevance − score| / |score| must be below :data:`TOLERANCE` (5 %). With small ε what is lost
+is only ε's share and the relevance of neurons with zero input; a larger error means a rule met a
+layer it does not handle (an unknown op, a gate, a normalisation left unfolded) and the map is
+refused. ``bias=True`` keeps the biases, which then absorb relevance (often most of it in
+BatchNorm networks): the check shows how much, and usually refuses the map.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from cvdemo.explain import graph as G
+from cvdemo.explain.core import (
+    Attribution,
+    AttributionError,
+    AttributionMethod,
+    Conservation,
+    Timer,
+    channel_map,
+    model_device,
+    private_copy,
+    select_scores,
+)
+
+RULES = ("epsilon", "gamma", "alpha_beta")
+TOLERANCE = 0.05
+
+_FUNCTIONAL_MODULES = {
+    F.relu: nn.ReLU, torch.relu: nn.ReLU, F.relu6: nn.ReLU6, F.hardswish: nn.Hardswish, F.silu: nn.SiLU,
+    F.hardsigmoid: nn.Hardsigmoid, torch.sigmoid: nn.Sigmoid, F.sigmoid: nn.Sigmoid, torch.tanh: nn.Tanh,
+    F.tanh: nn.Tanh, F.gelu: nn.GELU, F.elu: nn.ELU,
+}
+_METHOD_MODULES = {"relu": nn.ReLU, "relu_": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+_ADDS = {operator.add, operator.iadd, torch.add}
+# One-to-one per-element maps with constants (input normalisation, per-channel scale and shift):
+# relevance passes through them unchanged, where a gradient would rescale it.
+_ELEMENTWISE = {operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.iadd,
+                operator.imul, torch.add, torch.sub, torch.mul, torch.div, torch.neg}
+
+
+class _Elementwise(nn.Module):
+    """``fn(*args)`` with every argument but one (the tensor flowing through) fixed."""
+
+    def __init__(self, fn, args: list, position: int):
+        super().__init__()
+        self.fn, self.position = fn, position
+        self.constants = []
+        for index, value in enumerate(args):
+            if isinstance(value, torch.Tensor):
+                self.register_buffer(f"c{index}", value.detach().clone())
+                self.constants.append(f"c{index}")
+            else:
+                self.constants.append(value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        args = [getattr(self, c) if isinstance(c, str) and c.startswith("c") and hasattr(self, c) else c
+                for c in self.constants]
+        args[self.position] = x
+        return self.fn(*args)
+
+
+def _constant_values(gm: fx.GraphModule) -> dict[fx.Node, object]:
+    """Values of nodes computed from parameters and buffers only (e.g. ``self.gamma.view(1, -1, 1, 1)``)."""
+    values: dict[fx.Node, object] = {}
+    for node in gm.graph.nodes:
+        if node.op == "get_attr":
+            values[node] = operator.attrgetter(node.target)(gm)
+        elif node.op in ("call_function", "call_method") and node.all_input_nodes \
+                and all(n in values for n in node.all_input_nodes):
+            args = fx.map_arg(node.args, lambda n: values[n])
+            kwargs = fx.map_arg(node.kwargs, lambda n: values[n])
+            with torch.no_grad():
+                if node.op == "call_function":
+                    values[node] = node.target(*args, **kwargs)
+                else:
+                    values[node] = getattr(args[0], node.target)(*args[1:], **kwargs)
+    return values
+
+
+def _same_shape(a, b) -> bool:
+    shape_a = getattr(a.meta.get("tensor_meta"), "shape", None) if isinstance(a, fx.Node) else None
+    shape_b = getattr(b.meta.get("tensor_meta"), "shape", None) if isinstance(b, fx.Node) else None
+    return shape_a is not None and shape_a == shape_b
+
+
+def canonical_form(network: nn.Module, example: torch.Tensor) -> fx.GraphModule:
+    """The traced network rewritten for LRP (see the module docstring). ``network`` is consumed."""
+    from zennit.layer import Sum
+
+    gm = G.trace(network)
+    try:
+        ShapeProp(gm).propagate(example)
+    except Exception as exc:  # running the model once to learn shapes; anything can go wrong
+        raise G.GraphError(f"cannot run the traced network ({exc.__class__.__name__}: {exc})") from None
+    G.fold_batchnorm(gm)
+    G.unshare_modules(gm)
+    graph = gm.graph
+    counter = 0
+    constants = _constant_values(gm)
+    for node in list(graph.nodes):
+        replacement_module = None
+        args = node.args
+        flowing = [a for a in node.all_input_nodes if a not in constants]
+        if node.op == "call_function" and node.target in _ELEMENTWISE and len(flowing) == 1 and not node.kwargs \
+                and not (node.target in _ADDS and len(node.all_input_nodes) == 2 and not constants.keys() & set(node.all_input_nodes)):
+            position = next(i for i, a in enumerate(args) if a is flowing[0])
+            fixed = [constants[a] if isinstance(a, fx.Node) else a for a in args]
+            name = f"lrp_elementwise_{counter}"
+            gm.add_submodule(name, _Elementwise(node.target, fixed, position))
+            with graph.inserting_before(node):
+                new = graph.call_module(name, (flowing[0],))
+            new.meta = dict(node.meta)  # shapes, for the residual adds that consume this node
+            node.replace_all_uses_with(new)
+            graph.erase_node(node)
+            counter += 1
+            continue
+        if node.op == "call_function" and node.target in _ADDS and len(args) == 2 and not node.kwargs \
+                and all(isinstance(a, fx.Node) for a in args) and _same_shape(*args):
+            name = f"lrp_sum_{counter}"
+            gm.add_submodule(name, Sum(dim=-1))
+            with graph.inserting_before(node):
+                stacked = graph.call_function(torch.stack, (list(args),), {"dim": -1})
+                new = graph.call_module(name, (stacked,))
+            new.meta = dict(node.meta)  # shapes, for the residual adds that consume this node
+            node.replace_all_uses_with(new)
+            graph.erase_node(node)
+            counter += 1
+            continue
+        if node.op == "call_function" and node.target in _FUNCTIONAL_MODULES and len(node.all_input_nodes) == 1:
+            replacement_module = _FUNCTIONAL_MODULES[node.target]()
+        elif node.op == "call_method" and node.target in _METHOD_MODULES and len(args) == 1:
+            replacement_module = _METHOD_MODULES[node.target]()
+        elif node.op == "call_function" and node.target is F.adaptive_avg_pool2d:
+            size = args[1] if len(args) > 1 else node.kwargs.get("output_size")
+            replacement_module = nn.AdaptiveAvgPool2d(size)
+        if replacement_module is not None:
+            name = f"lrp_module_{counter}"
+            gm.add_submodule(name, replacement_module)
+            with graph.inserting_before(node):
+                new = graph.call_module(name, (args[0],))
+            new.meta = dict(node.meta)  # shapes, for the residual adds that consume this node
+            node.replace_all_uses_with(new)
+            graph.erase_node(node)
+            counter += 1
+    graph.lint()
+    gm.recompile()
+    return gm
+
+
+class _Canonical:
+    """A private copy in canonical form, traced lazily on first use (needs an example input)."""
+
+    def __init__(self, network: nn.Module):
+        self.network = network
+        self.gm: fx.GraphModule | None = None
+        self.error: str | None = None
+        self.shape: tuple | None = None
+
+    def get(self, example: torch.Tensor) -> fx.GraphModule:
+        if self.gm is None and self.error is None:
+            try:
+                self.gm = canonical_form(self.network, example)
+                self.shape = tuple(example.shape[1:])
+            except G.GraphError as exc:
+                self.error = str(exc)
+        if self.gm is None:
+            raise AttributionError(f"LRP needs to rewrite the network, which failed: {self.error}")
+        return self.gm
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules. Each linear layer (convolution, dense, sum, average pool) splits the relevance R_j of an
+# output j among its inputs by the rule's contributions z_ij / Σ_i z_ij. Where that denominator is
+# zero — typically a neuron whose activation comes from its (BatchNorm-folded) bias while all its
+# inputs are zero — or, for ε, the share ε/(|z_j| + ε) that the stabiliser takes, the standard rules
+# simply lose the relevance. Here that share is spread evenly over the neuron's receptive field
+# (the flat rule, Lapuschkin et al. 2019), so the rules conserve relevance exactly; with
+# ``leak="standard"`` they behave as published (and the check shows what is lost).
+
+_TINY = 1e-12
+
+
+def _safe(d: torch.Tensor) -> torch.Tensor:
+    return torch.where(d.abs() <= _TINY, torch.ones_like(d), d)
+
+
+def _nonzero(d: torch.Tensor) -> torch.Tensor:
+    return (d.abs() > _TINY).to(d.dtype)
+
+
+def _conserving_rule(main_inputs, main_params, split, spread: bool):
+    """A zennit BasicHook: ``split(R, outputs) -> (gradients, kept)`` for the main branches, plus a
+    flat branch (all-ones input and weights) that receives ``R · (1 − kept)``."""
+    from zennit.core import BasicHook, ParamMod
+
+    inputs, params = list(main_inputs), list(main_params)
+    if spread:
+        inputs.append(torch.ones_like)
+        params.append(ParamMod(lambda param, name: torch.ones_like(param), zero_params=["bias"], require_params=False))
+    count = len(main_inputs)
+
+    def mapper(out_grad, outputs):
+        gradients, kept = split(out_grad, outputs[:count])
+        gradients = list(gradients)
+        if spread:
+            fan_in = outputs[count]
+            gradients.append(out_grad * (1.0 - kept) * (fan_in > 0).to(out_grad.dtype) / _safe(fan_in))
+        return gradients
+
+    def reducer(inputs_, gradients):
+        relevance = sum(i * g for i, g in zip(inputs_[:count], gradients[:count]))
+        if spread:
+            relevance = relevance + gradients[count]  # its input is all ones
+        return relevance
+
+    return BasicHook(input_modifiers=inputs, param_modifiers=params, output_modifiers=[lambda o: o] * len(inputs),
+                     gradient_mapper=mapper, reducer=reducer)
+
+
+def _params(modifier=None, *, keys=None):
+    from zennit.core import ParamMod
+
+    return ParamMod(modifier or (lambda param, name: param), param_keys=keys, zero_params=["bias"], require_params=False)
+
+
+def epsilon_rule(epsilon: float, spread: bool = True, parameterless: bool = False):
+    """LRP-ε without the bias: R_i = Σ_j x_i w_ij / (z_j + ε·sign z_j) · R_j."""
+
+    def split(out_grad, outputs):
+        z = outputs[0]
+        sign = torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
+        denominator = z + sign * epsilon
+        return [out_grad / _safe(denominator)], z / _safe(denominator)
+
+    params = _params(keys=[]) if parameterless else _params()
+    return _conserving_rule([lambda x: x], [params], split, spread)
+
+
+def gamma_rule(gamma: float, spread: bool = True):
+    """Generalised LRP-γ (inputs of either sign): positive outputs are explained by the contributions
+    of their sign with positive weights boosted by γ, negative outputs likewise."""
+    plus = lambda param, name: param + gamma * param.clamp(min=0)  # noqa: E731
+    minus = lambda param, name: param + gamma * param.clamp(max=0)  # noqa: E731
+
+    def split(out_grad, outputs):
+        z = outputs[4]
+        positive, negative = (z > 0).to(z.dtype), (z < 0).to(z.dtype)
+        den_p, den_n = outputs[0] + outputs[1], outputs[2] + outputs[3]
+        g_p, g_n = positive * out_grad / _safe(den_p), negative * out_grad / _safe(den_n)
+        kept = positive * _nonzero(den_p) + negative * _nonzero(den_n)
+        return [g_p, g_p, g_n, g_n, torch.zeros_like(out_grad)], kept
+
+    return _conserving_rule(
+        [lambda x: x.clamp(min=0), lambda x: x.clamp(max=0), lambda x: x.clamp(min=0), lambda x: x.clamp(max=0), lambda x: x],
+        [_params(plus), _params(minus), _params(minus), _params(plus), _params()], split, spread)
+
+
+def alpha_beta_rule(alpha: float, beta: float, spread: bool = True):
+    """LRP-αβ: positive contributions weighted α, negative β (α − β = 1). Where an output has only
+    one kind, that kind gets weight 1 (published αβ would then create or destroy relevance)."""
+    if alpha - beta != 1 or alpha < 0 or beta < 0:
+        raise AttributionError("LRP-αβ needs α − β = 1 with α, β ≥ 0 (e.g. α = 2, β = 1)")
+
+    def split(out_grad, outputs):
+        positive, negative = outputs[0] + outputs[1], outputs[2] + outputs[3]
+        has_p, has_n = _nonzero(positive), _nonzero(negative)
+        both = has_p * has_n
+        if spread:
+            a = both * alpha + (1 - both) * has_p
+            b = both * beta - (1 - both) * has_n
+        else:
+            a, b = torch.full_like(positive, alpha), torch.full_like(positive, beta)
+        g_p, g_n = a * out_grad / _safe(positive), -b * out_grad / _safe(negative)
+        return [g_p, g_p, g_n, g_n], ((has_p + has_n) > 0).to(out_grad.dtype)
+
+    pos = lambda param, name: param.clamp(min=0)  # noqa: E731
+    neg = lambda param, name: param.clamp(max=0)  # noqa: E731
+    return _conserving_rule(
+        [lambda x: x.clamp(min=0), lambda x: x.clamp(max=0), lambda x: x.clamp(min=0), lambda x: x.clamp(max=0)],
+        [_params(pos), _params(neg), _params(neg), _params(pos)], split, spread)
+
+
+def box_rule(low, high, spread: bool = True):
+    """z^B (Montavon et al. 2017) for the first layer, whose inputs lie in a known box [low, high]."""
+    from zennit.core import expand
+
+    def split(out_grad, outputs):
+        denominator = outputs[0] - outputs[1] - outputs[2]
+        g = out_grad / _safe(denominator)
+        return [g, -g, -g], _nonzero(denominator)
+
+    return _conserving_rule(
+        [lambda x: x, lambda x: expand(low, x.shape, cut_batch_dim=True).to(x),
+         lambda x: expand(high, x.shape, cut_batch_dim=True).to(x)],
+        [_params(), _params(lambda param, name: param.clamp(min=0)), _params(lambda param, name: param.clamp(max=0))],
+        split, spread)
+
+
+def flat_rule():
+    """Relevance spread evenly over the receptive field (for a first layer without known bounds)."""
+
+    def split(out_grad, outputs):
+        return [], torch.zeros_like(out_grad)
+
+    return _conserving_rule([], [], split, True)
+
+
+def _rule_map(gm: fx.GraphModule, rule: str, epsilon: float, gamma: float, alpha: float, beta: float,
+              bias: bool, input_bounds, spread: bool):
+    """Hook per module name for this rule variant."""
+    from zennit.layer import Sum
+    from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, Norm, Pass, ZBox
+    from zennit.types import Activation, AvgPool, BatchNorm, Convolution
+
+    first = next((n.target for n in gm.graph.nodes if n.op == "call_module"
+                  and isinstance(gm.get_submodule(n.target), (nn.Conv2d, nn.Linear))), None)
+    published = bias or not spread  # zennit's own rules: biases in or out, nothing spread
+    zero = None if bias else ["bias"]
+    mapping: dict[str, object] = {}
+    for node in gm.graph.nodes:
+        if node.op != "call_module":
+            continue
+        module = gm.get_submodule(node.target)
+        name = node.target
+        is_layer = isinstance(module, (Convolution, nn.Linear))
+        if is_layer and name == first and rule != "epsilon":
+            if input_bounds is not None:
+                low, high = input_bounds
+                hook = ZBox(low=low, high=high, zero_params=zero) if published else box_rule(low, high)
+            else:
+                hook = Flat(zero_params=zero) if published else flat_rule()
+        elif is_layer and isinstance(module, Convolution) and rule == "gamma":
+            hook = Gamma(gamma=gamma, zero_params=zero) if published else gamma_rule(gamma)
+        elif is_layer and isinstance(module, Convolution) and rule == "alpha_beta":
+            hook = AlphaBeta(alpha=alpha, beta=beta, zero_params=zero) if published else alpha_beta_rule(alpha, beta)
+        elif is_layer:
+            hook = Epsilon(epsilon=epsilon, zero_params=zero) if published else epsilon_rule(epsilon)
+        elif isinstance(module, (Sum, AvgPool)):
+            hook = Norm() if published else epsilon_rule(1e-9, parameterless=True)
+        elif isinstance(module, (Activation, BatchNorm, _Elementwise)):
+            hook = Pass()
+        else:
+            continue
+        mapping[name] = hook
+    return mapping
+
+
+class LRP(AttributionMethod):
+    name = "lrp"
+    title = "LRP"
+    rule = "epsilon"
+    needs_module = True
+
+    def attribute(self, inputs, target=None, *, epsilon: float = 1e-6, gamma: float = 0.25, alpha: float = 2.0,
+                  beta: float = 1.0, bias: bool = False, leak: str = "spread", input_bounds=None,
+                  tolerance: float = TOLERANCE, **_ignored) -> Attribution:
+        """``input_bounds=(low, high)``: the lowest/highest possible input values (per channel,
+        broadcastable), for the box rule on the first layer of the gamma and α-β variants.
+        ``leak``: "spread" (default, conserving, see above) or "standard" (zennit's published rules).
+        ``bias=True`` lets biases absorb relevance (published rules)."""
+        if leak not in ("spread", "standard"):
+            raise AttributionError(f"unknown leak handling {leak!r} (spread, standard)")
+        from zennit.core import Composite
+
+        device = model_device(self.model, inputs.device)
+        x = inputs.detach().to(device).float()
+        timer = Timer(device)
+        with private_copy(self.model, "lrp", _Canonical) as canonical:
+            gm = canonical.get(x[:1])
+            mapping = _rule_map(gm, self.rule, epsilon, gamma, alpha, beta, bias, input_bounds, leak == "spread")
+            composite = Composite(module_map=lambda ctx, name, module: mapping.get(name))
+            with torch.enable_grad(), composite.context(gm) as hooked:
+                xg = x.clone().requires_grad_(True)
+                out = hooked(xg)
+                scores = select_scores(out, target)
+                seed = torch.zeros_like(out)
+                if target is None:
+                    seed = out.detach().clone()
+                else:
+                    seed[:, int(target)] = out[:, int(target)].detach()
+                (relevance,) = torch.autograd.grad(out, xg, grad_outputs=seed)
+        relevance = relevance.detach()
+        if not torch.isfinite(relevance).all():
+            relevance = torch.nan_to_num(relevance, nan=0.0, posinf=0.0, neginf=0.0)
+            finite = False
+        else:
+            finite = True
+        total = float(relevance[0].double().sum()) if finite else float("nan")
+        output = float(scores[0].detach())
+        conservation = Conservation(total, output, tolerance)
+        return Attribution(channel_map(relevance, "sum"), relevance.cpu(), self.name, target, timer.seconds(),
+                           output=output, conservation=conservation,
+                           extras={"rule": self.rule, "epsilon": epsilon, "gamma": gamma, "alpha": alpha,
+                                   "beta": beta, "bias": bias, "leak": leak,
+                                   "conservation_per_item": [float(r.double().sum()) for r in relevance]})
+
+
+class LRPEpsilon(LRP):
+    name = "lrp_epsilon"
+    title = "LRP-ε"
+    rule = "epsilon"
+
+
+class LRPGamma(LRP):
+    name = "lrp_gamma"
+    title = "LRP-γ (box first layer)"
+    rule = "gamma"
+
+
+class LRPAlphaBeta(LRP):
+    name = "lrp_alpha_beta"
+    title = "LRP-α2β1 (box first layer)"
+    rule = "alpha_beta"
+
+
+def refused(attribution: Attribution) -> str | None:
+    """Why a map must not be shown (a failed conservation check), or None."""
+    check = attribution.conservation
+    if check is None or check.ok:
+        return None
+    return (f"Not shown: the relevance does not add up to the score — {check.describe()}. "
+            "A rule met a layer it cannot handle (or biases absorbed the relevance).")
+
+
+def input_bounds_for(mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lowest and highest normalised values of 0…1 pixels, per channel (for the box rule)."""
+    return (0.0 - mean) / std, (1.0 - mean) / std
+
+
+__all__ = ["LRP", "LRPAlphaBeta", "LRPEpsilon", "LRPGamma", "RULES", "TOLERANCE", "canonical_form", "input_bounds_for",
+           "refused"]

@@ -1,0 +1,112 @@
+"""Pictures for the face pages: boxes, landmarks, names, chip outlines and occlusion heatmaps."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from cvdemo.faces.align import ChipDetails
+
+MATCH = (40, 190, 80)
+NO_MATCH = (230, 60, 50)
+NEUTRAL = (255, 200, 0)
+LANDMARK_COLOURS = [(0, 200, 255), (0, 120, 255), (255, 0, 200), (255, 140, 0), (255, 80, 0)]
+
+
+@lru_cache(maxsize=8)
+def _font(size: int):
+    for name in ("DejaVuSans-Bold.ttf", "DejaVuSans.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def _scale(image: np.ndarray) -> float:
+    return max(1.0, max(image.shape[:2]) / 640)
+
+
+def label_box(draw: ImageDraw.ImageDraw, box, text: str, colour, line: int, font) -> None:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    draw.rectangle([x1, y1, x2, y2], outline=colour, width=line)
+    if text:
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        w, h = right - left, bottom - top
+        ty = y1 - h - 2 * line if y1 - h - 2 * line >= 0 else y2 + line
+        draw.rectangle([x1, ty, x1 + w + 2 * line, ty + h + 2 * line], fill=colour)
+        draw.text((x1 + line, ty + line - top), text, fill=(0, 0, 0) if sum(colour) > 400 else (255, 255, 255), font=font)
+
+
+def annotate(image: np.ndarray, boxes, labels: list[str] | None = None, colours: list | None = None,
+             landmarks=None, outlines: list[ChipDetails] | None = None) -> np.ndarray:
+    """Copy of ``image`` with boxes, optional labels, 5-point landmarks and chip outlines."""
+    canvas = Image.fromarray(np.ascontiguousarray(image))
+    draw = ImageDraw.Draw(canvas)
+    scale = _scale(image)
+    line = max(2, int(round(2 * scale)))
+    font = _font(max(12, int(14 * scale)))
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    for i, box in enumerate(boxes):
+        colour = tuple(colours[i]) if colours else NEUTRAL
+        if outlines is not None and i < len(outlines):
+            corners = [tuple(p) for p in outlines[i].corners]
+            draw.line(corners + [corners[0]], fill=(255, 255, 255), width=max(1, line // 2))
+        label_box(draw, box, labels[i] if labels else "", colour, line, font)
+        if landmarks is not None and i < len(landmarks):
+            radius = max(2.0, 2.5 * scale)
+            for k, (x, y) in enumerate(np.asarray(landmarks[i])):
+                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=LANDMARK_COLOURS[k % 5])
+    return np.asarray(canvas)
+
+
+def chip_with_points(chip: np.ndarray, points: np.ndarray, colour=(0, 255, 120)) -> np.ndarray:
+    """Mark points (chip pixels) on a chip, e.g. where the alignment template puts the landmarks."""
+    canvas = Image.fromarray(np.ascontiguousarray(chip))
+    draw = ImageDraw.Draw(canvas)
+    for x, y in np.asarray(points):
+        draw.line([x - 4, y, x + 4, y], fill=colour, width=1)
+        draw.line([x, y - 4, x, y + 4], fill=colour, width=1)
+    return np.asarray(canvas)
+
+
+def signed_heatmap(chip: np.ndarray, heat: np.ndarray, alpha: float = 0.55, limit: float | None = None) -> np.ndarray:
+    """Blend a signed map over a chip: red = supports the match, blue = works against it.
+
+    ``limit`` fixes the colour scale (use the same for both chips so they compare); default:
+    the largest |value| of this map.
+    """
+    heat = np.asarray(heat, dtype=np.float64)
+    limit = float(limit if limit is not None else np.abs(heat).max())
+    if limit <= 0 or not np.isfinite(limit):
+        return np.asarray(chip).copy()
+    v = np.clip(heat / limit, -1, 1)[..., None]
+    red = np.array([220.0, 30.0, 30.0])
+    blue = np.array([30.0, 80.0, 230.0])
+    colour = np.where(v >= 0, red, blue)
+    weight = alpha * np.abs(v)
+    out = chip.astype(np.float64) * (1 - weight) + colour * weight
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def tile(chips: list[np.ndarray], captions: list[str] | None = None, size: int = 150, columns: int = 6) -> np.ndarray:
+    """Chips side by side (rows of ``columns``), with optional captions under each."""
+    if not chips:
+        return np.zeros((size, size, 3), np.uint8)
+    caption_h = 18 if captions else 0
+    rows = (len(chips) + columns - 1) // columns
+    cols = min(columns, len(chips))
+    canvas = Image.new("RGB", (cols * size, rows * (size + caption_h)), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font = _font(12)
+    for i, chip in enumerate(chips):
+        r, c = divmod(i, columns)
+        canvas.paste(Image.fromarray(chip).resize((size, size)), (c * size, r * (size + caption_h)))
+        if captions:
+            text = captions[i]
+            while len(text) > 1 and draw.textlength(text, font=font) > size - 6:
+                text = text[:-2] + "…"
+            draw.text((c * size + 3, r * (size + caption_h) + size + 2), text, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas)

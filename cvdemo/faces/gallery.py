@@ -1,0 +1,199 @@
+"""Enrolled people: several descriptors per name, identification, and a small file format.
+
+Identification is nearest neighbour over every enrolled descriptor: the closest enrolment names
+the face if it is nearer than the threshold, otherwise the face is "unknown". Several photos
+per person make this robust to pose and lighting (each photo is its own point in the space).
+
+Files: ``.json`` holds names and descriptors only (a few KB, readable); ``.npz`` adds the
+aligned chips so the metric and training views can show faces after an import.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cvdemo.faces.embedder import DEFAULT_THRESHOLD, DESCRIPTOR_SIZE
+
+FORMAT = "cvdemo-face-gallery"
+VERSION = 1
+MAX_NAME_LENGTH = 60
+MAX_ENTRIES = 2000  # an import larger than this is not a class gallery
+
+
+class GalleryError(ValueError):
+    """A gallery file or enrolment the app cannot use; the message says why."""
+
+
+@dataclass
+class Enrolment:
+    name: str
+    descriptor: np.ndarray  # (128,) float32
+    chip: np.ndarray | None = None  # (150, 150, 3) uint8, optional
+    source: str = ""
+
+
+@dataclass
+class Identification:
+    name: str | None  # None: unknown (nearest enrolment farther than the threshold)
+    distance: float  # to the nearest enrolment
+    nearest: str | None  # the nearest enrolment's name, even when too far
+    per_person: dict[str, float] = field(default_factory=dict)  # name → distance to that person's closest photo
+
+    def label(self) -> str:
+        return f"{self.name} ({self.distance:.2f})" if self.name else f"unknown ({self.distance:.2f})"
+
+
+def clean_name(name: str) -> str:
+    name = " ".join(str(name).split())
+    if not name:
+        raise GalleryError("Please type a name for this person.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise GalleryError(f"Names are limited to {MAX_NAME_LENGTH} characters.")
+    return name
+
+
+def _check_descriptor(descriptor) -> np.ndarray:
+    vector = np.asarray(descriptor, dtype=np.float32).reshape(-1)
+    if vector.shape != (DESCRIPTOR_SIZE,) or not np.all(np.isfinite(vector)):
+        raise GalleryError(f"a descriptor must be {DESCRIPTOR_SIZE} finite numbers, got shape {vector.shape}")
+    return vector
+
+
+@dataclass
+class Gallery:
+    entries: list[Enrolment] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, name: str, descriptor: np.ndarray, chip: np.ndarray | None = None, source: str = "") -> Enrolment:
+        if len(self.entries) >= MAX_ENTRIES:
+            raise GalleryError(f"The gallery is full ({MAX_ENTRIES} photos).")
+        if chip is not None:
+            chip = np.asarray(chip, dtype=np.uint8)
+        entry = Enrolment(clean_name(name), _check_descriptor(descriptor), chip, source)
+        self.entries.append(entry)
+        return entry
+
+    def remove(self, index: int) -> None:
+        del self.entries[index]
+
+    def remove_person(self, name: str) -> int:
+        before = len(self.entries)
+        self.entries = [e for e in self.entries if e.name != name]
+        return before - len(self.entries)
+
+    def names(self) -> list[str]:
+        return sorted({e.name for e in self.entries})
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for e in self.entries:
+            out[e.name] = out.get(e.name, 0) + 1
+        return dict(sorted(out.items()))
+
+    @property
+    def labels(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+    def descriptors(self) -> np.ndarray:
+        if not self.entries:
+            return np.zeros((0, DESCRIPTOR_SIZE), dtype=np.float32)
+        return np.stack([e.descriptor for e in self.entries])
+
+    def identify(self, descriptor: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> Identification:
+        if not self.entries:
+            raise GalleryError("The gallery is empty: enrol at least one person first.")
+        d = np.linalg.norm(self.descriptors().astype(np.float64) - _check_descriptor(descriptor), axis=1)
+        per_person: dict[str, float] = {}
+        for name, value in zip(self.labels, d):
+            per_person[name] = min(per_person.get(name, np.inf), float(value))
+        best = int(np.argmin(d))
+        nearest = self.entries[best].name
+        return Identification(nearest if d[best] < threshold else None, float(d[best]), nearest,
+                              dict(sorted(per_person.items(), key=lambda kv: kv[1])))
+
+    # ------------------------------------------------------------------ files
+
+    def to_json(self) -> bytes:
+        payload = {"format": FORMAT, "version": VERSION, "descriptor_size": DESCRIPTOR_SIZE,
+                   "entries": [{"name": e.name, "source": e.source, "descriptor": [round(float(v), 7) for v in e.descriptor]}
+                               for e in self.entries]}
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+    def to_npz(self) -> bytes:
+        chips = np.zeros((len(self.entries), 150, 150, 3), dtype=np.uint8)
+        has_chip = np.zeros(len(self.entries), dtype=bool)
+        for i, e in enumerate(self.entries):
+            if e.chip is not None and e.chip.shape == (150, 150, 3):
+                chips[i] = e.chip
+                has_chip[i] = True
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, format=np.array(FORMAT), version=np.array(VERSION),
+                            names=np.array([e.name for e in self.entries], dtype=str),
+                            sources=np.array([e.source for e in self.entries], dtype=str),
+                            descriptors=self.descriptors(), chips=chips, has_chip=has_chip)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "the file") -> "Gallery":
+        """Read either format (told apart by content, not by the file name)."""
+        if not data:
+            raise GalleryError(f"{name} is empty.")
+        if data[:2] == b"PK":
+            return cls._from_npz(data, name)
+        if data.lstrip()[:1] == b"{":
+            return cls._from_json(data, name)
+        raise GalleryError(f"{name} is not a gallery file (expected the .json or .npz this page exports).")
+
+    @classmethod
+    def _from_json(cls, data: bytes, name: str) -> "Gallery":
+        try:
+            payload = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GalleryError(f"{name} is not valid JSON ({exc}).") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise GalleryError(f"{name} is JSON but not a {FORMAT} file.")
+        if payload.get("version") != VERSION:
+            raise GalleryError(f"{name} has gallery version {payload.get('version')}; this app reads version {VERSION}.")
+        entries = payload.get("entries")
+        if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
+            raise GalleryError(f"{name}: 'entries' must be a list of at most {MAX_ENTRIES} people.")
+        gallery = cls()
+        for i, entry in enumerate(entries):
+            try:
+                gallery.add(entry["name"], entry["descriptor"], source=str(entry.get("source", "")))
+            except (KeyError, TypeError, GalleryError) as exc:
+                raise GalleryError(f"{name}: entry {i + 1} is unusable ({exc}).") from None
+        return gallery
+
+    @classmethod
+    def _from_npz(cls, data: bytes, name: str) -> "Gallery":
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                fields = {k: archive[k] for k in archive.files}
+        except Exception as exc:  # zip, zlib and numpy header errors
+            raise GalleryError(f"{name} is not a readable .npz archive ({exc}).") from None
+        if str(fields.get("format", "")) != FORMAT:
+            raise GalleryError(f"{name} is an .npz archive but not a {FORMAT} file.")
+        if int(fields.get("version", -1)) != VERSION:
+            raise GalleryError(f"{name} has gallery version {fields.get('version')}; this app reads version {VERSION}.")
+        names, descriptors = fields.get("names"), fields.get("descriptors")
+        if names is None or descriptors is None or len(names) != len(descriptors) or len(names) > MAX_ENTRIES:
+            raise GalleryError(f"{name}: names and descriptors are missing or do not match.")
+        chips, has_chip = fields.get("chips"), fields.get("has_chip")
+        sources = fields.get("sources", np.array([""] * len(names)))
+        gallery = cls()
+        for i in range(len(names)):
+            chip = None
+            if chips is not None and has_chip is not None and i < len(chips) and bool(has_chip[i]) and chips[i].shape == (150, 150, 3):
+                chip = chips[i]
+            try:
+                gallery.add(str(names[i]), descriptors[i], chip, str(sources[i]) if i < len(sources) else "")
+            except GalleryError as exc:
+                raise GalleryError(f"{name}: entry {i + 1} is unusable ({exc}).") from None
+        return gallery

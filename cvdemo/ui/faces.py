@@ -1,0 +1,503 @@
+"""Streamlit sections of the face-verification page (layout and widgets; the work is in cvdemo.faces)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from cvdemo.faces import align, draw, losses, metrics, plots, samples
+from cvdemo.faces.embedder import DEFAULT_THRESHOLD
+from cvdemo.faces.gallery import Gallery, GalleryError
+from cvdemo.faces.verify import Face, FacePipeline, compare, distance_matrix, face_notes, largest, no_face_message
+from cvdemo.images import ImageLoadError, load_image
+from cvdemo.ui.common import cached_model, current_device, download_png, image_digest
+
+MODES = ("Verify two photos", "Gallery & identify", "Metric space", "Siamese training")
+GALLERY_KEY = "fv_gallery"
+FACES_CACHE_KEY = "fv_faces_cache"
+CACHE_SIZE = 16
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared pieces
+
+
+def pipeline() -> FacePipeline:
+    return FacePipeline(cached_model("mtcnn"), cached_model("dlib_resnet"))
+
+
+def threshold_slider(key: str = "fv_threshold") -> float:
+    return st.slider("Distance threshold (same person below it)", 0.05, 1.20, DEFAULT_THRESHOLD, 0.01, key=key,
+                     help="dlib's model was trained so that 0.6 separates people; lower is stricter "
+                          "(fewer false accepts, more false rejects).")
+
+
+def gallery() -> Gallery:
+    if GALLERY_KEY not in st.session_state:
+        st.session_state[GALLERY_KEY] = Gallery()
+    return st.session_state[GALLERY_KEY]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _decode(data: bytes, name: str) -> np.ndarray:
+    return load_image(data, name=name)
+
+
+def face_image_input(key: str, label: str, default_sample: str = "astronaut (Eileen Collins)") -> tuple[np.ndarray, str] | None:
+    """Upload, webcam snapshot or a sample photo → (RGB, name), or None. Errors are shown, not raised."""
+    source = st.radio(label, ["Upload", "Webcam snapshot", "Sample photo"], index=2, key=f"{key}_source", horizontal=True)
+    try:
+        if source == "Upload":
+            uploaded = st.file_uploader("Photo with a face (PNG, JPEG, WebP…)", key=f"{key}_file")
+            return None if uploaded is None else (_decode(uploaded.getvalue(), uploaded.name), uploaded.name)
+        if source == "Webcam snapshot":
+            shot = st.camera_input("Take a picture", key=f"{key}_camera",
+                                   help="Allow camera access in the browser; if you denied it, re-allow it in the site settings.")
+            return None if shot is None else (_decode(shot.getvalue(), "webcam snapshot"), "webcam snapshot")
+        names = list(samples.SAMPLES)
+        choice = st.selectbox("Sample photo (public domain, from scikit-image)", names, key=f"{key}_sample",
+                              index=names.index(default_sample) if default_sample in names else 0)
+        return samples.sample(choice), choice
+    except ImageLoadError as exc:
+        st.error(f"Could not use this image: {exc}")
+        return None
+
+
+def find_faces(image: np.ndarray, name: str, pipe: FacePipeline | None = None) -> list[Face]:
+    """Faces of a photo, remembered per session so reruns (slider moves) are instant."""
+    cache: OrderedDict = st.session_state.setdefault(FACES_CACHE_KEY, OrderedDict())
+    key = (image_digest(image), str(current_device()))
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    pipe = pipe or pipeline()
+    bar = st.progress(0.0, text=f"Looking for faces in {name}…")
+    try:
+        faces = pipe.faces(image, progress=lambda fraction, text: bar.progress(min(1.0, fraction), text=text))
+    finally:
+        bar.empty()
+    cache[key] = faces
+    while len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+    return faces
+
+
+def pick_face(faces: list[Face], key: str, name: str) -> Face:
+    """The largest face unless the user picks another (shown when a photo has several)."""
+    if len(faces) == 1:
+        return faces[0]
+    default = largest(faces).index
+    index = st.selectbox(f"{len(faces)} faces in {name}: which one?", [f.index for f in faces], index=default, key=key,
+                         format_func=lambda i: faces[i].label() + (" — largest" if i == default else ""))
+    return faces[index]
+
+
+def show_photo_faces(image: np.ndarray, faces: list[Face], chosen: Face | None, caption: str) -> None:
+    colours = [draw.MATCH if chosen is not None and f.index == chosen.index else draw.NEUTRAL for f in faces]
+    labels = [str(f.index + 1) for f in faces]
+    st.image(draw.annotate(image, [f.box for f in faces], labels, colours, [f.landmarks for f in faces],
+                           [f.details for f in faces]), caption=caption, width="stretch")
+
+
+def notes_for(faces: list[Face], name: str) -> None:
+    for note in face_notes(faces, name):
+        st.warning(note)
+
+
+# ----------------------------------------------------------------------------------------------
+# Verify
+
+
+def verify_section() -> None:
+    st.markdown("Two photos → detect (MTCNN) → align (5 landmarks, similarity transform) → embed (dlib ResNet, "
+                "the **same** network for both: that is the Siamese part) → compare the two 128-D descriptors.")
+    threshold = threshold_slider()
+    verdict_box = st.container()  # filled once both faces are known, but shown above the photos
+    pipe = pipeline()
+    chosen: dict[str, Face] = {}
+    columns = st.columns(2)
+    defaults = ("astronaut (Eileen Collins)", "astronaut, half as bright")
+    for column, side, default in zip(columns, ("A", "B"), defaults):
+        with column:
+            picked = face_image_input(f"fv_{side.lower()}", f"Photo {side}", default_sample=default)
+            if picked is None:
+                st.info(f"Choose photo {side}.")
+                continue
+            image, name = picked
+            faces = find_faces(image, name, pipe)
+            if not faces:
+                st.error(no_face_message(name, pipe.min_face_size(image)))
+                st.image(image, caption=name, width="stretch")
+                continue
+            notes_for(faces, name)
+            face = pick_face(faces, f"fv_{side.lower()}_face", name)
+            chosen[side] = face
+            photo, chip = st.columns([3, 1])
+            with photo:
+                show_photo_faces(image, faces, face, f"{name}: {len(faces)} face(s); white outline: where the chip is cut")
+            chip.image(face.chip, caption=f"aligned chip, face {face.index + 1}", width="stretch")
+
+    if len(chosen) < 2:
+        return
+    verdict = compare(chosen["A"], chosen["B"], threshold)
+    with verdict_box:
+        (st.success if verdict.same else st.error)(verdict.sentence())
+        st.plotly_chart(plots.distance_bar(verdict.distance, threshold), width="stretch", key="fv_distance_bar")
+        if verdict.margin < 0.05:
+            st.caption("The distance is within 0.05 of the threshold: a borderline case; another photo would settle it.")
+
+    with st.expander("How the chips were cut (alignment)"):
+        st.markdown(
+            "MTCNN gives 5 landmarks (coloured dots: eye centres, nose tip, mouth corners). A **similarity transform** "
+            "(rotation, uniform scale, shift; least squares) maps them onto fixed positions in a 150×150 chip, the same "
+            "positions for every face, so the network always sees eyes and mouth in the same place. dlib cut its training "
+            "chips from *its* landmarks (eye corners, nose base); the crosses show where MTCNN's points sit in such a chip "
+            "on average (calibrated on real dlib chips), which is where we send them. Large faces are first shrunk with "
+            "an image pyramid, as dlib does, so the chip is not aliased.")
+        template = align.mtcnn_template()
+        cols = st.columns(2)
+        for col, side in zip(cols, ("A", "B")):
+            face = chosen[side]
+            points = align.apply(face.details.image_to_chip(), face.landmarks)
+            col.image(draw.chip_with_points(face.chip, template), caption=f"{side}: template positions (crosses)", width=220)
+            col.caption(f"Landmarks after alignment deviate from the template by {np.abs(points - template).max():.1f} px at most; "
+                        f"rotation {np.degrees(face.details.angle):.1f}°, scale {face.details.scale:.2f} image px per chip px.")
+
+    with st.expander("How the faces were found (MTCNN cascade)"):
+        if st.checkbox("Show the cascade for photo A", key="fv_cascade"):
+            cascade_view(pipe)
+
+    with st.expander("Why do these two match? (occlusion)"):
+        why_section(chosen["A"], chosen["B"])
+
+
+def cascade_view(pipe: FacePipeline) -> None:
+    """Re-run the detector on photo A keeping every stage: P-Net proposals, R-Net survivors, O-Net faces."""
+    source = face_image_input_cached("fv_a")
+    if source is None:
+        st.info("Pick photo A first.")
+        return
+    image, name = source
+    result = pipe.detector.run(image, min_face_size=pipe.min_face_size(image))
+    st.markdown(f"P-Net scored **{result.windows_scored:,}** 12×12 windows over **{len(result.scales)}** pyramid levels "
+                f"(scales {result.scales[0]:.3f} … {result.scales[-1]:.3f}) and proposed **{len(result.stages.get('P-Net', []))}** "
+                f"boxes; R-Net kept **{len(result.stages.get('R-Net', []))}**; O-Net returned **{len(result.boxes)}** face(s).")
+    cols = st.columns(3)
+    for col, stage, colour in zip(cols, ("P-Net", "R-Net", "O-Net"), ((255, 200, 0), (255, 120, 0), (40, 190, 80))):
+        boxes = result.stages.get(stage, np.zeros((0, 5)))
+        col.image(draw.annotate(image, boxes[:, :4], None, [colour] * len(boxes)), caption=f"after {stage}: {len(boxes)} boxes", width="stretch")
+
+
+def face_image_input_cached(key: str) -> tuple[np.ndarray, str] | None:
+    """The photo the input widget ``key`` currently holds, without drawing the widget again."""
+    source = st.session_state.get(f"{key}_source")
+    try:
+        if source == "Sample photo":
+            name = st.session_state.get(f"{key}_sample")
+            return (samples.sample(name), name) if name else None
+        if source == "Upload":
+            uploaded = st.session_state.get(f"{key}_file")
+            return None if uploaded is None else (_decode(uploaded.getvalue(), uploaded.name), uploaded.name)
+        if source == "Webcam snapshot":
+            shot = st.session_state.get(f"{key}_camera")
+            return None if shot is None else (_decode(shot.getvalue(), "webcam snapshot"), "webcam snapshot")
+    except ImageLoadError:
+        return None
+    return None
+
+
+def why_section(face_a: Face, face_b: Face) -> None:
+    from cvdemo.faces import why
+
+    st.markdown("Grey out one patch of a chip at a time and recompute the distance to the other face. **Red**: covering "
+                "this region pushes the faces apart, so it supports the match; **blue**: the faces look more alike without it.")
+    c1, c2, c3 = st.columns(3)
+    patch = c1.select_slider("Patch (px)", [15, 20, 30, 40], value=why.DEFAULT_PATCH, key="fv_why_patch")
+    stride = c2.select_slider("Stride (px)", [8, 10, 15, 20], value=why.DEFAULT_STRIDE, key="fv_why_stride")
+    baseline = c3.selectbox("Covered with", why.BASELINES, key="fv_why_baseline",
+                            help="blur: the patch keeps its colour but loses detail; zero: dlib's mean colour; mean: the chip's average colour")
+    key = ("fv_why", image_digest(face_a.chip), image_digest(face_b.chip), patch, stride, baseline)
+    if st.session_state.get("fv_why_key") != key:
+        positions = (int(np.ceil((150 - patch) / stride)) + 1) ** 2
+        if not st.button(f"Compute ({2 * positions} forward passes)", key="fv_why_go"):
+            return
+        bar = st.progress(0.0, text="Occluding…")
+        result = why.why_match(cached_model("dlib_resnet"), face_a.chip, face_b.chip, patch=patch, stride=stride,
+                               baseline=baseline, progress=lambda f, text: bar.progress(min(1.0, f), text=text))
+        bar.empty()
+        st.session_state["fv_why_key"] = key
+        st.session_state["fv_why_result"] = result
+    result = st.session_state["fv_why_result"]
+    limit = float(max(np.abs(result.map_a).max(), np.abs(result.map_b).max()))
+    cols = st.columns(2)
+    cols[0].image(draw.signed_heatmap(face_a.chip, result.map_a, limit=limit), caption="A (vs B's descriptor)", width=300)
+    cols[1].image(draw.signed_heatmap(face_b.chip, result.map_b, limit=limit), caption="B (vs A's descriptor)", width=300)
+    st.caption(f"Distance {result.distance:.3f}; strongest single effect ±{limit:.3f}; {result.passes} patches per chip "
+               f"in {result.seconds:.1f} s.")
+
+
+# ----------------------------------------------------------------------------------------------
+# Gallery
+
+
+def gallery_section() -> None:
+    g = gallery()
+    threshold = threshold_slider("fv_gallery_threshold")
+    enrol_col, list_col = st.columns([1, 1])
+    with enrol_col:
+        st.subheader("Enrol a person")
+        enrol_form(g)
+    with list_col:
+        st.subheader(f"Gallery: {len(g.names())} people, {len(g)} photos")
+        gallery_listing(g)
+    st.divider()
+    st.subheader("Identify")
+    if not len(g):
+        st.info("Enrol someone first (or add the sample faces).")
+        return
+    how = st.radio("Identify faces in", ["A photo", "The live webcam"], key="fv_identify_mode", horizontal=True)
+    if how == "A photo":
+        identify_photo(g, threshold)
+    else:
+        identify_live(g, threshold)
+
+
+def enrol_form(g: Gallery) -> None:
+    name = st.text_input("Name", key="fv_enrol_name", placeholder="e.g. Ada")
+    source = st.radio("Photos from", ["Upload (several)", "Webcam snapshot", "Sample photo"], key="fv_enrol_source", horizontal=True)
+    photos: list[tuple[np.ndarray, str]] = []
+    try:
+        if source == "Upload (several)":
+            for uploaded in st.file_uploader("Photos of this person (one face each works best)", accept_multiple_files=True,
+                                             key="fv_enrol_files") or []:
+                photos.append((_decode(uploaded.getvalue(), uploaded.name), uploaded.name))
+        elif source == "Webcam snapshot":
+            shot = st.camera_input("Take a picture (take several: turn your head a little between them)", key="fv_enrol_camera")
+            if shot is not None:
+                photos.append((_decode(shot.getvalue(), "webcam snapshot"), "webcam snapshot"))
+        else:
+            choice = st.selectbox("Sample photo", list(samples.SAMPLES), key="fv_enrol_sample")
+            photos.append((samples.sample(choice), choice))
+    except ImageLoadError as exc:
+        st.error(f"Could not use this image: {exc}")
+    pipe = pipeline()
+    ready: list[tuple[Face, str]] = []
+    for i, (image, photo_name) in enumerate(photos):
+        faces = find_faces(image, photo_name, pipe)
+        if not faces:
+            st.error(no_face_message(photo_name, pipe.min_face_size(image)))
+            continue
+        notes_for(faces, photo_name)
+        face = pick_face(faces, f"fv_enrol_pick_{i}", photo_name)
+        ready.append((face, photo_name))
+    if ready:
+        st.image(draw.tile([f.chip for f, _ in ready], [n for _, n in ready], size=110, columns=5), caption="chips to enrol")
+    if st.button(f"Enrol {len(ready)} face(s)" + (f" as {name.strip()}" if name.strip() else ""), key="fv_enrol_go", disabled=not ready):
+        try:
+            for face, photo_name in ready:
+                g.add(name, face.descriptor, face.chip, photo_name)
+            st.success(f"Enrolled {len(ready)} face(s) as {name.strip()}.")
+        except GalleryError as exc:
+            st.error(str(exc))
+    if st.button("Add the sample faces (astronaut ×4, cameraman ×2)", key="fv_enrol_samples",
+                 help="Edited copies of two public-domain photos: enough to try every view. Enrol real people for meaningful statistics."):
+        added = add_sample_faces(g, pipe)
+        st.success(f"Added {added} sample faces.")
+
+
+def add_sample_faces(g: Gallery, pipe: FacePipeline) -> int:
+    added = 0
+    for sample_name, identity in samples.IDENTITY.items():
+        faces = find_faces(samples.sample(sample_name), sample_name, pipe)
+        if faces:
+            face = largest(faces)
+            g.add(identity, face.descriptor, face.chip, sample_name)
+            added += 1
+    return added
+
+
+def gallery_listing(g: Gallery) -> None:
+    if not len(g):
+        st.caption("Nobody enrolled yet. The gallery lives in this browser session; export it to keep it.")
+    else:
+        st.dataframe(pd.DataFrame([{"person": n, "photos": c} for n, c in g.counts().items()]), hide_index=True, width="stretch")
+        chips = [e.chip if e.chip is not None else np.full((150, 150, 3), 200, np.uint8) for e in g.entries]
+        st.image(draw.tile(chips, [e.name for e in g.entries], size=90, columns=6))
+        remove_col, clear_col = st.columns([2, 1])
+        who = remove_col.selectbox("Remove a person", g.names(), key="fv_remove_name")
+        if remove_col.button("Remove", key="fv_remove_go") and who:
+            g.remove_person(who)
+            st.rerun()
+        if clear_col.button("Clear gallery", key="fv_clear"):
+            g.entries.clear()
+            st.rerun()
+        c1, c2 = st.columns(2)
+        c1.download_button("Export (.json, descriptors only)", g.to_json(), "face_gallery.json", "application/json", key="fv_export_json")
+        c2.download_button("Export (.npz, with chips)", g.to_npz(), "face_gallery.npz", "application/octet-stream", key="fv_export_npz")
+    uploaded = st.file_uploader("Import a gallery (.json or .npz exported here)", type=["json", "npz"], key="fv_import")
+    if uploaded is not None:
+        how = st.radio("Imported people", ["Add to the gallery", "Replace the gallery"], key="fv_import_how", horizontal=True)
+        if st.button("Import", key="fv_import_go"):
+            try:
+                imported = Gallery.from_bytes(uploaded.getvalue(), uploaded.name)
+            except GalleryError as exc:
+                st.error(str(exc))
+                return
+            if how.startswith("Replace"):
+                g.entries.clear()
+            g.entries.extend(imported.entries)
+            st.success(f"Imported {len(imported)} photos of {len(imported.names())} people.")
+            st.rerun()
+
+
+def identify_photo(g: Gallery, threshold: float) -> None:
+    picked = face_image_input("fv_identify", "Photo to identify", default_sample="astronaut and cameraman (two faces)")
+    if picked is None:
+        return
+    image, name = picked
+    pipe = pipeline()
+    faces = find_faces(image, name, pipe)
+    if not faces:
+        st.error(no_face_message(name, pipe.min_face_size(image)))
+        return
+    results = [g.identify(f.descriptor, threshold) for f in faces]
+    labels = [f"{f.index + 1}: {r.label()}" for f, r in zip(faces, results)]
+    colours = [draw.MATCH if r.name else draw.NO_MATCH for r in results]
+    annotated = draw.annotate(image, [f.box for f in faces], labels, colours)
+    st.image(annotated, caption=f"{name}: nearest enrolled person per face (distance); red: nobody within {threshold:.2f}",
+             width="stretch")
+    download_png(annotated, "identified.png", key="fv_identify_png")
+    rows = []
+    for f, r in zip(faces, results):
+        row = {"face": f.index + 1, "identified as": r.name or "unknown", "distance": round(r.distance, 3)}
+        row.update({f"d({person})": round(d, 3) for person, d in r.per_person.items()})
+        rows.append(row)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for f in faces:
+        if f.tiny:
+            st.warning(f"{f.label().capitalize()} is tiny: its identification is unreliable.")
+
+
+def identify_live(g: Gallery, threshold: float) -> None:
+    from cvdemo.ui.live import live_video
+
+    pipe = pipeline()
+    snapshot = Gallery(list(g.entries))  # the video thread reads this copy, never the session's list
+
+    def process(rgb: np.ndarray) -> np.ndarray:
+        faces = pipe.faces(rgb)
+        if not faces:
+            return rgb
+        results = [snapshot.identify(f.descriptor, threshold) for f in faces]
+        return draw.annotate(rgb, [f.box for f in faces], [r.label() for r in results],
+                             [draw.MATCH if r.name else draw.NO_MATCH for r in results], [f.landmarks for f in faces])
+
+    live_video("fv_live", process, help_text="Every face in the stream is detected, aligned, embedded and compared with "
+                                             "the gallery; names and distances are drawn on the video.")
+
+
+# ----------------------------------------------------------------------------------------------
+# Metric space
+
+
+def metric_section() -> None:
+    g = gallery()
+    threshold = threshold_slider("fv_metric_threshold")
+    if len(g) < 2:
+        st.info("The metric view needs at least two enrolled photos: enrol people under **Gallery & identify** "
+                "(or add the sample faces there).")
+        if st.button("Add the sample faces now", key="fv_metric_samples"):
+            add_sample_faces(g, pipeline())
+            st.rerun()
+        return
+    descriptors = g.descriptors()
+    tags = [f"{e.name} #{sum(1 for x in g.entries[:i + 1] if x.name == e.name)}" for i, e in enumerate(g.entries)]
+    st.plotly_chart(plots.distance_heatmap(distance_matrix(descriptors), tags, threshold), width="stretch", key="fv_heatmap")
+    st.plotly_chart(plots.pca_scatter(metrics.pca_2d(descriptors), g.labels, tags), width="stretch", key="fv_pca")
+    st.caption("PCA keeps the two directions along which the descriptors vary most; distances in the plane are only a shadow "
+               "of the 128-D ones (the heatmap above has the true distances).")
+    pairs = metrics.pair_distances(descriptors, g.labels)
+    if not len(pairs.genuine) or not len(pairs.impostor):
+        st.info("Histograms and the ROC curve need at least one person with two photos and at least two people.")
+        return
+    rates = metrics.rates_at(threshold, pairs.genuine, pairs.impostor)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("False accept rate", f"{rates.far:.1%}", help=f"{rates.false_accepts} of {rates.impostors} different-person pairs below the threshold")
+    c2.metric("False reject rate", f"{rates.frr:.1%}", help=f"{rates.false_rejects} of {rates.genuines} same-person pairs at or above the threshold")
+    roc = metrics.roc_curve(pairs.genuine, pairs.impostor)
+    eer, eer_threshold = roc.equal_error_rate()
+    c3.metric("Equal error rate", f"{eer:.1%}", help=f"where FAR ≈ FRR, at threshold {eer_threshold:.2f}")
+    left, right = st.columns(2)
+    left.plotly_chart(plots.distance_histograms(pairs.genuine, pairs.impostor, threshold), width="stretch", key="fv_hist")
+    right.plotly_chart(plots.roc_figure(roc, rates), width="stretch", key="fv_roc")
+    st.plotly_chart(plots.rates_vs_threshold(pairs.genuine, pairs.impostor, threshold), width="stretch", key="fv_rates")
+
+
+# ----------------------------------------------------------------------------------------------
+# Siamese training
+
+
+def training_section() -> None:
+    g = gallery()
+    counts = g.counts()
+    if len(counts) < 2 or max(counts.values(), default=0) < 2:
+        st.info("Pick an anchor, a positive (same person, another photo) and a negative (someone else): the gallery needs "
+                "one person with two photos and a second person.")
+        if st.button("Add the sample faces now", key="fv_train_samples"):
+            add_sample_faces(g, pipeline())
+            st.rerun()
+        return
+    entries = g.entries
+    tags = [f"{i + 1}: {e.name}" + (f" — {e.source}" if e.source and e.source != e.name else "") for i, e in enumerate(entries)]
+    eligible = [i for i, e in enumerate(entries) if counts[e.name] >= 2]
+    c1, c2, c3 = st.columns(3)
+    anchor = c1.selectbox("Anchor", eligible, format_func=lambda i: tags[i], key="fv_anchor")
+    positives = [i for i, e in enumerate(entries) if e.name == entries[anchor].name and i != anchor]
+    negatives = [i for i, e in enumerate(entries) if e.name != entries[anchor].name]
+    positive = c2.selectbox("Positive (same person)", positives, format_func=lambda i: tags[i], key="fv_positive")
+    negative = c3.selectbox("Negative (someone else)", negatives, format_func=lambda i: tags[i], key="fv_negative")
+    chips = [entries[i].chip if entries[i].chip is not None else np.full((150, 150, 3), 200, np.uint8) for i in (anchor, positive, negative)]
+    st.image(draw.tile(chips, ["anchor", "positive", "negative"], size=120, columns=3))
+
+    m1, m2, m3 = st.columns(3)
+    contrastive_margin = m1.slider("Contrastive margin", 0.1, 2.0, 1.0, 0.05, key="fv_c_margin",
+                                   help="Different-person pairs closer than this are pushed apart.")
+    triplet_margin = m2.slider("Triplet margin α", 0.0, 1.0, 0.2, 0.01, key="fv_t_margin",
+                               help="How much farther the negative must be than the positive.")
+    squared = m3.checkbox("Squared distances (FaceNet)", key="fv_t_squared")
+    a, p, n = (entries[i].descriptor.astype(np.float64) for i in (anchor, positive, negative))
+    same = losses.contrastive_report(a, p, True, contrastive_margin)
+    different = losses.contrastive_report(a, n, False, contrastive_margin)
+    triplet = losses.triplet_report(a, p, n, triplet_margin, squared)
+    dlib_same = losses.dlib_pair_report(a, p, True)
+    dlib_diff = losses.dlib_pair_report(a, n, False)
+    st.dataframe(pd.DataFrame([
+        {"loss": "contrastive, anchor–positive (same)", "value": same.value, "asks for": same.summary},
+        {"loss": "contrastive, anchor–negative (different)", "value": different.value, "asks for": different.summary},
+        {"loss": f"triplet (margin {triplet_margin:.2f})", "value": triplet.value, "asks for": triplet.summary},
+        {"loss": "dlib's loss_metric, anchor–positive", "value": dlib_same.value, "asks for": dlib_same.summary},
+        {"loss": "dlib's loss_metric, anchor–negative", "value": dlib_diff.value, "asks for": dlib_diff.summary},
+    ]), hide_index=True, width="stretch", column_config={"value": st.column_config.NumberColumn(format="%.4f")})
+    st.markdown(f"d(anchor, positive) = **{triplet.distances['anchor–positive']:.3f}**, d(anchor, negative) = "
+                f"**{triplet.distances['anchor–negative']:.3f}**. Contrastive loss judges each pair on its own "
+                "(absolute targets); the triplet loss only cares that the negative is farther than the positive by α "
+                "(a relative target).")
+    projection = metrics.pca_2d(g.descriptors())
+    which = st.radio("Show the pushes of", ["triplet", "contrastive (both pairs)"], key="fv_push_which", horizontal=True)
+    lr = st.slider("Step size for the arrows / one gradient step", 0.05, 2.0, 0.5, 0.05, key="fv_lr")
+    if which == "triplet":
+        report = triplet
+    else:
+        combined = [losses.Push("anchor", same.pushes[0].gradient + different.pushes[0].gradient, ""),
+                    losses.Push("positive", same.pushes[1].gradient, ""), losses.Push("negative", different.pushes[1].gradient, "")]
+        report = losses.LossReport("contrastive", same.value + different.value, combined, "", {})
+    st.plotly_chart(plots.loss_pushes(projection, a, p, n, report, scale=lr), width="stretch", key="fv_pushes")
+    moved = losses.gradient_step({"anchor": a, "positive": p, "negative": n}, report, lr)
+    d_ap = float(np.linalg.norm(moved["anchor"] - moved["positive"]))
+    d_an = float(np.linalg.norm(moved["anchor"] - moved["negative"]))
+    st.caption(f"After one gradient step of size {lr:g} on the embeddings: d(a,p) {triplet.distances['anchor–positive']:.3f} → "
+               f"{d_ap:.3f}, d(a,n) {triplet.distances['anchor–negative']:.3f} → {d_an:.3f}. Real training moves the shared "
+               "weights instead, which moves every face's embedding at once.")

@@ -1,0 +1,22 @@
+"""Face verification: a Siamese network (dlib's ResNet) on your photos and webcam."""
+
+import streamlit as st
+
+from cvdemo.ui import faces as view
+from cvdemo.ui.common import page_setup
+
+page_setup("Face verification", icon="🪪")
+st.title("🪪 Face verification")
+st.caption("One shared network maps every face to 128 numbers; the same person lands close, different people far apart. "
+           "Detect (MTCNN) → align → embed (dlib's ResNet, ported to PyTorch) → compare.")
+
+mode = st.radio("View", view.MODES, key="fv_mode", horizontal=True, label_visibility="collapsed")
+
+if mode == "Verify two photos":
+    view.verify_section()
+elif mode == "Gallery & identify":
+    view.gallery_section()
+elif mode == "Metric space":
+    view.metric_section()
+else:
+    view.training_section()
