@@ -153,7 +153,18 @@ def open_page(page):
 def save_screenshot(artifacts_dir):
     def _save(page, name: str, full_page: bool = True) -> Path:
         path = artifacts_dir / f"{name}.png"
+        viewport = page.viewport_size
+        if full_page and viewport:
+            # Streamlit scrolls inside its own container, so Playwright's full_page sees only the
+            # window: grow the window to the content's height for the shot, then restore it.
+            height = page.evaluate(
+                "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')]"
+                ".map(e => e.scrollHeight), document.body.scrollHeight)")
+            page.set_viewport_size({"width": viewport["width"], "height": int(min(max(height, viewport["height"]), 8000))})
+            page.wait_for_timeout(300)
         page.screenshot(path=str(path), full_page=full_page)
+        if full_page and viewport:
+            page.set_viewport_size(viewport)
         assert path.stat().st_size > 10_000, "the screenshot is suspiciously small (blank page?)"
         return path
 
