@@ -86,3 +86,41 @@ def test_template_helpers_scale_with_size_and_padding():
     tight = align.mtcnn_template(150, 0.0)
     # without padding the face fills more of the chip: the eyes move apart
     assert tight[1, 0] - tight[0, 0] > align.MTCNN_TEMPLATE_150[1, 0] - align.MTCNN_TEMPLATE_150[0, 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# dlib's 5-point shape predictor
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    from cvdemo.faces import shape_predictor
+
+    return shape_predictor.load_shape_predictor()
+
+
+def test_shape_predictor_file_structure(predictor):
+    assert predictor.num_parts == 5 and len(predictor.levels) == 15
+    for level in predictor.levels:
+        assert level["idx1"].shape == (500, 15)  # 500 trees of depth 4 (15 splits, 16 leaves)
+        assert level["leaves"].shape == (500, 16, 10)
+        assert level["deltas"].shape == (len(level["anchor"]), 2) and level["anchor"].max() < 5
+    # the mean shape sits inside the unit box, eyes above the nose
+    assert np.all((predictor.initial_shape > 0) & (predictor.initial_shape < 1))
+    assert predictor.initial_shape[4, 1] > predictor.initial_shape[:4, 1].max()
+
+
+def test_dlibs_boxes_give_dlibs_landmarks_exactly(golden, predictor):
+    """Fed dlib's detector boxes, the port reproduces dlib's integer landmarks for all 13 faces."""
+    wrong = {}
+    for face in golden.faces:
+        points = predictor(load_image(golden.image_path(face.source_image)), face.box_ltrb)
+        if not np.array_equal(points, face.landmarks5):
+            wrong[face.chip] = float(np.abs(points - face.landmarks5).max())
+    assert not wrong, wrong
+
+
+def test_shape_predictor_handles_boxes_off_the_image(predictor):
+    image = np.full((100, 100, 3), 128, np.uint8)
+    points = predictor(image, (-50, -50, 40, 40))  # pixels outside read as 0, like dlib
+    assert points.shape == (5, 2)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -259,7 +258,7 @@ def fraction(mask: np.ndarray, rects) -> float:
 
 
 @needs_pack
-@pytest.mark.parametrize("model,body_floor", [("selfie", 0.95), ("meet", 0.80)])  # measured 0.98 / 0.84
+@pytest.mark.parametrize("model,body_floor", [("selfie", 0.95), ("meet", 0.80)])  # measured 0.98 / 0.83
 def test_person_mask_covers_the_astronaut_and_not_the_background(models, photos, model, body_floor):
     result = models(model).segment(photos["astronaut"])
     assert result.classes.shape == (512, 512) and tuple(result.categories) == ("background", "person")

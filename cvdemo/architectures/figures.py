@@ -156,10 +156,11 @@ def loss_curve(logs: Sequence, title: str = "") -> go.Figure:
         figure.add_scatter(x=epochs, y=[100 * log.val_accuracy for log in logs], name="held-out accuracy %",
                            mode="lines", yaxis="y2", line=dict(dash="dot"))
     figure.update_layout(
-        title=title, xaxis_title="epoch", height=340, margin=dict(l=10, r=10, t=40, b=10),
+        title=dict(text=title, y=0.98), xaxis_title="epoch", height=380, margin=dict(l=10, r=10, t=40, b=10),
         yaxis=dict(title="cross-entropy (log)", type="log"),
-        yaxis2=dict(title="accuracy %", overlaying="y", side="right", range=[0, 105]),
-        legend=dict(orientation="h", y=1.18),
+        yaxis2=dict(title="accuracy %", overlaying="y", side="right", range=[0, 105], tickvals=[0, 25, 50, 75, 100],
+                    showgrid=False),
+        legend=dict(orientation="h", yanchor="top", y=-0.2),
     )
     return figure
 

@@ -258,7 +258,7 @@ class EpochLog:
     train_accuracy: float
     val_loss: float | None
     val_accuracy: float | None
-    seconds: float  # since training started
+    seconds: float  # training time so far (arithmetic only)
 
 
 @dataclass
@@ -273,6 +273,7 @@ class TrainedHead:
     frozen: nn.Module | None = None  # the backbone part before it
     logs: list[EpochLog] = field(default_factory=list)
     train_seconds: float = 0.0
+    feature_seconds: float = 0.0  # fine-tuning: computing the frozen part's activations
 
     def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear((features - self.mean) / self.std)
@@ -316,11 +317,14 @@ def fine_tune(backbone: Backbone, train_images: Sequence[np.ndarray], train_labe
     batch statistics would be noise.
     """
     frozen, block = backbone.split(blocks)
+    started = time.perf_counter()
     train_inputs = backbone.block_inputs(frozen, train_images, progress)
     val_inputs = backbone.block_inputs(frozen, val_images) if val_images else None
+    feature_seconds = time.perf_counter() - started
     head = _train(train_inputs, train_labels, classes, block, val_inputs, val_labels, epochs, lr, weight_decay,
                   batch_size, seed, on_epoch, block_lr=block_lr)
     head.frozen = frozen
+    head.feature_seconds = feature_seconds
     return head
 
 
@@ -350,13 +354,14 @@ def _train(train_x, train_labels, classes, block, val_x, val_labels, epochs, lr,
     optimiser = torch.optim.AdamW(groups, weight_decay=weight_decay)
     head = TrainedHead(list(classes), linear, mean, std, block)
     generator = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
+    compute = 0.0  # seconds of training arithmetic, not counting the caller's chart updates
 
     def forward(x):
         features = block(x).flatten(1) if block is not None else x
         return head.logits_from_features(features)
 
     for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
         order = torch.randperm(len(y), generator=generator)
         total, correct = 0.0, 0
         for begin in range(0, len(y), batch_size):
@@ -374,11 +379,12 @@ def _train(train_x, train_labels, classes, block, val_x, val_labels, epochs, lr,
                 val_logits = forward(val_x.float())
                 val_loss = float(F.cross_entropy(val_logits, y_val))
                 val_accuracy = _accuracy(val_logits, y_val)
-        log = EpochLog(epoch, total / len(y), correct / len(y), val_loss, val_accuracy, time.perf_counter() - start)
+        compute += time.perf_counter() - started
+        log = EpochLog(epoch, total / len(y), correct / len(y), val_loss, val_accuracy, compute)
         head.logs.append(log)
         if on_epoch:
             on_epoch(log)
-    head.train_seconds = time.perf_counter() - start
+    head.train_seconds = compute
     if block is not None:
         for parameter in block.parameters():
             parameter.requires_grad_(False)

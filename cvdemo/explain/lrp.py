@@ -258,17 +258,40 @@ def _params(modifier=None, *, keys=None):
     return ParamMod(modifier or (lambda param, name: param), param_keys=keys, zero_params=["bias"], require_params=False)
 
 
+def _relative(epsilon: float, z: torch.Tensor) -> torch.Tensor:
+    """ε in units of the layer's root-mean-square pre-activation (per item), so one ε suits every layer."""
+    return epsilon * z.pow(2).mean(dim=tuple(range(1, z.ndim)), keepdim=True).sqrt()
+
+
 def epsilon_rule(epsilon: float, spread: bool = True, parameterless: bool = False):
-    """LRP-ε without the bias: R_i = Σ_j x_i w_ij / (z_j + ε·sign z_j) · R_j."""
+    """LRP-ε without the bias: R_i = Σ_j x_i w_ij / (z_j + ε·rms(z)·sign z_j) · R_j."""
 
     def split(out_grad, outputs):
         z = outputs[0]
         sign = torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
-        denominator = z + sign * epsilon
+        denominator = z + sign * _relative(epsilon, z)
         return [out_grad / _safe(denominator)], z / _safe(denominator)
 
     params = _params(keys=[]) if parameterless else _params()
     return _conserving_rule([lambda x: x], [params], split, spread)
+
+
+def sign_rule(spread: bool = True):
+    """For parameter-free sums and average pools: an output is explained by the inputs that pushed
+    it the way it went — a positive output by its positive contributions, in proportion, a negative
+    one by its negative ones. Ratios stay in [0, 1], so relevance cannot blow up into ± pairs where
+    a residual branch cancels the skip (MobileNetV2's linear bottlenecks do that all the time)."""
+
+    def split(out_grad, outputs):
+        z, positive, negative = outputs
+        is_p, is_n = (z > 0).to(z.dtype), (z < 0).to(z.dtype)
+        g_p, g_n = is_p * out_grad / _safe(positive), is_n * out_grad / _safe(negative)
+        kept = is_p * _nonzero(positive) + is_n * _nonzero(negative)
+        return [torch.zeros_like(out_grad), g_p, g_n], kept
+
+    none = _params(keys=[])
+    return _conserving_rule([lambda x: x, lambda x: x.clamp(min=0), lambda x: x.clamp(max=0)], [none, none, none],
+                            split, spread)
 
 
 def gamma_rule(gamma: float, spread: bool = True):
@@ -343,6 +366,7 @@ def flat_rule():
 def _rule_map(gm: fx.GraphModule, rule: str, epsilon: float, gamma: float, alpha: float, beta: float,
               bias: bool, input_bounds, spread: bool):
     """Hook per module name for this rule variant."""
+    from zennit.core import Stabilizer
     from zennit.layer import Sum
     from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, Norm, Pass, ZBox
     from zennit.types import Activation, AvgPool, BatchNorm, Convolution
@@ -358,7 +382,7 @@ def _rule_map(gm: fx.GraphModule, rule: str, epsilon: float, gamma: float, alpha
         module = gm.get_submodule(node.target)
         name = node.target
         is_layer = isinstance(module, (Convolution, nn.Linear))
-        if is_layer and name == first and rule != "epsilon":
+        if is_layer and name == first and rule != "epsilon" and not isinstance(module, nn.Linear):
             if input_bounds is not None:
                 low, high = input_bounds
                 hook = ZBox(low=low, high=high, zero_params=zero) if published else box_rule(low, high)
@@ -369,9 +393,10 @@ def _rule_map(gm: fx.GraphModule, rule: str, epsilon: float, gamma: float, alpha
         elif is_layer and isinstance(module, Convolution) and rule == "alpha_beta":
             hook = AlphaBeta(alpha=alpha, beta=beta, zero_params=zero) if published else alpha_beta_rule(alpha, beta)
         elif is_layer:
-            hook = Epsilon(epsilon=epsilon, zero_params=zero) if published else epsilon_rule(epsilon)
+            hook = Epsilon(epsilon=Stabilizer(epsilon, norm_scale=True), zero_params=zero) if published \
+                else epsilon_rule(epsilon)
         elif isinstance(module, (Sum, AvgPool)):
-            hook = Norm() if published else epsilon_rule(1e-9, parameterless=True)
+            hook = Norm() if published else sign_rule()
         elif isinstance(module, (Activation, BatchNorm, _Elementwise)):
             hook = Pass()
         else:

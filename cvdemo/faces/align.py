@@ -16,10 +16,16 @@ dlib's ``get_face_chip(img, shape, size=150, padding=0.25)``:
 own chips (checked against the golden chips in the tests).
 
 MTCNN's five points are different anatomy (eye *centres*, nose *tip*, mouth corners) from
-dlib's (eye *corners*, nose *base*). :data:`MTCNN_TEMPLATE` gives where MTCNN's points land,
-on average, inside a dlib chip; fitting the similarity from MTCNN points to those positions
-cuts nearly the chip dlib would cut. It was calibrated by :func:`calibrate_template` on the 12
-shared faces (golden dlib landmarks + our MTCNN on the same photos), see the tests.
+dlib's (eye *corners*, nose *base*). Two ways bridge that, both calibrated on the 12 real faces
+of the shared photos (golden dlib landmarks and boxes + our MTCNN on the same photos; the tests
+recompute the constants):
+
+* :data:`MTCNN_TEMPLATE_150` gives where MTCNN's points land, on average, inside a dlib chip;
+  fitting the similarity from MTCNN's points to those positions cuts nearly dlib's chip.
+* Closer still: :func:`dlib_box_from_mtcnn` places dlib's face box from MTCNN's points
+  (:data:`DLIB_BOX_IN_MTCNN_FRAME`), dlib's own 5-point shape predictor
+  (:mod:`cvdemo.faces.shape_predictor`) finds dlib's landmarks in it, and the chip is cut from
+  those exactly as dlib does. :func:`consistency_px` guards against the predictor losing a face.
 """
 
 from __future__ import annotations
@@ -54,6 +60,15 @@ MTCNN_TEMPLATE_150 = np.array([
     [49.389, 102.849],
     [101.254, 101.842],
 ])
+# dlib's face box (its HOG detector's) in the same chip frame: centre x, centre y, width, height,
+# averaged over the same 12 faces. It places dlib's 5-point shape predictor on an MTCNN face
+# the way dlib's own detector would have (see dlib_box_from_mtcnn).
+DLIB_BOX_IN_MTCNN_FRAME = np.array([73.638, 73.864, 131.725, 131.452])
+# Above this disagreement (chip pixels) between MTCNN's points and the shape predictor's, the
+# predictor is taken to have lost the face (it happens on faces cut by the picture's edge) and
+# the MTCNN template aligns instead. On the shared photos good faces stay under 7 px; the
+# half-visible face at the edge of obama_and_biden.jpg reaches 31.
+CONSISTENCY_LIMIT_PX = 12.0
 MTCNN_POINT_NAMES = ("left eye", "right eye", "nose tip", "left mouth corner", "right mouth corner")
 DLIB_POINT_NAMES = ("right eye, outer corner", "right eye, inner corner", "left eye, outer corner",
                     "left eye, inner corner", "base of the nose")
@@ -294,6 +309,33 @@ def dlib_chip(image: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE, 
 
 def mtcnn_chip(image: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE, padding: float = PADDING) -> np.ndarray:
     return extract_chip(image, mtcnn_chip_details(landmarks5, size, padding))
+
+
+def dlib_box_from_mtcnn(mtcnn_points: np.ndarray, box_in_frame: np.ndarray = DLIB_BOX_IN_MTCNN_FRAME) -> tuple[int, int, int, int]:
+    """Where dlib's face detector would put its (axis-aligned, inclusive) box for this face."""
+    to_image = similarity_transform(mtcnn_template(), np.asarray(mtcnn_points, dtype=np.float64))
+    scale = math.hypot(to_image[0, 0], to_image[1, 0])
+    cx, cy = apply(to_image, box_in_frame[None, :2])[0]
+    half_w, half_h = (box_in_frame[2] * scale - 1) / 2, (box_in_frame[3] * scale - 1) / 2
+    return (_lround(cx - half_w), _lround(cy - half_h), _lround(cx + half_w), _lround(cy + half_h))
+
+
+def consistency_px(mtcnn_points: np.ndarray, dlib_points: np.ndarray, size: int = CHIP_SIZE, padding: float = PADDING) -> float:
+    """How far (chip pixels) dlib-style landmarks land from dlib's template when the chip is cut
+    from MTCNN's points: small when both landmark sets describe the same face geometry."""
+    to_chip = similarity_transform(np.asarray(mtcnn_points, dtype=np.float64), mtcnn_template(size, padding))
+    return float(np.abs(apply(to_chip, np.asarray(dlib_points, dtype=np.float64)) - dlib_template(size, padding)).max())
+
+
+def calibrate_box(mtcnn_landmarks: list[np.ndarray], dlib_boxes: list) -> np.ndarray:
+    """Mean of dlib's boxes expressed in the MTCNN-template chip frame (DLIB_BOX_IN_MTCNN_FRAME)."""
+    rows = []
+    for points, (l, t, r, b) in zip(mtcnn_landmarks, dlib_boxes):
+        to_chip = similarity_transform(np.asarray(points, dtype=np.float64), MTCNN_TEMPLATE_150)
+        scale = math.hypot(to_chip[0, 0], to_chip[1, 0])
+        cx, cy = apply(to_chip, np.array([[(l + r) / 2, (t + b) / 2]]))[0]
+        rows.append([cx, cy, (r - l + 1) * scale, (b - t + 1) * scale])
+    return np.mean(rows, axis=0)
 
 
 def calibrate_template(dlib_landmarks: list[np.ndarray], mtcnn_landmarks: list[np.ndarray],

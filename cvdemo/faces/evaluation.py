@@ -51,11 +51,26 @@ def calibrate(run: GoldenRun, golden: Golden, exclude: tuple[str, ...] = ()) -> 
     return align.calibrate_template([golden.face(c).landmarks5 for c in chips], [run.landmarks[c] for c in chips])
 
 
-def descriptors(pipeline: FacePipeline, golden: Golden, run: GoldenRun, template: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    template = align.mtcnn_template() if template is None else template
+def calibrate_box(run: GoldenRun, golden: Golden, exclude: tuple[str, ...] = ()) -> np.ndarray:
+    """dlib's detector box in the MTCNN-template frame (align.DLIB_BOX_IN_MTCNN_FRAME)."""
+    chips = [c for c in run.landmarks if c not in exclude and golden.face(c).identity is not None]
+    return align.calibrate_box([run.landmarks[c] for c in chips], [golden.face(c).box_ltrb for c in chips])
+
+
+def alignments(pipeline: FacePipeline, golden: Golden, run: GoldenRun) -> dict:
     images = {name: load_image(golden.image_path(name)) for name in golden.images()}
-    chips = {c: align.extract_chip(images[golden.face(c).source_image], align.chip_details(points, template))
-             for c, points in run.landmarks.items()}
+    return {c: pipeline.align_face(images[golden.face(c).source_image], points) for c, points in run.landmarks.items()}
+
+
+def descriptors(pipeline: FacePipeline, golden: Golden, run: GoldenRun, template: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Our descriptor of every matched face, cut by the pipeline's own alignment (or, with
+    ``template``, by that MTCNN template alone)."""
+    images = {name: load_image(golden.image_path(name)) for name in golden.images()}
+    if template is None:
+        placed = {c: a.details for c, a in alignments(pipeline, golden, run).items()}
+    else:
+        placed = {c: align.chip_details(points, template) for c, points in run.landmarks.items()}
+    chips = {c: align.extract_chip(images[golden.face(c).source_image], d) for c, d in placed.items()}
     names = sorted(chips)
     values = pipeline.embed_chips(np.stack([chips[c] for c in names]))
     return dict(zip(names, values))

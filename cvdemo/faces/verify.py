@@ -16,6 +16,7 @@ import torch
 from cvdemo.faces import align
 from cvdemo.faces.embedder import DEFAULT_THRESHOLD, FaceEmbedder, build_embedder, distance
 from cvdemo.faces.mtcnn import MTCNN, build_mtcnn
+from cvdemo.faces.shape_predictor import ShapePredictor, shared_shape_predictor
 
 # Below this box width (pixels) a face gives an unreliable descriptor: the 150-px chip is an
 # upsampled blur and the landmarks are off by a larger fraction of the face.
@@ -48,6 +49,7 @@ class Face:
     chip: np.ndarray  # (150, 150, 3) uint8, aligned like dlib's chips
     descriptor: np.ndarray  # (128,) float32
     index: int = 0  # position in the left-to-right order of its photo
+    alignment: Alignment | None = None  # how the chip was placed (dlib's landmarks or MTCNN's)
 
     @property
     def width(self) -> float:
@@ -71,6 +73,18 @@ class Face:
             "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
             "descriptor": [float(v) for v in self.descriptor],
         }
+
+
+@dataclass
+class Alignment:
+    """How a face's chip was placed."""
+
+    method: str  # "dlib 5-point landmarks" or "MTCNN template"
+    details: align.ChipDetails
+    dlib_box: tuple[int, int, int, int] | None = None  # where dlib's detector would have boxed the face
+    dlib_landmarks: np.ndarray | None = None  # (5, 2) eye corners and nose base, when predicted
+    consistency_px: float | None = None  # disagreement between MTCNN's and dlib's points (chip px)
+    note: str = ""
 
 
 @dataclass
@@ -114,6 +128,8 @@ class FacePipeline:
     min_score: float = MIN_SCORE
     min_face_px: float = MIN_FACE_PX
     min_face_fraction: float = MIN_FACE_FRACTION
+    # dlib's 5-point shape predictor; None: align with the MTCNN template alone.
+    landmarker: ShapePredictor | None = None
     # Where MTCNN's 5 points go in the 150-px chip; None: the calibrated align.MTCNN_TEMPLATE_150.
     template: np.ndarray | None = None
 
@@ -138,13 +154,28 @@ class FacePipeline:
         report(0.0, "Finding faces (MTCNN cascade)…")
         boxes, scores, landmarks = self.detect(image)
         report(0.5, f"Aligning {len(boxes)} face(s)…")
-        template = align.mtcnn_template() if self.template is None else self.template
-        details = [align.chip_details(points, template) for points in landmarks]
-        chips = [align.extract_chip(image, d) for d in details]
+        alignments = [self.align_face(image, points) for points in landmarks]
+        chips = [align.extract_chip(image, a.details) for a in alignments]
         report(0.7, "Computing descriptors (dlib ResNet)…")
         descriptors = self.embedder.embed(np.stack(chips)) if chips else np.zeros((0, 128), np.float32)
         report(1.0, "Done")
-        return [Face(boxes[i], float(scores[i]), landmarks[i], details[i], chips[i], descriptors[i], i) for i in range(len(chips))]
+        return [Face(boxes[i], float(scores[i]), landmarks[i], alignments[i].details, chips[i], descriptors[i], i, alignments[i])
+                for i in range(len(chips))]
+
+    def align_face(self, image: np.ndarray, mtcnn_points: np.ndarray) -> Alignment:
+        """Place the chip as dlib would: its landmarks from its own predictor when they agree
+        with MTCNN's, else MTCNN's points on the calibrated template."""
+        template = align.mtcnn_template() if self.template is None else self.template
+        fallback = align.chip_details(mtcnn_points, template)
+        if self.landmarker is None:
+            return Alignment("MTCNN template", fallback, note="dlib's shape predictor is not installed")
+        box = align.dlib_box_from_mtcnn(mtcnn_points)
+        points = self.landmarker(image, box)
+        disagreement = align.consistency_px(mtcnn_points, points)
+        if disagreement > align.CONSISTENCY_LIMIT_PX:
+            return Alignment("MTCNN template", fallback, box, points, disagreement,
+                             f"dlib's landmarks disagree with MTCNN's by {disagreement:.0f} px (a partly hidden face?)")
+        return Alignment("dlib 5-point landmarks", align.dlib_chip_details(points), box, points, disagreement)
 
     def require_faces(self, image: np.ndarray, name: str = "the photo", progress: Progress | None = None) -> list[Face]:
         """Like :meth:`faces`, but no face is an error with advice."""
@@ -180,7 +211,7 @@ def build_pipeline(device: torch.device | None = None, detector: MTCNN | None = 
     from cvdemo.device import pick_device
 
     device = device or pick_device()
-    return FacePipeline(detector or build_mtcnn(device), embedder or build_embedder(device))
+    return FacePipeline(detector or build_mtcnn(device), embedder or build_embedder(device), landmarker=shared_shape_predictor())
 
 
 def distance_matrix(descriptors: np.ndarray) -> np.ndarray:

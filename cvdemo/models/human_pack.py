@@ -104,29 +104,41 @@ class Letterbox:
         return torch.minimum(out.clamp(min=0.0), limits)
 
 
-def letterbox(image: np.ndarray, size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, Letterbox]:
-    """``(1, 3, h, w)`` float RGB in [0, 1]: the image scaled to fit, centred, black around it.
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """uint8 resize on the CPU before any tensor exists: OpenCV does a 640×480 frame in well under
+    a millisecond, several times faster than float interpolation in torch. Shrinking averages
+    the source pixels (INTER_AREA, so a phone photo shrunk 10× is not mostly aliasing);
+    enlarging is bilinear."""
+    import cv2
 
-    Downscaling is antialiased (a phone photo shrunk 10× without it is mostly aliasing).
-    """
+    if (image.shape[1], image.shape[0]) == (width, height):
+        return image
+    shrinking = width < image.shape[1] or height < image.shape[0]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def _to_input(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """H×W×3 uint8 -> ``(1, 3, H, W)`` float in [0, 1], channels-last (the NHWC bytes as they are)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1).unsqueeze(0)
+    return tensor.float().div_(255.0)  # keeps the NHWC memory order: channels-last without a copy
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, Letterbox]:
+    """``(1, 3, h, w)`` float RGB in [0, 1]: the image scaled to fit, centred, black around it."""
     height, width = image.shape[:2]
     target_h, target_w = size
     scale = min(target_h / height, target_w / width)
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    tensor = to_tensor(image, device).unsqueeze(0).float().div_(255.0)
-    resized = F.interpolate(tensor, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=scale < 1.0)
     pad_y, pad_x = (target_h - new_h) // 2, (target_w - new_w) // 2
-    canvas = torch.zeros((1, 3, target_h, target_w), device=device)
-    canvas[:, :, pad_y:pad_y + new_h, pad_x:pad_x + new_w] = resized.clamp_(0.0, 1.0)
-    # the content was scaled by new/old per axis; they differ from ``scale`` by under half a pixel
-    return canvas, Letterbox(scale, float(pad_x), float(pad_y), (height, width), (target_h, target_w))
+    canvas = np.zeros((target_h, target_w, 3), dtype=np.uint8)
+    canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = _resize(image, new_w, new_h)
+    # the content was scaled by new/old per axis; that differs from ``scale`` by under half a pixel
+    return _to_input(canvas, device), Letterbox(scale, float(pad_x), float(pad_y), (height, width), (target_h, target_w))
 
 
 def stretch(image: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
     """``(1, 3, h, w)`` float RGB in [0, 1], resized to exactly ``size`` (aspect not kept)."""
-    tensor = to_tensor(image, device).unsqueeze(0).float().div_(255.0)
-    antialias = size[0] < image.shape[0] or size[1] < image.shape[1]
-    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=antialias).clamp_(0.0, 1.0)
+    return _to_input(_resize(image, size[1], size[0]), device)
 
 
 def _prepare(network: nn.Module, device: torch.device) -> nn.Module:
@@ -177,16 +189,21 @@ class NanoDetNetwork(nn.Module):
     def __init__(self, graph: nn.Module):
         super().__init__()
         self.graph = graph
-        mean = torch.tensor(self.MEAN_BGR[::-1]).view(1, 3, 1, 1)  # stored in RGB order, applied before the flip
-        std = torch.tensor(self.STD_BGR[::-1]).view(1, 3, 1, 1)
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
+        # NanoDet's input normalisation as one affine map: output channel c (B, G, R) reads RGB
+        # channel 2 - c, times 255 / std minus mean / std. A functional 1×1 convolution (not an
+        # nn.Conv2d, which LRP rules would treat as the network's first layer) does it in one pass.
+        weight = torch.zeros(3, 3, 1, 1)
+        for out_channel in range(3):
+            weight[out_channel, 2 - out_channel] = 255.0 / self.STD_BGR[out_channel]
+        bias = -torch.tensor(self.MEAN_BGR) / torch.tensor(self.STD_BGR)
+        self.register_buffer("normalise_weight", weight)
+        self.register_buffer("normalise_bias", bias)
         self.level_sizes = (52, 26, 13)
         self.strides = (8, 16, 32)
 
     def forward(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = ((rgb * 255.0 - self.mean) / self.std).flip(1)  # RGB -> BGR after normalising per channel
-        return self.head_outputs(x)
+        bgr = F.conv2d(rgb, self.normalise_weight.to(rgb.dtype), self.normalise_bias.to(rgb.dtype))
+        return self.head_outputs(bgr)
 
     def head_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The graph on an already normalised input, outputs gathered stride 8 first."""
@@ -224,8 +241,7 @@ class NanoDetDetector:
 
     def preprocess(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
         """The network input, ``(1, 3, 416, 416)`` RGB in [0, 1], and where the image sits in it."""
-        tensor, box = letterbox(_as_rgb(image), self.input_size, self.device)
-        return tensor.contiguous(memory_format=torch.channels_last), box
+        return letterbox(_as_rgb(image), self.input_size, self.device)
 
     def decode_boxes(self, distributions: torch.Tensor) -> torch.Tensor:
         """``(A, 44)`` logits -> ``(A, 4)`` xyxy boxes in network pixels."""
@@ -299,7 +315,8 @@ class CenterNetDetector:
     The model's own "NMS" is the max-pool: a cell survives when no neighbour scores higher for
     that class. ``candidates`` are those peaks (best 100, as the graph's decoder); the kept boxes
     then go through per-class NMS at IoU 0.5, which removes the near-duplicates of neighbouring
-    peaks. ``levels`` holds the one heat map (stride 4).
+    peaks. ``levels`` holds the one level (stride 4): ``class_scores`` is the heat map, ``raw`` the
+    four edge distances of every cell.
     """
 
     input_size = (512, 512)
@@ -313,8 +330,7 @@ class CenterNetDetector:
 
     def preprocess(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
         """The network input, ``(1, 3, 512, 512)`` RGB in [0, 1], and where the image sits in it."""
-        tensor, box = letterbox(_as_rgb(image), self.input_size, self.device)
-        return tensor.contiguous(memory_format=torch.channels_last), box
+        return letterbox(_as_rgb(image), self.input_size, self.device)
 
     def decode(self, heatmap: torch.Tensor, sizes: torch.Tensor, k: int | None = None):
         """``(C, h, w)`` heat map and ``(4, h, w)`` sizes -> peak boxes (network pixels), scores, labels."""
@@ -342,7 +358,7 @@ class CenterNetDetector:
             boxes, scores, labels = box.to_original(boxes[above]), scores[above], labels[above]
             keep = _nms_keep(boxes, scores, labels, self.nms_iou, MAX_DETECTIONS)
             level = HeadLevel(name=f"stride 4 ({heatmap.shape[1]}×{heatmap.shape[2]})", stride=self.network.stride,
-                              class_scores=heatmap.cpu().numpy(), raw=torch.cat([heatmap, sizes]).cpu().numpy(),
+                              class_scores=heatmap.cpu().numpy(), raw=sizes.cpu().numpy(),
                               scale=box.scale, pad=(box.pad_x, box.pad_y))
         extras = {"levels": [level], "nms_threshold": self.nms_iou, "class_aware_nms": True,
                   "max_detections": MAX_DETECTIONS, "candidate_floor": floor, "input_size": self.input_size,
@@ -392,7 +408,7 @@ class PersonSegmenter:
 
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
         """``(1, 3, h, w)`` RGB in [0, 1] at the model's input size."""
-        return stretch(_as_rgb(image), self.input_size, self.device).contiguous(memory_format=torch.channels_last)
+        return stretch(_as_rgb(image), self.input_size, self.device)
 
     def segment(self, image: np.ndarray) -> SemanticMask:
         height, width = image.shape[:2]

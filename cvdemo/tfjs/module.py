@@ -29,9 +29,10 @@ Unknown ops raise :class:`~cvdemo.tfjs.ops.UnsupportedOpError` naming the op and
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -156,7 +157,6 @@ class GraphBuilder:
         self._names: set[str] = set()
         self._buffers: dict[int, fx.Node] = {}
         self.order = self._topological_order()
-        needed = set(self.order)
         self.consumers: dict[str, list[str]] = {}
         for name in self.order:
             for ref in graph.nodes[name].inputs:
@@ -1056,24 +1056,14 @@ def load_graph_module(model_json: str | Path, *, outputs: list[str] | None = Non
         module, _ = build_graph_module(graph, outputs=outputs, input_formats=input_formats, cached=cached, fuse=fuse)
         module.load_state_dict({key[len("state/"):]: value for key, value in state.items() if key.startswith("state/")},
                                strict=True, assign=True)
-    except (_CacheMiss, RuntimeError):
-        # A cache written by another converter build: convert afresh rather than fail.
-        convert()
-        return built["module"].eval()
-    if any(t.is_meta for t in list(module.parameters()) + list(module.buffers())):
-        convert()
-        return built["module"].eval()
-    return module.eval()
-
-
-def count_ops(graph: TFGraph) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in graph.nodes.values():
-        counts[node.op] = counts.get(node.op, 0) + 1
-    return counts
-
-
-def unsupported_ops(graph: TFGraph, outputs: Iterable[str] | None = None) -> list[str]:
-    known = set(LOWERINGS) | {"Const", "Placeholder"}
-    return sorted({node.op for node in graph.nodes.values() if node.op not in known})
-
+    except (_CacheMiss, RuntimeError) as exc:
+        stale = f"{type(exc).__name__}: {exc}"
+    else:
+        if not any(t.is_meta for t in list(module.parameters()) + list(module.buffers())):
+            return module.eval()
+        stale = "some tensors were not in the cache"
+    # The cache does not fit this build (a converter change without a CONVERTER_VERSION bump): say
+    # so, and convert afresh rather than fail.
+    warnings.warn(f"cached conversion of {model_json.name} does not fit ({stale[:200]}); converting afresh", RuntimeWarning, stacklevel=2)
+    convert()
+    return built["module"].eval()

@@ -18,7 +18,6 @@ naive translation goes wrong, and which the tests pin down:
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -449,10 +448,6 @@ def reduce_max(x: torch.Tensor, dims: tuple[int, ...], keepdim: bool) -> torch.T
 
 def reduce_min(x: torch.Tensor, dims: tuple[int, ...], keepdim: bool) -> torch.Tensor:
     return torch.amin(x, dim=dims, keepdim=keepdim) if dims else x
-
-
-def tf_same_output_size(size: int, stride: int) -> int:
-    return math.ceil(size / stride)
 
 
 def numpy_dtype_to_torch(dtype) -> torch.dtype:

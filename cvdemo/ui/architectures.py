@@ -399,9 +399,9 @@ def augmentation_section() -> None:
         image = _limit(image, 640)
         boxes, masks, labels, described = _object_source(image)
         st.session_state.setdefault("arch_aug_seed", 0)
-        seed_column, button_column = st.columns([2, 1])
-        seed = int(seed_column.number_input("Random seed", 0, 2**31 - 1, key="arch_aug_seed"))
-        button_column.button("🎲 New seed", on_click=_new_seed, key="arch_aug_reseed")
+        seed = int(st.number_input("Random seed", 0, 2**31 - 1, key="arch_aug_seed",
+                                   help="The same seed, photo and settings always give the same pictures."))
+        st.button("🎲 New seed", on_click=_new_seed, key="arch_aug_reseed")
         strength = st.slider("Strength", 0.0, 1.0, 0.5, 0.05, key="arch_aug_strength")
         mode = st.radio("Show", ["one group, each once", "one augmentation, 8 draws"], key="arch_aug_mode")
         if mode.startswith("one group"):
@@ -575,11 +575,11 @@ def _train(backbone, backbone_name, method, blocks, epochs, copies, seed, classe
         logs.append(log)
         chart.plotly_chart(figures.loss_curve(logs, f"epoch {log.epoch}/{epochs}"), key=f"arch_tl_live_{log.epoch}")
 
-    started = time.perf_counter()
     test_images = [img for img, _ in test] or None
     test_labels = [lab for _, lab in test] or None
     try:
         if method.startswith("linear"):
+            started = time.perf_counter()
             features = _features_with_progress(backbone, images, "Backbone features (frozen, computed once)")
             val = _features_with_progress(backbone, test_images, "Held-out features") if test_images else None
             feature_seconds = time.perf_counter() - started
@@ -591,7 +591,7 @@ def _train(backbone, backbone_name, method, blocks, epochs, copies, seed, classe
                                       blocks=blocks, epochs=epochs, batch_size=8, seed=seed, on_epoch=on_epoch,
                                       progress=lambda done, total: bar.progress(done / total, text=f"Activations {done}/{total}"))
             bar.empty()
-            feature_seconds = time.perf_counter() - started - head.train_seconds
+            feature_seconds = head.feature_seconds
     except (RuntimeError, ValueError, TypeError) as exc:
         st.error(f"Training failed: {exc}")
         return

@@ -548,7 +548,8 @@ def real_decoder_view(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | N
                                     width="stretch", key="dec_coarse")
     if mask.probabilities is not None:
         step = max(1, max(mask.classes.shape) // 400)
-        columns[2].plotly_chart(figures.map_heatmap(mask.probabilities[index][::step, ::step],
+        final_column = columns[2] if score_maps and score_maps[-1].scores.shape[0] == len(categories) else columns[1]
+        final_column.plotly_chart(figures.map_heatmap(mask.probabilities[index][::step, ::step],
                                                     f"Final P({chosen}) at picture size {mask.classes.shape[1]}×{mask.classes.shape[0]}",
                                                     zmin=0, zmax=1), width="stretch", key="dec_final")
     st.image(overlay_classes(image, mask.classes, class_colours(categories), opacity=0.6,
