@@ -32,15 +32,15 @@ def pick_device(requested: str | None = None) -> torch.device:
     An override that names a device this machine lacks raises, rather than silently
     running somewhere else and reporting misleading timings.
     """
-    choice = requested or os.environ.get(DEVICE_ENV) or ""
-    choice = choice.strip().lower()
+    origin = "requested device" if requested else DEVICE_ENV
+    choice = (requested or os.environ.get(DEVICE_ENV) or "").strip().lower()
     if choice in ("", "auto"):
         return torch.device(available_devices()[0])
     device = torch.device(choice)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"{DEVICE_ENV}={choice!r} but CUDA is not available on this machine")
+        raise RuntimeError(f"{origin} {choice!r}: CUDA is not available on this machine")
     if device.type == "mps" and not _mps_available():
-        raise RuntimeError(f"{DEVICE_ENV}={choice!r} but MPS is not available on this machine")
+        raise RuntimeError(f"{origin} {choice!r}: MPS is not available on this machine")
     if device.type not in ("cuda", "mps", "cpu"):
         raise RuntimeError(f"unsupported device {choice!r}: use cuda, mps, cpu or auto")
     return device
