@@ -225,6 +225,25 @@ def test_convolutionalized_alexnet_equals_the_original_at_224():
     assert fcn.head[1].weight.data_ptr() == network.classifier[1].weight.data_ptr()
 
 
+def test_class_map_of_a_convolutionalized_alexnet_classifier():
+    from torchvision.models import AlexNet_Weights
+
+    from cvdemo.models.classifiers import TorchvisionClassifier
+
+    torch.manual_seed(0)
+    classifier = TorchvisionClassifier(catalog.get("alexnet").build("cpu"), AlexNet_Weights.IMAGENET1K_V1, torch.device("cpu"))
+    square = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    small = class_map(classifier, square, short_side=224)
+    assert small.logits.shape == (1000, 1, 1)
+    x = (torch.from_numpy(square).permute(2, 0, 1)[None].float() / 255 - classifier.mean) / classifier.std
+    with torch.inference_mode():
+        direct = classifier.network(x)[0].numpy()
+    np.testing.assert_allclose(small.global_logits, direct, atol=1e-4)  # at 224×224: the original's one label
+    wide = class_map(classifier, np.concatenate([square, square], axis=1), short_side=448)
+    # 448×896 → conv1 111×223 → three poolings 13×27 → the 6×6 "dense" convolution: 8×22 positions.
+    assert wide.logits.shape == (1000, 8, 22)
+
+
 @pytest.fixture(scope="module")
 def mobilenet():
     from cvdemo import registry

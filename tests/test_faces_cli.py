@@ -67,6 +67,7 @@ def test_embed_prints_boxes_and_descriptors(photos, capsys):
     assert [len(item["faces"]) for item in out] == [2, 1]
     face = out[1]["faces"][0]
     assert len(face["box"]) == 4 and len(face["descriptor"]) == 128 and len(face["landmarks"]) == 5
+    assert face["alignment"] == "dlib 5-point landmarks" and len(face["dlib_landmarks"]) == 5
     assert out[0]["faces"][0]["box"][0] < out[0]["faces"][1]["box"][0]  # left to right
 
 

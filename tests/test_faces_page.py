@@ -68,3 +68,16 @@ def test_gallery_metric_and_training_views(app):
     assert len(losses_table) == 5 and (losses_table["value"] >= 0).all()
     app.slider(key="fv_t_margin").set_value(1.0).run()
     assert app.dataframe[0].value["value"][2] > 0  # a 1.0 margin makes the triplet loss active
+
+
+def test_alignment_cascade_and_why_views(app):
+    app.radio(key="fv_mode").set_value("Verify two photos").run()
+    app.selectbox(key="fv_b_sample").set_value("astronaut, half as bright").run()
+    assert any("Aligned with **dlib 5-point landmarks**" in c.value for c in app.caption)
+    app.checkbox(key="fv_cascade").check().run()
+    assert any("P-Net scored" in m.value for m in app.markdown)
+    app.select_slider(key="fv_why_patch").set_value(40).run()
+    app.select_slider(key="fv_why_stride").set_value(20).run()
+    app.button(key="fv_why_go").click().run()
+    assert not app.exception
+    assert any("patches per chip" in c.value for c in app.caption)

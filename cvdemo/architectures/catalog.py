@@ -171,7 +171,8 @@ NETWORKS: tuple[Network, ...] = (
     Network("efficientnet_b0", "EfficientNet-B0", 2019, "MBConv blocks with SE, depth/width/resolution scaled together",
             "EfficientNet_B0_Weights.IMAGENET1K_V1",
             seeds=(Seed("params", 5.3e6, "Tan & Le 2019"), Seed("macs", 0.39e9, "Tan & Le 2019 (\"FLOPs\" = mult-adds)"))),
-    Network("convnext_tiny", "ConvNeXt-T", 2022, "a ResNet modernised like a transformer: 7×7 depthwise, LayerNorm, inverted MLP",
+    Network("convnext_tiny", "ConvNeXt-T", 2022, "a ResNet modernised like a transformer: 7×7 depthwise, LayerNorm, inverted MLP "
+            "(its 1×1 convolutions are written as dense layers on channels-last maps, hence the 'dense' share)",
             "ConvNeXt_Tiny_Weights.IMAGENET1K_V1",
             seeds=(Seed("params", 28e6, "Liu et al. 2022"), Seed("macs", 4.5e9, "Liu et al. 2022 (FLOPs = mult-adds)"))),
     Network("vit_b_16", "ViT-B/16", 2020, "no convolutions after the 16×16 patch embedding: self-attention on tokens",

@@ -17,7 +17,8 @@ Two kinds of head are handled:
 
 from __future__ import annotations
 
-import operator
+import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,8 +148,24 @@ class PooledHeadAsConv(nn.Module):
         return self.head(self.trunk(x))
 
 
-def convolutionalize(network: nn.Module) -> nn.Module:
-    """The fully convolutional twin of ``network`` (sharing its weights)."""
+_twins: "weakref.WeakKeyDictionary[nn.Module, nn.Module]" = weakref.WeakKeyDictionary()
+_twins_lock = threading.Lock()
+
+
+def convolutionalize(network: nn.Module, cache: bool = False) -> nn.Module:
+    """The fully convolutional twin of ``network`` (sharing its weights).
+
+    ``cache=True`` keeps the twin for as long as ``network`` lives: tracing costs more than a
+    forward pass on a GPU, and shared (server-wide) models are convolutionalized again and again.
+    """
+    if cache:
+        with _twins_lock:
+            twin = _twins.get(network)
+        if twin is None:
+            twin = convolutionalize(network).eval()
+            with _twins_lock:
+                _twins[network] = twin
+        return twin
     if hasattr(network, "features") and isinstance(getattr(network, "classifier", None), nn.Sequential) \
             and sum(isinstance(m, nn.Linear) for m in network.classifier) > 1:
         return DenseHeadAsConv(network)
@@ -184,7 +201,9 @@ def check_equal(network: nn.Module, size: int = 224, larger: int = 384, seed: in
     fcn = convolutionalize(network).eval()
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(1, 3, size, size, generator=generator).to(device)
-    with torch.inference_mode():
+    # cuDNN may run convolutions in TF32 (10-bit mantissa) while dense layers stay FP32: that
+    # rounding, not the rewrite, would differ by ~1e-3. Compare in full FP32.
+    with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=False):
         original = network(x)
         score_map = fcn(x)
         larger_map = fcn(torch.randn(1, 3, larger, larger, generator=generator).to(device))
@@ -237,7 +256,7 @@ def class_map(classifier, image: np.ndarray, short_side: int = 448) -> ClassMap:
 
     from cvdemo.images import to_tensor
 
-    fcn = convolutionalize(classifier.network).eval()
+    fcn = convolutionalize(classifier.network, cache=True)
     tensor = to_tensor(image, classifier.device)
     interpolation = getattr(classifier, "interpolation", TF.InterpolationMode.BILINEAR)
     tensor = TF.resize(tensor, [short_side], interpolation=interpolation, antialias=True)

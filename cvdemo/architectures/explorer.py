@@ -26,7 +26,7 @@ def fit_to_input(image: np.ndarray, size: int) -> np.ndarray:
 
 def normalise(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """(1, 3, H, W) float tensor with ImageNet normalisation."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255)
+    tensor = torch.tensor(image).permute(2, 0, 1).float().div(255)
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     return ((tensor - mean) / std).unsqueeze(0).to(device)
@@ -48,8 +48,9 @@ def load_network(spec: Network, device: torch.device | str = "cpu", prefer_real:
     """
     from cvdemo.weights import TorchvisionWeights
 
-    torch.manual_seed(seed)
-    network = spec.build("cpu")
+    with torch.random.fork_rng(devices=[]):  # the server's other sessions keep their random state
+        torch.manual_seed(seed)
+        network = spec.build("cpu")
     real = False
     if prefer_real and weights_ready(spec):
         state = TorchvisionWeights(spec.original_weights).state_dict()

@@ -176,6 +176,9 @@ def table(names: Iterable[str] | None = None, *, progress: Callable[[int, int, s
         progress(len(missing), len(missing), "")
     with _lock:
         rows = [dict(_memory[s.name]) for s in specs]
+    for row, spec in zip(rows, specs):
+        # Descriptive text comes from the catalogue, so editing it needs no recount.
+        row.update(title=spec.title, year=spec.year, idea=spec.idea)
     return rows
 
 

@@ -330,7 +330,6 @@ def fine_tune(backbone: Backbone, train_images: Sequence[np.ndarray], train_labe
 
 def _train(train_x, train_labels, classes, block, val_x, val_labels, epochs, lr, weight_decay, batch_size, seed,
            on_epoch, block_lr: float = 0.0) -> TrainedHead:
-    torch.manual_seed(seed)
     y = torch.as_tensor(list(train_labels), dtype=torch.long)
     y_val = torch.as_tensor(list(val_labels), dtype=torch.long) if val_labels is not None and val_x is not None else None
     train_x = train_x.float()
@@ -347,7 +346,9 @@ def _train(train_x, train_labels, classes, block, val_x, val_labels, epochs, lr,
     # (nearly) constant on a few training images and not on new ones.
     mean = reference.mean(0)
     std = (reference - mean).pow(2).mean().sqrt().clamp_min(1e-6).expand_as(mean).clone()
-    linear = nn.Linear(reference.shape[1], len(classes))
+    with torch.random.fork_rng(devices=[]):  # seeded, without touching other sessions' random state
+        torch.manual_seed(seed)
+        linear = nn.Linear(reference.shape[1], len(classes))
     groups = [{"params": linear.parameters(), "lr": lr}]
     if block is not None:
         groups.append({"params": [p for p in block.parameters() if p.requires_grad], "lr": block_lr})

@@ -226,5 +226,5 @@ class GradCAM(AttributionMethod):
             cam = cam.clamp(min=0)
         upsampled = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return Attribution(upsampled[:, 0].cpu().numpy().astype(np.float32), cam.cpu(), self.name, target,
-                           timer.seconds(), output=float(scores[0]), signed=not relu,
+                           timer.seconds(), output=float(scores[0].detach()), signed=not relu,
                            extras={"layer": layer, "resolution": list(cam.shape[-2:]), "relu": relu})

@@ -94,6 +94,40 @@ class _Elementwise(nn.Module):
         return self.fn(*args)
 
 
+class _PaddedConv2d(nn.Conv2d):
+    """``ZeroPad2d`` then ``Conv2d`` as one convolution (TensorFlow-style asymmetric SAME padding).
+
+    As one module, a rule knows which inputs are padding: relevance never lands on padded zeros
+    (where the padding module would silently drop it).
+    """
+
+    def __init__(self, pad: tuple[int, int, int, int], conv: nn.Conv2d):
+        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                         conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode,
+                         device=conv.weight.device, dtype=conv.weight.dtype)
+        self.load_state_dict(conv.state_dict())
+        self.pad = tuple(int(p) for p in pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+
+def _merge_padding(gm: fx.GraphModule) -> None:
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(gm.get_submodule(node.target), nn.ZeroPad2d):
+            continue
+        users = list(node.users)
+        if len(users) != 1 or users[0].op != "call_module":
+            continue
+        conv = gm.get_submodule(users[0].target)
+        if type(conv) is not nn.Conv2d:
+            continue
+        G.set_submodule(gm, users[0].target, _PaddedConv2d(gm.get_submodule(node.target).padding, conv))
+        users[0].args = (node.args[0],) + tuple(users[0].args[1:])
+        gm.graph.erase_node(node)
+    gm.recompile()
+
+
 def _constant_values(gm: fx.GraphModule) -> dict[fx.Node, object]:
     """Values of nodes computed from parameters and buffers only (e.g. ``self.gamma.view(1, -1, 1, 1)``)."""
     values: dict[fx.Node, object] = {}
@@ -129,6 +163,7 @@ def canonical_form(network: nn.Module, example: torch.Tensor) -> fx.GraphModule:
         raise G.GraphError(f"cannot run the traced network ({exc.__class__.__name__}: {exc})") from None
     G.fold_batchnorm(gm)
     G.unshare_modules(gm)
+    _merge_padding(gm)
     graph = gm.graph
     counter = 0
     constants = _constant_values(gm)
@@ -411,7 +446,7 @@ class LRP(AttributionMethod):
     rule = "epsilon"
     needs_module = True
 
-    def attribute(self, inputs, target=None, *, epsilon: float = 1e-6, gamma: float = 0.25, alpha: float = 2.0,
+    def attribute(self, inputs, target=None, *, epsilon: float = 0.25, gamma: float = 0.25, alpha: float = 2.0,
                   beta: float = 1.0, bias: bool = False, leak: str = "spread", input_bounds=None,
                   tolerance: float = TOLERANCE, **_ignored) -> Attribution:
         """``input_bounds=(low, high)``: the lowest/highest possible input values (per channel,

@@ -110,3 +110,35 @@ def tile(chips: list[np.ndarray], captions: list[str] | None = None, size: int =
                 text = text[:-2] + "…"
             draw.text((c * size + 3, r * (size + caption_h) + size + 2), text, fill=(0, 0, 0), font=font)
     return np.asarray(canvas)
+
+
+def closeup(image: np.ndarray, face, margin: float = 0.35) -> np.ndarray:
+    """The face's neighbourhood with MTCNN's points (dots), dlib's points (crosses), dlib's
+    box (white) and the chip outline (cyan), to compare the two landmark schemes."""
+    alignment = face.alignment
+    x1, y1, x2, y2 = face.box
+    pad = margin * max(x2 - x1, y2 - y1)
+    h, w = image.shape[:2]
+    left, top = int(max(0, x1 - pad)), int(max(0, y1 - pad))
+    right, bottom = int(min(w, x2 + pad)), int(min(h, y2 + pad))
+    crop = Image.fromarray(np.ascontiguousarray(image[top:bottom, left:right]))
+    zoom = 360 / max(crop.size)
+    crop = crop.resize((max(1, int(crop.width * zoom)), max(1, int(crop.height * zoom))), Image.BILINEAR)
+    draw = ImageDraw.Draw(crop)
+
+    def to_crop(points):
+        return (np.asarray(points, dtype=np.float64) - [left, top]) * zoom
+
+    corners = [tuple(p) for p in to_crop(face.details.corners)]
+    draw.line(corners + [corners[0]], fill=(0, 220, 255), width=2)
+    if alignment is not None and alignment.dlib_box is not None:
+        l, t, r, b = alignment.dlib_box
+        (bl, bt), (br, bb) = to_crop([[l, t], [r, b]])
+        draw.rectangle([bl, bt, br, bb], outline=(255, 255, 255), width=2)
+    for k, (x, y) in enumerate(to_crop(face.landmarks)):
+        draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=LANDMARK_COLOURS[k % 5])
+    if alignment is not None and alignment.dlib_landmarks is not None:
+        for x, y in to_crop(alignment.dlib_landmarks):
+            draw.line([x - 6, y - 6, x + 6, y + 6], fill=(255, 255, 255), width=2)
+            draw.line([x - 6, y + 6, x + 6, y - 6], fill=(255, 255, 255), width=2)
+    return np.asarray(crop)

@@ -197,3 +197,25 @@ class Gallery:
             except GalleryError as exc:
                 raise GalleryError(f"{name}: entry {i + 1} is unusable ({exc}).") from None
         return gallery
+
+
+def identify_all(gallery: Gallery, faces, threshold: float = DEFAULT_THRESHOLD) -> list[Identification]:
+    """One identification per face (``faces``: anything with a ``descriptor``)."""
+    return [gallery.identify(face.descriptor, threshold) for face in faces]
+
+
+def identify_frame(pipeline, gallery: Gallery, image: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> tuple[np.ndarray, list]:
+    """Detect, identify and label every face of a frame: (annotated copy, [(face, identification)]).
+
+    What the live webcam runs on every frame; it only reads ``gallery`` (give it a copy when
+    another thread may change the original).
+    """
+    from cvdemo.faces import draw
+
+    faces = pipeline.faces(image)
+    if not faces or not len(gallery):
+        return np.asarray(image), [(face, None) for face in faces]
+    results = identify_all(gallery, faces, threshold)
+    annotated = draw.annotate(image, [f.box for f in faces], [r.label() for r in results],
+                              [draw.MATCH if r.name else draw.NO_MATCH for r in results], [f.landmarks for f in faces])
+    return annotated, list(zip(faces, results))

@@ -67,12 +67,17 @@ class Face:
         return f"face {self.index + 1} ({self.width:.0f} px wide)"
 
     def to_record(self) -> dict:
-        return {
+        record = {
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
             "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
-            "descriptor": [float(v) for v in self.descriptor],
         }
+        if self.alignment is not None:
+            record["alignment"] = self.alignment.method
+            if self.alignment.dlib_landmarks is not None and self.alignment.method.startswith("dlib"):
+                record["dlib_landmarks"] = [[int(x), int(y)] for x, y in self.alignment.dlib_landmarks]
+        record["descriptor"] = [float(v) for v in self.descriptor]
+        return record
 
 
 @dataclass

@@ -332,19 +332,35 @@ class CenterNetDetector:
         """The network input, ``(1, 3, 512, 512)`` RGB in [0, 1], and where the image sits in it."""
         return letterbox(_as_rgb(image), self.input_size, self.device)
 
-    def decode(self, heatmap: torch.Tensor, sizes: torch.Tensor, k: int | None = None):
-        """``(C, h, w)`` heat map and ``(4, h, w)`` sizes -> peak boxes (network pixels), scores, labels."""
+    def decode(self, heatmap: torch.Tensor, sizes: torch.Tensor, k: int | None = None, floor: float = 0.0):
+        """``(C, h, w)`` heat map and ``(4, h, w)`` sizes -> the best ``k`` peaks scoring at least
+        ``floor``: boxes (network pixels), scores, labels.
+
+        A peak is a cell no 3×3 neighbour of the same class beats, which is what the graph's own
+        decoder computes with a max-pool. Comparing only the cells above ``floor`` with their
+        neighbours gives the same peaks without pooling all 80×128×128 cells (most of the cost of a
+        frame on a CPU otherwise).
+        """
         k = k or self.top_k
         classes, height, width = heatmap.shape
-        peaks = heatmap * (F.max_pool2d(heatmap[None], 3, stride=1, padding=1)[0] == heatmap)
-        scores, index = peaks.reshape(-1).topk(min(k, peaks.numel()))
-        labels = index // (height * width)
-        cell = index % (height * width)
-        ys, xs = (cell // width).float(), (cell % width).float()
-        edges = sizes.reshape(4, -1)[:, cell]
+        label, ys, xs = torch.nonzero(heatmap >= floor, as_tuple=True)
+        scores = heatmap[label, ys, xs]
+        neighbours = torch.full_like(scores, float("-inf"))
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if dy or dx:
+                    # clamping at the border re-reads the cell itself, which never beats it
+                    y = (ys + dy).clamp_(0, height - 1)
+                    x = (xs + dx).clamp_(0, width - 1)
+                    neighbours = torch.maximum(neighbours, heatmap[label, y, x])
+        peak = scores >= neighbours
+        label, ys, xs, scores = label[peak], ys[peak], xs[peak], scores[peak]
+        scores, order = scores.topk(min(k, scores.numel()))
+        label, ys, xs = label[order], ys[order].float(), xs[order].float()
+        edges = sizes[:, ys.long(), xs.long()]
         stride = self.network.stride
         boxes = torch.stack([xs * stride - edges[0], ys * stride - edges[1], xs * stride + edges[2], ys * stride + edges[3]], dim=1)
-        return boxes, scores, labels
+        return boxes, scores, label
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
         tensor, box = self.preprocess(image)
@@ -352,10 +368,9 @@ class CenterNetDetector:
             with autocast(self.device):
                 heatmap, sizes = self.network(tensor)
             heatmap, sizes = heatmap[0].float(), sizes[0].float()
-            boxes, scores, labels = self.decode(heatmap, sizes)
             floor = min(score_threshold, CANDIDATE_FLOOR)
-            above = scores >= floor
-            boxes, scores, labels = box.to_original(boxes[above]), scores[above], labels[above]
+            boxes, scores, labels = self.decode(heatmap, sizes, floor=floor)
+            boxes = box.to_original(boxes)
             keep = _nms_keep(boxes, scores, labels, self.nms_iou, MAX_DETECTIONS)
             level = HeadLevel(name=f"stride 4 ({heatmap.shape[1]}×{heatmap.shape[2]})", stride=self.network.stride,
                               class_scores=heatmap.cpu().numpy(), raw=sizes.cpu().numpy(),

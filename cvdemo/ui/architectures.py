@@ -85,6 +85,8 @@ def table_section() -> None:
         "idea": st.column_config.TextColumn("idea", width="large"),
         "weights": st.column_config.TextColumn("weights", help="ready: on this machine; downloadable: from the torchvision zoo (needs internet)"),
     })
+    st.caption("AlexNet (2012, two-GPU) has no count at 224×224: its dense layers need the paper's 227×227 input. "
+               "Inception v3 is counted at 224 and, beside it, at its own 299.")
     left, right = st.columns(2)
     with left:
         st.download_button("Download table (CSV)", frame.to_csv(index=False).encode(), "architectures.csv", "text/csv", key="arch_csv")
@@ -122,7 +124,7 @@ def _graph(name: str, size: int) -> LayerGraph:
     return analyse(catalog.get(name).build("meta"), (size, size), name)
 
 
-@st.cache_resource(show_spinner=False, max_entries=3)
+@st.cache_resource(show_spinner=False, max_entries=2)  # VGG alone is 0.5 GB
 def _network(name: str, device: str) -> tuple[Any, bool]:
     return load_network(catalog.get(name), device)
 
@@ -261,8 +263,14 @@ def _has_pooled_head(name: str) -> bool:
         return False
 
 
-def _pooled_backbones() -> list[str]:
-    return [name for name in transfer.backbone_names() if _has_pooled_head(name)]
+def _class_map_models() -> list[str]:
+    """Ready classifiers that can be convolutionalized: pooled heads, and AlexNet/VGG once their
+    weights are downloaded."""
+    from cvdemo.registry import all_models
+
+    pooled = [name for name in transfer.backbone_names() if _has_pooled_head(name)]
+    dense = [s.name for s in all_models(Task.CLASSIFICATION) if s.metadata.get("builder", "").startswith(("alexnet", "vgg")) and s.ready]
+    return pooled + dense
 
 
 def convolutionalization_section() -> None:
@@ -297,8 +305,9 @@ def convolutionalization_section() -> None:
         "MobileNetV2 (ready offline) ends in global average pooling and **one** dense layer. Moving that dense layer "
         "*before* the pooling makes it a 1×1 convolution over the last feature map: its output is a class-score map, and "
         "the average of the map is exactly the network's usual output (a linear map commutes with the average). "
-        "This is also how a class activation map (CAM) is made.")
-    options = _pooled_backbones()
+        "This is also how a class activation map (CAM) is made. Once AlexNet's or VGG-16's weights are downloaded they "
+        "appear here too, with the k×k/1×1 convolutions of part 1.")
+    options = _class_map_models()
     if not options:
         st.warning("No ImageNet classifier with a pooled head is ready offline.")
         return

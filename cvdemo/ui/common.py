@@ -110,6 +110,7 @@ SAMPLE_PHOTOS = {
     "cat (Chelsea)": "chelsea",
     "coffee cup": "coffee",
     "rocket": "rocket",
+    "cameraman": "camera",
     "horse (silhouette)": "horse",
 }
 

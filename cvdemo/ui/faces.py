@@ -10,7 +10,7 @@ import streamlit as st
 
 from cvdemo.faces import align, draw, losses, metrics, plots, samples
 from cvdemo.faces.embedder import DEFAULT_THRESHOLD
-from cvdemo.faces.gallery import Gallery, GalleryError
+from cvdemo.faces.gallery import Gallery, GalleryError, identify_all, identify_frame
 from cvdemo.faces.verify import Face, FacePipeline, compare, distance_matrix, face_notes, largest, no_face_message
 from cvdemo.images import ImageLoadError, load_image
 from cvdemo.ui.common import cached_model, current_device, download_png, image_digest
@@ -25,8 +25,15 @@ CACHE_SIZE = 16
 # Shared pieces
 
 
+@st.cache_resource(show_spinner="Loading dlib's 5-point landmark model…")
+def _landmarker():
+    from cvdemo.faces.shape_predictor import shared_shape_predictor
+
+    return shared_shape_predictor()
+
+
 def pipeline() -> FacePipeline:
-    return FacePipeline(cached_model("mtcnn"), cached_model("dlib_resnet"))
+    return FacePipeline(cached_model("mtcnn"), cached_model("dlib_resnet"), landmarker=_landmarker())
 
 
 def threshold_slider(key: str = "fv_threshold") -> float:
@@ -151,20 +158,25 @@ def verify_section() -> None:
 
     with st.expander("How the chips were cut (alignment)"):
         st.markdown(
-            "MTCNN gives 5 landmarks (coloured dots: eye centres, nose tip, mouth corners). A **similarity transform** "
-            "(rotation, uniform scale, shift; least squares) maps them onto fixed positions in a 150×150 chip, the same "
-            "positions for every face, so the network always sees eyes and mouth in the same place. dlib cut its training "
-            "chips from *its* landmarks (eye corners, nose base); the crosses show where MTCNN's points sit in such a chip "
-            "on average (calibrated on real dlib chips), which is where we send them. Large faces are first shrunk with "
-            "an image pyramid, as dlib does, so the chip is not aliased.")
-        template = align.mtcnn_template()
+            "dlib's network was trained on chips cut from **dlib's** 5 landmarks (eye corners, nose base): a "
+            "**similarity transform** (rotation, uniform scale, shift; least squares) carries them onto fixed positions "
+            "of a 150×150 chip, so eyes and nose always sit in the same place. MTCNN's own points (coloured dots: eye "
+            "centres, nose tip, mouth corners) are other anatomy, so the pipeline uses them to place a dlib-style face box "
+            "(white square) and runs **dlib's 5-point regression-tree cascade** (ported) inside it: its landmarks are the "
+            "white crosses. If the two sets disagree (a half-hidden face), MTCNN's points go onto a calibrated template "
+            "instead. Large faces are shrunk with dlib's image pyramid first, so the chip is not aliased.")
         cols = st.columns(2)
         for col, side in zip(cols, ("A", "B")):
             face = chosen[side]
-            points = align.apply(face.details.image_to_chip(), face.landmarks)
-            col.image(draw.chip_with_points(face.chip, template), caption=f"{side}: template positions (crosses)", width=220)
-            col.caption(f"Landmarks after alignment deviate from the template by {np.abs(points - template).max():.1f} px at most; "
-                        f"rotation {np.degrees(face.details.angle):.1f}°, scale {face.details.scale:.2f} image px per chip px.")
+            alignment = face.alignment
+            col.image(draw.closeup(face_source_image(side), face), caption=f"{side}: MTCNN points (dots), dlib points (crosses), "
+                      "dlib box (white), chip outline (cyan)", width=360)
+            chip_points = align.dlib_template() if alignment and alignment.method.startswith("dlib") else align.mtcnn_template()
+            col.image(draw.chip_with_points(face.chip, chip_points), caption=f"{side}: the chip and its template points", width=220)
+            if alignment is not None:
+                agreement = "" if alignment.consistency_px is None else f"; MTCNN and dlib points agree within {alignment.consistency_px:.1f} chip px"
+                col.caption(f"Aligned with **{alignment.method}**{agreement}. Rotation {np.degrees(face.details.angle):.1f}°, "
+                            f"{face.details.scale:.2f} image px per chip px. {alignment.note}")
 
     with st.expander("How the faces were found (MTCNN cascade)"):
         if st.checkbox("Show the cascade for photo A", key="fv_cascade"):
@@ -180,8 +192,11 @@ def cascade_view(pipe: FacePipeline) -> None:
     if source is None:
         st.info("Pick photo A first.")
         return
-    image, name = source
+    image, _ = source
     result = pipe.detector.run(image, min_face_size=pipe.min_face_size(image))
+    if not result.scales:
+        st.info("The photo is smaller than P-Net's 12-pixel window at every scale: nothing to scan.")
+        return
     st.markdown(f"P-Net scored **{result.windows_scored:,}** 12×12 windows over **{len(result.scales)}** pyramid levels "
                 f"(scales {result.scales[0]:.3f} … {result.scales[-1]:.3f}) and proposed **{len(result.stages.get('P-Net', []))}** "
                 f"boxes; R-Net kept **{len(result.stages.get('R-Net', []))}**; O-Net returned **{len(result.boxes)}** face(s).")
@@ -189,6 +204,11 @@ def cascade_view(pipe: FacePipeline) -> None:
     for col, stage, colour in zip(cols, ("P-Net", "R-Net", "O-Net"), ((255, 200, 0), (255, 120, 0), (40, 190, 80))):
         boxes = result.stages.get(stage, np.zeros((0, 5)))
         col.image(draw.annotate(image, boxes[:, :4], None, [colour] * len(boxes)), caption=f"after {stage}: {len(boxes)} boxes", width="stretch")
+
+
+def face_source_image(side: str) -> np.ndarray:
+    source = face_image_input_cached(f"fv_{side.lower()}")
+    return source[0] if source else np.zeros((10, 10, 3), np.uint8)
 
 
 def face_image_input_cached(key: str) -> tuple[np.ndarray, str] | None:
@@ -363,7 +383,7 @@ def identify_photo(g: Gallery, threshold: float) -> None:
     if not faces:
         st.error(no_face_message(name, pipe.min_face_size(image)))
         return
-    results = [g.identify(f.descriptor, threshold) for f in faces]
+    results = identify_all(g, faces, threshold)
     labels = [f"{f.index + 1}: {r.label()}" for f, r in zip(faces, results)]
     colours = [draw.MATCH if r.name else draw.NO_MATCH for r in results]
     annotated = draw.annotate(image, [f.box for f in faces], labels, colours)
@@ -388,12 +408,7 @@ def identify_live(g: Gallery, threshold: float) -> None:
     snapshot = Gallery(list(g.entries))  # the video thread reads this copy, never the session's list
 
     def process(rgb: np.ndarray) -> np.ndarray:
-        faces = pipe.faces(rgb)
-        if not faces:
-            return rgb
-        results = [snapshot.identify(f.descriptor, threshold) for f in faces]
-        return draw.annotate(rgb, [f.box for f in faces], [r.label() for r in results],
-                             [draw.MATCH if r.name else draw.NO_MATCH for r in results], [f.landmarks for f in faces])
+        return identify_frame(pipe, snapshot, rgb, threshold)[0]
 
     live_video("fv_live", process, help_text="Every face in the stream is detected, aligned, embedded and compared with "
                                              "the gallery; names and distances are drawn on the video.")

@@ -1,0 +1,131 @@
+"""Explainability timings for ``python -m cvdemo bench``: every method on every ready target, and
+fast occlusion against ``captum.attr.Occlusion`` (its best ``perturbations_per_eval`` and its
+default, 1) on the same model, input and device. Printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from cvdemo.bench import BenchResult, measure
+from cvdemo.device import synchronize
+
+OCCLUSION = {"patch": 16, "stride": 8, "baseline": "zero"}  # the page's default for 224×224: 729 patches
+QUICK = ("gradient", "gradient_x_input", "gradcam", "lrp_epsilon", "lrp_gamma", "lrp_alpha_beta")
+SLOW = ("smoothgrad", "integrated_gradients", "occlusion")
+TARGET_MODELS = ("mobilenet_v2", "efficientnet_lite0", "resnet18", "resnet50", "vgg16", "alexnet", "emotion")
+
+
+def _subjects(device: torch.device):
+    from cvdemo import registry
+    from cvdemo.bench import sample_frame
+    from cvdemo.explain.targets import classifier_subject
+
+    frame = sample_frame()
+    for name in TARGET_MODELS:
+        try:
+            spec = registry.get(name)
+        except KeyError:
+            continue
+        if not spec.ready:
+            continue
+        classifier = spec.build(device)
+        image = frame[60:300, 200:440] if name == "emotion" else frame  # the astronaut's face for the emotion model
+        yield name, classifier_subject(classifier, image, spec.title)
+
+
+def method_cases(device: torch.device, runs: int) -> list[BenchResult]:
+    from cvdemo.explain import attribute
+
+    results = []
+    for name, subject in _subjects(device):
+        target = subject.default_target
+        size = "×".join(map(str, subject.inputs.shape[-2:]))
+        for method in QUICK + SLOW:
+            options = dict(OCCLUSION) if method == "occlusion" else {}
+            if method == "occlusion":
+                options["patch"] = max(4, subject.inputs.shape[-1] // 14)
+                options["stride"] = max(2, options["patch"] // 2)
+            if method.startswith("lrp"):
+                options["input_bounds"] = subject.input_bounds
+            last = {}
+
+            def call(method=method, options=options):
+                last["a"] = attribute(method, subject.model, subject.inputs, target, **options)
+
+            note = ""
+            try:
+                result = measure(f"explain {method} {size}", name, call, device, runs if method in QUICK else max(1, min(runs, 3)))
+            except Exception as exc:  # one method failing on one model must not stop the benchmark
+                results.append(BenchResult(f"explain {method} {size}", name, str(device), float("nan"), 0.0, 0.0, 0,
+                                           f"failed: {exc.__class__.__name__}: {exc}"[:160]))
+                continue
+            attribution = last.get("a")
+            if attribution is not None:
+                if attribution.delta is not None:
+                    note = f"IG delta {attribution.delta:+.2e}"
+                if attribution.conservation is not None:
+                    note = f"conservation error {attribution.conservation.relative_error:.1e}"
+                if attribution.extras.get("path"):
+                    note = f"{attribution.extras['path']} path, {attribution.extras.get('patches')} patches"
+            result.note = note
+            results.append(result)
+    return results
+
+
+def _time_once(fn, device: torch.device) -> float:
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def occlusion_comparison(device: torch.device, runs: int, model_name: str = "mobilenet_v2",
+                         ppe_choices: tuple[int, ...] | None = None) -> list[BenchResult]:
+    """Ours vs captum's Occlusion: best perturbations_per_eval (searched) and the default (1)."""
+    from captum.attr import Occlusion as CaptumOcclusion
+
+    from cvdemo import registry
+    from cvdemo.bench import sample_frame
+    from cvdemo.explain import attribute
+    from cvdemo.explain.targets import classifier_subject
+
+    spec = registry.get(model_name)
+    if not spec.ready:
+        return []
+    subject = classifier_subject(spec.build(device), sample_frame(), spec.title)
+    network, x, target = subject.model, subject.inputs, subject.default_target
+    patch, stride = OCCLUSION["patch"], OCCLUSION["stride"]
+    size = "×".join(map(str, x.shape[-2:]))
+    captum = CaptumOcclusion(network)
+
+    def captum_call(ppe: int):
+        with torch.no_grad():
+            return captum.attribute(x, sliding_window_shapes=(x.shape[1], patch, patch), strides=(x.shape[1], stride, stride),
+                                    baselines=0.0, target=target, perturbations_per_eval=ppe)
+
+    def ours():
+        return attribute("occlusion", network, x, target, **OCCLUSION)
+
+    ours()  # builds and verifies the incremental plan (cached for later calls)
+    choices = ppe_choices or ((16, 32, 64, 128, 256) if device.type == "cuda" else (8, 16, 32, 64))
+    search = {ppe: min(_time_once(lambda: captum_call(ppe), device) for _ in range(2)) for ppe in choices}
+    best_ppe = min(search, key=search.get)
+    repeats = max(1, min(runs, 5))
+    ours_result = measure(f"occlusion {size} p{patch}/s{stride}: cvdemo", model_name, ours, device, repeats)
+    best_result = measure(f"occlusion {size} p{patch}/s{stride}: captum ppe={best_ppe}", model_name,
+                          lambda: captum_call(best_ppe), device, repeats)
+    default_seconds = _time_once(lambda: captum_call(1), device)  # one run: it is the slow one
+    default_result = BenchResult(f"occlusion {size} p{patch}/s{stride}: captum ppe=1 (default)", model_name, str(device),
+                                 round(default_seconds * 1000, 2), round(1 / default_seconds, 3), 0.0, 1)
+    ours_ms = ours_result.median_ms
+    ours_result.note = (f"{best_result.median_ms / ours_ms:.1f}× captum best (ppe={best_ppe}), "
+                        f"{default_result.median_ms / ours_ms:.1f}× captum default; "
+                        f"ppe search ms: {', '.join(f'{k}={v * 1000:.0f}' for k, v in search.items())}")
+    return [ours_result, best_result, default_result]
+
+
+CASES = [occlusion_comparison, method_cases]

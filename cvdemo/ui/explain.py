@@ -1,0 +1,507 @@
+"""Streamlit sections of the explainability page (widgets and layout; the work is in cvdemo.explain)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from cvdemo import registry
+from cvdemo.explain import METHODS, AttributionError, attribute
+from cvdemo.explain.core import Attribution
+from cvdemo.explain.gradients import conv_layers
+from cvdemo.explain.lrp import refused
+from cvdemo.explain.plots import curves_figure, heatmap_figure, npy_bytes, overlay_rgb, randomisation_figure
+from cvdemo.explain.targets import Subject, classifier_subject, detection_subject, face_crop, verification_subject
+from cvdemo.images import encode_png
+from cvdemo.registry import Task
+from cvdemo.ui.common import cached_model, current_device, image_digest, image_input, model_picker, show_error
+
+MODES = ("ImageNet classifier", "Face expression", "Detection box", "Face verification", "Live webcam")
+TITLES = {
+    "occlusion": "Occlusion",
+    "gradient": "Vanilla gradient",
+    "gradient_x_input": "Gradient × input",
+    "smoothgrad": "SmoothGrad",
+    "integrated_gradients": "Integrated Gradients",
+    "gradcam": "Grad-CAM",
+    "lrp_epsilon": "LRP-ε",
+    "lrp_gamma": "LRP-γ",
+    "lrp_alpha_beta": "LRP-α2β1",
+}
+EXPLAINERS = {
+    "occlusion": "Slide a grey/blurred patch over the image; red where hiding the patch lowers the score "
+                 "(Zeiler & Fergus). Model-agnostic, slow, coarse.",
+    "gradient": "How strongly each pixel's change would change the score (Simonyan et al.): a sensitivity "
+                "map, not evidence — edges everywhere.",
+    "gradient_x_input": "Gradient times the pixel value: a first-order contribution estimate, signed.",
+    "smoothgrad": "The gradient averaged over noisy copies of the image: less speckle (Smilkov et al.).",
+    "integrated_gradients": "Gradients along the path from a baseline image to yours; the map adds up to the "
+                            "score difference (completeness), up to the convergence delta shown.",
+    "gradcam": "A late layer's feature maps weighted by the score's gradient (Selvaraju et al.): coarse, "
+               "class-specific 'where'.",
+    "lrp_epsilon": "Layer-wise relevance propagation with the ε rule: the score is handed back layer by layer "
+                   "and must add up at the pixels (conservation, checked).",
+    "lrp_gamma": "LRP with the γ rule favouring positive evidence, box rule at the pixels.",
+    "lrp_alpha_beta": "LRP weighing positive and negative evidence 2 : 1 (the 'Clever Hans' paper's rule).",
+}
+CACHE_KEY = "xp_cache"
+CACHE_SIZE = 40
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared pieces
+
+
+def _ready(name: str) -> bool:
+    try:
+        return registry.get(name).ready
+    except KeyError:
+        return False
+
+
+def _cache() -> OrderedDict:
+    return st.session_state.setdefault(CACHE_KEY, OrderedDict())
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if hasattr(value, "shape"):  # tensors (input bounds): identify by content
+        return ("tensor", tuple(np.asarray(value.detach().cpu() if hasattr(value, "detach") else value).ravel().round(6)))
+    return value
+
+
+def compute(subject: Subject, subject_key: tuple, method: str, target: int | None, options: dict) -> Attribution:
+    """Cached per session; slow methods show a progress bar (changing any control stops them)."""
+    cache = _cache()
+    key = (subject_key, method, target, _freeze(options))
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    bar = st.progress(0.0, text=f"{TITLES[method]}…")
+
+    def progress(fraction: float, message: str) -> bool:
+        # Any st.* call raises Streamlit's rerun exception when a control changed meanwhile,
+        # which stops the computation here.
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+        return True
+
+    try:
+        with st.spinner(f"{TITLES[method]}…") if method not in ("occlusion", "smoothgrad", "integrated_gradients") \
+                else _null():
+            result = attribute(method, subject.model, subject.inputs, target, progress=progress, **options)
+    finally:
+        bar.empty()
+    cache[key] = result
+    while len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+    return result
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def default_patch(subject: Subject) -> int:
+    return max(4, int(subject.inputs.shape[-1]) // 14)
+
+
+def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str, dict]:
+    """Per-method controls (only for the methods picked) → ``{method: options}``."""
+    options: dict[str, dict] = {m: {} for m in methods}
+    size = int(subject.inputs.shape[-1])
+    with st.expander("Method settings", expanded="occlusion" in methods):
+        if "occlusion" in methods:
+            c1, c2, c3 = st.columns(3)
+            patch = c1.slider("Occlusion patch (px)", 2, max(4, size // 3), default_patch(subject), key=f"{key}_patch",
+                              help="Side of the square hidden at each step, in the network's input pixels.")
+            stride = c2.slider("Stride (px)", 1, patch, max(1, patch // 2), key=f"{key}_stride",
+                               help="Step between patch positions; a smaller stride means more forward passes.")
+            baseline = c3.selectbox("Patch filled with", ["zero", "blur", "mean"], key=f"{key}_baseline",
+                                    help="zero: the dataset's mean colour (0 after normalisation); blur: a blurred "
+                                         "copy (hides detail, keeps colour); mean: this image's average colour.")
+            positions = (-(-(size - patch) // stride) + 1) ** 2
+            st.caption(f"Occlusion: {positions} patch positions = {positions} forward passes (computed incrementally: "
+                       "only the part of each feature map the patch reaches is recomputed).")
+            options["occlusion"] = {"patch": patch, "stride": stride, "baseline": baseline}
+        if "smoothgrad" in methods:
+            c1, c2 = st.columns(2)
+            options["smoothgrad"] = {
+                "samples": c1.slider("SmoothGrad samples", 4, 64, 24, 4, key=f"{key}_sg_samples"),
+                "noise": c2.slider("SmoothGrad noise σ (fraction of the value range)", 0.0, 0.5, 0.15, 0.05,
+                                   key=f"{key}_sg_noise"),
+            }
+        if "integrated_gradients" in methods:
+            c1, c2 = st.columns(2)
+            options["integrated_gradients"] = {
+                "steps": c1.slider("Integrated Gradients steps", 4, 128, 32, 4, key=f"{key}_ig_steps",
+                                   help="Gauss–Legendre nodes; the convergence delta shrinks as steps grow."),
+                "baseline": c2.selectbox("IG baseline", ["zero", "blur", "mean"], key=f"{key}_ig_baseline"),
+            }
+        if "gradcam" in methods and hasattr(subject.model, "named_modules"):
+            layers = conv_layers(subject.model)
+            if layers:
+                default = _default_layer(subject)
+                c1, c2 = st.columns([3, 1])
+                layer = c1.selectbox("Grad-CAM layer", layers, index=layers.index(default) if default in layers else len(layers) - 1,
+                                     key=f"{key}_cam_layer", help="Earlier layers: finer but less class-specific maps.")
+                relu = c2.toggle("ReLU (paper)", True, key=f"{key}_cam_relu",
+                                 help="Off: keep negative evidence (regions that speak against the class).")
+                options["gradcam"] = {"layer": layer, "relu": relu}
+        lrp = [m for m in methods if m.startswith("lrp")]
+        if lrp:
+            c1, c2, c3 = st.columns(3)
+            eps = c1.select_slider("LRP ε (× each layer's RMS)", [0.05, 0.1, 0.25, 0.5, 1.0], 0.25, key=f"{key}_lrp_eps",
+                                   help="Small ε on MobileNet-like networks lets relevance explode into ± pairs "
+                                        "(the conservation check then fails).")
+            gamma = c2.select_slider("LRP γ", [0.0, 0.1, 0.25, 0.5, 1.0], 0.25, key=f"{key}_lrp_gamma")
+            standard = c3.toggle("Published rules (leaky)", False, key=f"{key}_lrp_standard",
+                                 help="zennit's rules as published: relevance of bias-driven neurons and the ε share "
+                                      "are lost, so BatchNorm networks fail the conservation check.")
+            for method in lrp:
+                options[method] = {"epsilon": eps, "gamma": gamma, "leak": "standard" if standard else "spread",
+                                   "input_bounds": subject.input_bounds}
+    return options
+
+
+def _default_layer(subject: Subject) -> str | None:
+    from cvdemo.explain.gradients import default_cam_layer
+
+    key = ("xp_default_layer", id(subject.model), tuple(subject.inputs.shape))
+    if key not in st.session_state:
+        try:
+            st.session_state[key] = default_cam_layer(subject.model, subject.inputs)
+        except AttributionError:
+            st.session_state[key] = None
+    return st.session_state[key]
+
+
+def result_card(subject: Subject, attribution: Attribution, opacity: float, key: str) -> None:
+    """One method's map with its facts and downloads."""
+    method = attribution.method
+    facts = [f"{attribution.seconds:.2f} s"]
+    if attribution.delta is not None:
+        output, base = attribution.output, attribution.extras.get("baseline_output")
+        facts.append(f"completeness: Σ = {attribution.map.sum():.4g} vs f(x) − f(x′) = {output - base:.4g}, "
+                     f"convergence delta {attribution.delta:+.2e}")
+    if attribution.extras.get("path"):
+        facts.append("incremental (exact)" if attribution.extras["path"] == "incremental" else "batched")
+    if method == "gradcam":
+        facts.append(f"layer {attribution.extras.get('layer')} ({'×'.join(map(str, attribution.extras.get('resolution', [])))})")
+    why_not = refused(attribution)
+    st.markdown(f"**{TITLES[method]}**")
+    if attribution.conservation is not None:
+        check = attribution.conservation
+        (st.caption if check.ok else st.warning)(f"Conservation: {check.describe()}")
+    if why_not:
+        st.error(why_not)
+        return
+    st.plotly_chart(heatmap_figure(subject.image, attribution, opacity=opacity, value_name="attribution", height=360),
+                    key=f"{key}_chart", config={"displaylogo": False})
+    st.caption(" · ".join(facts))
+    c1, c2 = st.columns(2)
+    c1.download_button("PNG", encode_png(overlay_rgb(subject.image, attribution, opacity)), f"{method}.png",
+                       "image/png", key=f"{key}_png")
+    c2.download_button(".npy", npy_bytes(attribution.map), f"{method}.npy", "application/octet-stream", key=f"{key}_npy")
+
+
+def method_picker(key: str, default: list[str], allowed: list[str] | None = None) -> list[str]:
+    options = [m for m in METHODS if allowed is None or m in allowed]
+    return st.multiselect("Methods to compare side by side", options, default=[m for m in default if m in options],
+                          format_func=lambda m: TITLES[m], key=f"{key}_methods",
+                          help="\n\n".join(f"**{TITLES[m]}**: {EXPLAINERS[m]}" for m in options))
+
+
+def maps_grid(subject: Subject, subject_key: tuple, methods: list[str], target: int | None, settings: dict,
+              opacity: float, key: str) -> dict[str, Attribution]:
+    """Compute (or recall) each method's map and lay the cards out, three per row."""
+    results: dict[str, Attribution] = {}
+    for start in range(0, len(methods), 3):
+        columns = st.columns(3)
+        for column, method in zip(columns, methods[start:start + 3]):
+            with column:
+                try:
+                    results[method] = compute(subject, subject_key, method, target, settings.get(method, {}))
+                except AttributionError as exc:
+                    st.markdown(f"**{TITLES[method]}**")
+                    st.warning(str(exc))
+                    continue
+                result_card(subject, results[method], opacity, f"{key}_{method}")
+    return results
+
+
+def opacity_slider(key: str) -> float:
+    return st.slider("Map opacity", 0.0, 1.0, 0.6, 0.05, key=f"{key}_opacity",
+                     help="Red: evidence for the target, blue: against (signed maps, symmetric scale around 0). "
+                          "Hover a pixel to read its value.")
+
+
+# ----------------------------------------------------------------------------------------------
+# ImageNet classifiers (with the sanity checks)
+
+
+def target_picker(subject: Subject, key: str) -> int:
+    order = [index for _, _, index in subject.top(len(subject.categories))]
+    return st.selectbox("Explain the score of class", order, index=0, key=f"{key}_target",
+                        format_func=lambda i: f"{subject.categories[i]} — {subject.probabilities[i]:.1%}",
+                        help="Classes sorted by the model's probability; pick any of them.")
+
+
+def predictions(subject: Subject) -> None:
+    rows = [{"class": name, "probability": f"{p:.1%}", "index": i} for name, p, i in subject.top(5)]
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def classifier_section() -> None:
+    left, right = st.columns([1, 1])
+    with left:
+        spec = model_picker(Task.CLASSIFICATION, "xp_model", "Classifier",
+                            predicate=lambda s: s.family == "ImageNet classifier")
+        picked = image_input("xp_image", "Image", default_sample="cat (Chelsea)")
+    if spec is None or picked is None:
+        return
+    image, name = picked
+    try:
+        classifier = cached_model(spec.name)
+        subject = classifier_subject(classifier, image, spec.title)
+    except Exception as exc:  # a bad upload or a model that fails to load: say so, keep the page
+        show_error(exc)
+        return
+    with right:
+        st.image(subject.image, caption="What the network sees (resized, centre-cropped)", width=224)
+        predictions(subject)
+        target = target_picker(subject, "xp")
+    subject_key = (spec.name, str(current_device()), image_digest(image))
+    methods = method_picker("xp", ["gradcam", "gradient", "lrp_alpha_beta"])
+    settings = method_settings("xp", subject, methods)
+    opacity = opacity_slider("xp")
+    st.caption(subject.sign_note.capitalize() + ".")
+    results = maps_grid(subject, subject_key, methods, target, settings, opacity, "xp")
+    sanity_section(subject, subject_key, target, methods, settings, results)
+
+
+def sanity_section(subject: Subject, subject_key: tuple, target: int, methods: list[str], settings: dict,
+                   results: dict[str, Attribution]) -> None:
+    from cvdemo.explain.sanity import cascading_randomisation, deletion_insertion
+
+    st.subheader("Can these maps be trusted?")
+    tab_random, tab_curves = st.tabs(["Cascading randomisation (Adebayo et al.)", "Deletion / insertion (faithfulness)"])
+    store = st.session_state.setdefault("xp_sanity", {})
+    chosen = [m for m in methods if m != "occlusion"]
+    with tab_random:
+        st.caption("Re-initialise the network's blocks from the output down, one more at each step, and recompute each "
+                   "map. A map that stays the same while the model is destroyed explains the image, not the model. "
+                   "Occlusion is left out (too slow to repeat for every step).")
+        steps = st.slider("Blocks to randomise", 1, 8, 4, key="xp_rand_steps")
+        run_key = ("random", subject_key, target, tuple(chosen), steps, _freeze({m: settings.get(m, {}) for m in chosen}))
+        if st.button("Run cascading randomisation", key="xp_rand_run", disabled=not chosen):
+            bar = st.progress(0.0)
+            try:
+                store[run_key] = cascading_randomisation(
+                    subject.model, subject.inputs, target, chosen, {m: settings.get(m, {}) for m in chosen},
+                    steps=steps, progress=lambda f, text: bar.progress(f, text=text) or True)
+            except AttributionError as exc:
+                st.warning(str(exc))
+            bar.empty()
+        result = store.get(run_key)
+        if result is not None:
+            st.plotly_chart(randomisation_figure(result.table()), key="xp_rand_chart")
+            st.dataframe(result.table(), hide_index=True, width="stretch")
+            step = st.select_slider("Show maps after randomising down to", [s.block or "(original)" for s in result.steps],
+                                    key="xp_rand_show")
+            chosen_step = next(s for s in result.steps if (s.block or "(original)") == step)
+            columns = st.columns(max(1, len(chosen_step.maps)))
+            for column, (method, values) in zip(columns, chosen_step.maps.items()):
+                column.plotly_chart(heatmap_figure(subject.image, values, opacity=0.7, title=TITLES[method], height=260),
+                                    key=f"xp_rand_map_{method}")
+    with tab_curves:
+        st.caption("Delete pixels in order of decreasing attribution (replacing them with a blurred copy) and watch the "
+                   "class probability fall; or insert them into the blurred image. Faithful maps: low deletion AUC, "
+                   "high insertion AUC.")
+        run_key = ("curves", subject_key, target, tuple(results))
+        if st.button("Compute deletion / insertion curves", key="xp_curves_run", disabled=not results):
+            bar = st.progress(0.0)
+            curves = {}
+            for index, (method, attribution) in enumerate(results.items()):
+                if refused(attribution):
+                    continue
+                curves[TITLES[method]] = deletion_insertion(
+                    subject.model, subject.inputs, target, attribution.map,
+                    progress=lambda f, text, i=index: bar.progress((i + f) / len(results), text=f"{TITLES[method]}: {text}") or True)
+            bar.empty()
+            store[run_key] = curves
+        curves = store.get(run_key)
+        if curves:
+            c1, c2 = st.columns(2)
+            c1.plotly_chart(curves_figure(curves, "deletion"), key="xp_deletion")
+            c2.plotly_chart(curves_figure(curves, "insertion"), key="xp_insertion")
+            st.dataframe([{"method": m, "deletion AUC ↓": round(c.deletion.auc, 4), "insertion AUC ↑": round(c.insertion.auc, 4),
+                           "insertion − deletion ↑": round(c.score, 4)} for m, c in curves.items()],
+                         hide_index=True, width="stretch")
+
+
+# ----------------------------------------------------------------------------------------------
+# Face expression
+
+
+def expression_section() -> None:
+    if not _ready("emotion"):
+        spec = model_picker(Task.CLASSIFICATION, "xp_emotion_model", "Expression model", only=["emotion"])
+        if spec is None:
+            return
+    picked = image_input("xp_face", "Photo with a face", default_sample="astronaut (Eileen Collins)")
+    if picked is None:
+        return
+    image, name = picked
+    modes = (["Detected face (MTCNN)"] if _ready("mtcnn") else []) + ["Square I choose", "Whole image"]
+    crop_mode = st.radio("Face crop", modes, key="xp_face_crop", horizontal=True)
+    height, width = image.shape[:2]
+    box = None
+    note = ""
+    if crop_mode == "Square I choose":
+        c1, c2, c3 = st.columns(3)
+        side = c3.slider("Side (px)", 16, min(height, width), min(height, width) // 2, key="xp_face_side")
+        x = c1.slider("Left (px)", 0, width - side, (width - side) // 2, key="xp_face_x")
+        y = c2.slider("Top (px)", 0, height - side, (height - side) // 2, key="xp_face_y")
+        crop, box = image[y:y + side, x:x + side], (x, y, x + side, y + side)
+    elif crop_mode == "Whole image":
+        crop = image
+    else:
+        crop, box, note = face_crop(image, cached_model("mtcnn"))
+    if note:
+        st.caption(note)
+    classifier = cached_model("emotion")
+    subject = classifier_subject(classifier, crop, "facial expression")
+    left, right = st.columns([1, 2])
+    with left:
+        st.image(crop, caption="Face crop", width=200)
+        predictions(subject)
+        target = target_picker(subject, "xp_face")
+    subject_key = ("emotion", str(current_device()), image_digest(image), box, crop_mode)
+    with right:
+        methods = method_picker("xp_face", ["occlusion", "gradcam", "integrated_gradients"])
+        settings = method_settings("xp_face", subject, methods)
+        opacity = opacity_slider("xp_face")
+    maps_grid(subject, subject_key, methods, target, settings, opacity, "xp_face")
+
+
+# ----------------------------------------------------------------------------------------------
+# Detection
+
+
+DETECTORS = ("nanodet", "centernet")
+
+
+def detection_section() -> None:
+    spec = model_picker(Task.DETECTION, "xp_det_model", "Detector", only=list(DETECTORS))
+    picked = image_input("xp_det_image", "Image", default_sample="cat (Chelsea)")
+    if spec is None or picked is None:
+        return
+    image, name = picked
+    detector = cached_model(spec.name)
+    threshold = st.slider("Score threshold", 0.05, 0.9, 0.3, 0.05, key="xp_det_threshold")
+    detections = detector.detect(image, score_threshold=threshold).sorted()
+    if not len(detections):
+        st.info("No detection above the threshold: lower it, or try another photo.")
+        return
+    labels = [f"{detections.categories[l]} {s:.2f} at ({b[0]:.0f}, {b[1]:.0f})–({b[2]:.0f}, {b[3]:.0f})"
+              for l, s, b in zip(detections.labels, detections.scores, detections.boxes)]
+    chosen = st.selectbox("Box to explain", range(len(labels)), format_func=lambda i: labels[i], key="xp_det_box")
+    try:
+        subject = detection_subject(detector, image, detections.boxes[chosen], int(detections.labels[chosen]),
+                                    float(detections.scores[chosen]))
+    except AttributionError as exc:
+        st.warning(str(exc))
+        return
+    for note in subject.notes:
+        st.caption(note)
+    subject_key = (spec.name, str(current_device()), image_digest(image), chosen, threshold)
+    methods = method_picker("xp_det", ["gradient_x_input", "gradcam"])
+    settings = method_settings("xp_det", subject, methods)
+    opacity = opacity_slider("xp_det")
+    maps_grid(subject, subject_key, methods, None, settings, opacity, "xp_det")
+
+
+# ----------------------------------------------------------------------------------------------
+# Face verification
+
+
+def verification_section() -> None:
+    if not (_ready("dlib_resnet") and _ready("mtcnn")):
+        st.info("Face verification needs the `mtcnn` and `dlib_resnet` models; see the home page for how to get them.")
+        return
+    from cvdemo.ui import faces as face_view
+
+    c1, c2 = st.columns(2)
+    with c1:
+        a = face_view.face_image_input("xp_fa", "Face to explain")
+    with c2:
+        b = face_view.face_image_input("xp_fb", "Reference face", default_sample="cameraman")
+    if a is None or b is None:
+        return
+    pipe = face_view.pipeline()
+    faces_a = face_view.find_faces(a[0], a[1], pipe)
+    faces_b = face_view.find_faces(b[0], b[1], pipe)
+    if not faces_a or not faces_b:
+        st.warning("A face is needed in both photos.")
+        return
+    from cvdemo.faces.verify import largest
+
+    face_a, face_b = largest(faces_a), largest(faces_b)
+    subject = verification_subject(cached_model("dlib_resnet"), face_a.chip, face_b.chip)
+    c1, c2 = st.columns(2)
+    c1.image(face_a.chip, caption="Explained chip", width=150)
+    c2.image(face_b.chip, caption="Reference chip", width=150)
+    for note in subject.notes:
+        st.caption(note)
+    subject_key = ("verify", str(current_device()), image_digest(face_a.chip), image_digest(face_b.chip))
+    methods = method_picker("xp_fv", ["occlusion", "integrated_gradients"],
+                            allowed=["occlusion", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients", "gradcam"])
+    settings = method_settings("xp_fv", subject, methods)
+    opacity = opacity_slider("xp_fv")
+    maps_grid(subject, subject_key, methods, None, settings, opacity, "xp_fv")
+
+
+# ----------------------------------------------------------------------------------------------
+# Live
+
+
+def live_section() -> None:
+    from cvdemo.ui.live import live_video
+
+    spec = model_picker(Task.CLASSIFICATION, "xp_live_model", "Classifier",
+                        predicate=lambda s: s.family == "ImageNet classifier")
+    if spec is None:
+        return
+    method = st.radio("Method (fast ones only)", ["gradcam", "gradient"], format_func=lambda m: TITLES[m],
+                      key="xp_live_method", horizontal=True)
+    opacity = st.slider("Map opacity", 0.0, 1.0, 0.55, 0.05, key="xp_live_opacity")
+    classifier = cached_model(spec.name)
+
+    def process(rgb: np.ndarray) -> np.ndarray:
+        return live_frame(classifier, rgb, method, opacity)
+
+    live_video("xp_live", process, help_text="Each frame: the top-1 class and its map over the network's view.")
+
+
+def live_frame(classifier, rgb: np.ndarray, method: str, opacity: float) -> np.ndarray:
+    """One webcam frame → the network's view with the top-1 class's map over it (448×448)."""
+    import cv2
+
+    subject = classifier_subject(classifier, rgb)
+    target = subject.default_target
+    result = attribute(method, subject.model, subject.inputs, target)
+    out = cv2.resize(overlay_rgb(subject.image, result, opacity), (448, 448), interpolation=cv2.INTER_LINEAR)
+    label = f"{subject.categories[target]} {subject.probabilities[target]:.0%}"
+    cv2.putText(out, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 4, cv2.LINE_AA)
+    cv2.putText(out, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+    return out

@@ -1,0 +1,25 @@
+"""Explainability: what did the network look at? Occlusion, gradients, Grad-CAM and LRP, interactive."""
+
+import streamlit as st
+
+from cvdemo.ui import explain as view
+from cvdemo.ui.common import page_setup
+
+page_setup("Explainability", icon="🔥")
+st.title("🔥 Explainability — what did the network look at?")
+st.caption("Pick a model, an image and a class; compare how occlusion (Zeiler & Fergus), image gradients "
+           "(Simonyan et al.), SmoothGrad, Integrated Gradients, Grad-CAM and layer-wise relevance propagation "
+           "(Lapuschkin et al.) answer — then check whether the maps can be trusted (sanity checks, faithfulness).")
+
+mode = st.radio("Explain", view.MODES, key="xp_mode", horizontal=True, label_visibility="collapsed")
+
+if mode == "ImageNet classifier":
+    view.classifier_section()
+elif mode == "Face expression":
+    view.expression_section()
+elif mode == "Detection box":
+    view.detection_section()
+elif mode == "Face verification":
+    view.verification_section()
+else:
+    view.live_section()
