@@ -140,7 +140,9 @@ NETWORKS: tuple[Network, ...] = (
                    Seed("macs", 5e9, "Szegedy et al. 2016 (\"5 billion multiply-adds\", at 299×299)"),
                    Seed("depth", 42, "Szegedy et al. 2016 (\"42 layers deep\")")),
             note="The 27.2 M parameters include the 3.3 M of the auxiliary classifier, used only in training "
-                 "(23.8 M at inference). Our depth counts each factorised n×1 and 1×n convolution as its own layer."),
+                 "(23.8 M at inference). The paper's '5 billion multiply-adds' is a round figure for its own variant; "
+                 "torchvision's metadata gives 5.71 G, as counted here. Our depth counts each factorised n×1 and 1×n "
+                 "convolution as its own layer."),
     Network("resnet18", "ResNet-18", 2015, "residual blocks: y = F(x) + x lets gradients skip layers",
             "ResNet18_Weights.IMAGENET1K_V1", seeds=(Seed("macs", 1.8e9, RESNET_PAPER), Seed("depth", 18, RESNET_PAPER))),
     Network("resnet50", "ResNet-50", 2015, "bottleneck blocks: 1×1 reduce, 3×3, 1×1 expand",

@@ -41,14 +41,17 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.55,
 def accuracy_vs_macs(rows: Sequence[dict], recipe: str = "original") -> go.Figure:
     """Top-1 accuracy against mult-adds, bubble area ∝ parameters (Canziani et al.'s picture)."""
     key = "top1" if recipe == "original" else "top1_best"
-    points = [r for r in rows if r.get(key) is not None]
+    points = sorted((r for r in rows if r.get(key) is not None), key=lambda r: r["macs_native"])
     sizes = [r["params"] / 1e6 for r in points]
+    xs = [r["macs_native"] / 1e9 for r in points]
+    # Neighbours along x alternate above and below their marker so that labels do not collide.
+    positions = ["top center" if index % 2 == 0 else "bottom center" for index in range(len(points))]
     figure = go.Figure(go.Scatter(
-        x=[r["macs_native"] / 1e9 for r in points],
+        x=xs,
         y=[r[key] for r in points],
         mode="markers+text",
         text=[r["title"] for r in points],
-        textposition="top center",
+        textposition=positions,
         marker=dict(size=sizes, sizemode="area", sizeref=2.0 * max(sizes, default=1) / 60**2, sizemin=5,
                     color=[r["year"] for r in points], colorscale="Viridis", showscale=True,
                     colorbar=dict(title="year"), line=dict(width=1, color="black")),
@@ -56,8 +59,9 @@ def accuracy_vs_macs(rows: Sequence[dict], recipe: str = "original") -> go.Figur
         hovertemplate="<b>%{text}</b><br>%{x:.3f} GMACs at %{customdata[1]}×%{customdata[1]}"
                       "<br>top-1 %{y:.1f}%<br>%{customdata[0]:.1f} M parameters<br>depth %{customdata[2]}<extra></extra>",
     ))
+    span = [np.log10(min(xs, default=0.1) / 2), np.log10(max(xs, default=10) * 2)]
     figure.update_layout(
-        xaxis=dict(title="G mult-adds per image (log scale; FLOPs = 2×)", type="log"),
+        xaxis=dict(title="G mult-adds per image (log scale; FLOPs = 2×)", type="log", range=span),
         yaxis=dict(title=f"ImageNet top-1 accuracy, % ({'original' if recipe == 'original' else 'best torchvision'} weights)"),
         height=520, margin=dict(l=10, r=10, t=30, b=10),
         title="Accuracy vs operations; bubble area ∝ parameters",
@@ -73,9 +77,9 @@ def parameter_breakdown(rows: Sequence[dict]) -> go.Figure:
                        ("norm_params", "normalisation"), ("other_params", "other (embeddings, scales)")):
         figure.add_bar(name=label, x=names, y=[r[key] / 1e6 for r in rows],
                        hovertemplate="%{x}: %{y:.2f} M<extra>" + label + "</extra>")
-    figure.update_layout(barmode="stack", yaxis_title="parameters (millions)", height=420,
-                         margin=dict(l=10, r=10, t=30, b=10), title="Where the parameters are",
-                         legend=dict(orientation="h", y=1.12))
+    figure.update_layout(barmode="stack", yaxis_title="parameters (millions)", height=440,
+                         margin=dict(l=10, r=10, t=40, b=10), title="Where the parameters are",
+                         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.35))
     return figure
 
 

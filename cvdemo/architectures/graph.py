@@ -254,9 +254,6 @@ class _State:
     field: ReceptiveField
     axes: tuple[int, int] | None
 
-    def with_field(self, field_: ReceptiveField) -> "_State":
-        return _State(field_, self.axes)
-
 
 def _lost(field_: ReceptiveField) -> _State:
     """The spatial layout is gone: a global field stays global, a local one is no longer followed."""

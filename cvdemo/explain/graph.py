@@ -32,11 +32,45 @@ class GraphError(RuntimeError):
     """The model cannot be traced or rewritten; the message says why."""
 
 
+class _OneInput(nn.Module):
+    """``forward(x)`` around a module whose own signature fx cannot trace (``forward(self, *inputs)``)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+# Subclasses of these (e.g. a convolution with TensorFlow's SAME padding computed from the input
+# size) stay single leaf calls in the trace instead of being traced into their Python.
+LEAF_TYPES = (
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d, nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU,
+    nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.GELU, nn.ELU, nn.Sigmoid, nn.Tanh, nn.Hardtanh,
+)
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return super().is_leaf_module(m, module_qualified_name) or isinstance(m, LEAF_TYPES)
+
+
+def _symbolic_trace(module: nn.Module) -> fx.GraphModule:
+    graph = _Tracer().trace(module)
+    return fx.GraphModule(module, graph, module.__class__.__name__)
+
+
 def trace(module: nn.Module) -> fx.GraphModule:
     try:
-        return fx.symbolic_trace(module)
-    except Exception as exc:  # fx raises many kinds (TraceError, TypeError, NotImplementedError…)
-        raise GraphError(f"cannot trace {type(module).__name__} with torch.fx ({exc.__class__.__name__}: {exc})") from None
+        return _symbolic_trace(module)
+    except Exception as first:  # fx raises many kinds (TraceError, TypeError, NotImplementedError…)
+        try:
+            return _symbolic_trace(_OneInput(module))
+        except Exception:
+            raise GraphError(f"cannot trace {type(module).__name__} with torch.fx "
+                             f"({first.__class__.__name__}: {first})") from None
 
 
 def set_submodule(root: nn.Module, qualified_name: str, module: nn.Module) -> None:
@@ -176,6 +210,66 @@ POINTWISE_METHODS = {
 }
 
 
+def _pad_before(module: nn.Module, kernel, stride, dilation) -> tuple[int, int]:
+    """Zero rows/columns before the first input row.
+
+    Read from the attributes for PyTorch's own classes; *measured* for subclasses that compute
+    their padding in ``forward`` (TensorFlow's SAME, say), which attributes do not describe.
+    """
+    if type(module) in (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d):
+        if isinstance(module.padding, str):
+            return (0, 0) if module.padding == "valid" else tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))
+        return _pair(module.padding)
+    measured = _measure_pad(module, kernel, stride, dilation, 0)
+    if measured is None:
+        raise GraphError(f"cannot tell how {type(module).__name__} pads its input")
+    if any(s > 1 for s in stride) and _measure_pad(module, kernel, stride, dilation, 1) != measured:
+        # TensorFlow's SAME with stride 2 pads differently for odd and even sizes: a crop could
+        # change the parity of this layer's input, so the layer cannot be run on crops.
+        raise GraphError(f"{type(module).__name__}'s padding depends on its input size")
+    return measured
+
+
+def _measure_pad(module: nn.Module, kernel, stride, dilation, offset: int) -> tuple[int, int] | None:
+    """Find P such that output j reads rows [j·s − P, j·s − P + k_eff), from impulse responses.
+
+    A copy with all-ones weights and no bias is fed a single lit row (then column); the outputs
+    that light up are exactly those whose window holds it (max and average pooling behave the
+    same on a non-negative impulse). Input sizes are multiples of the stride, as the occlusion
+    planner's crops are, because TensorFlow's SAME padding depends on that.
+    """
+    probe = copy.deepcopy(module).float().cpu().eval()
+    channels = 1
+    if getattr(probe, "weight", None) is not None:
+        with torch.no_grad():
+            probe.weight.fill_(1.0)
+            if getattr(probe, "bias", None) is not None:
+                probe.bias.zero_()
+        channels = probe.in_channels
+    effective = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    sizes = [s * (e + 8) + offset for s, e in zip(stride, effective)]
+    result = []
+    for dim in range(2):
+        s, e, n = stride[dim], effective[dim], sizes[dim]
+        candidates = set(range(-2 * e - s, 2 * e + s))
+        for row in range(n // 2, n // 2 + s):
+            x = torch.zeros(1, channels, sizes[0], sizes[1])
+            if dim == 0:
+                x[:, :, row, :] = 1.0
+            else:
+                x[:, :, :, row] = 1.0
+            with torch.no_grad():
+                out = probe(x)
+            lit = out.abs().amax(dim=(0, 1, 3 - dim)) > 0
+            observed = {j for j, on in enumerate(lit.tolist()) if on}
+            candidates = {p for p in candidates
+                          if {j for j in range(len(lit)) if j * s - p <= row < j * s - p + e} == observed}
+        if len(candidates) != 1:
+            return None
+        result.append(candidates.pop())
+    return tuple(result)
+
+
 def _is_channel_constant(node: fx.Node, gm: fx.GraphModule) -> bool:
     """A parameter/buffer broadcast per channel (shape (C, 1, 1) or smaller) keeps ops translation-invariant."""
     try:
@@ -185,7 +279,15 @@ def _is_channel_constant(node: fx.Node, gm: fx.GraphModule) -> bool:
     return isinstance(value, torch.Tensor) and (value.ndim < 2 or value.shape[-1] == value.shape[-2] == 1)
 
 
-def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, Window | None]) -> Window | None:
+def _constant_shape_ok(node: fx.Node, gm: fx.GraphModule) -> bool:
+    if node.op == "get_attr":
+        return _is_channel_constant(node, gm)
+    shape = spatial_shape(node)
+    return shape is not None and (len(shape) < 2 or shape[-1] == shape[-2] == 1)
+
+
+def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, Window | None],
+                 constants: set[fx.Node] | None = None) -> Window | None:
     """The window of ``node`` given its inputs' windows, or None if the op is not local.
 
     Local means: translation-equivariant with a finite window, so that computing it on a crop of
@@ -194,9 +296,10 @@ def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, Windo
     """
     tensor_args = [a for a in node.all_input_nodes]
     inputs: list[Window] = []
+    constants = constants or set()
     for arg in tensor_args:
-        if arg.op == "get_attr":
-            if not _is_channel_constant(arg, gm):
+        if arg.op == "get_attr" or arg in constants:
+            if not _constant_shape_ok(arg, gm):
                 return None
             continue
         window = windows.get(arg)
@@ -210,21 +313,20 @@ def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, Windo
         (window,) = inputs
         if isinstance(module, nn.Conv2d):
             kernel, stride, dilation = _pair(module.kernel_size), _pair(module.stride), _pair(module.dilation)
-            if isinstance(module.padding, str):
-                if module.padding == "valid":
-                    pad = (0, 0)
-                else:  # "same" (stride 1): PyTorch puts the odd extra row after
-                    pad = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))
-            else:
-                pad = _pair(module.padding)
-            return window.then(kernel, stride, pad, dilation)
+            try:
+                return window.then(kernel, stride, _pad_before(module, kernel, stride, dilation), dilation)
+            except GraphError:
+                return None
         if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
             if module.ceil_mode:
                 return None  # the last window's existence depends on the input size
             kernel = _pair(module.kernel_size)
             stride = _pair(module.stride if module.stride is not None else module.kernel_size)
             dilation = _pair(getattr(module, "dilation", 1))
-            return window.then(kernel, stride, _pair(module.padding), dilation)
+            try:
+                return window.then(kernel, stride, _pad_before(module, kernel, stride, dilation), dilation)
+            except GraphError:
+                return None
         if isinstance(module, (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d)):
             left, _right, top, _bottom = module.padding
             return window.then((1, 1), (1, 1), (top, left))
@@ -234,6 +336,13 @@ def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, Windo
     if node.op == "call_function":
         if node.target in POINTWISE_FUNCTIONS:
             return Window.union(inputs)
+        if node.target is F.pad:
+            pads = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
+            mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+            if mode != "constant" or not isinstance(pads, (tuple, list)) or len(pads) < 4 \
+                    or not all(isinstance(p, int) for p in pads) or len(inputs) != 1:
+                return None
+            return inputs[0].then((1, 1), (1, 1), (pads[2], pads[0]))
         if node.target is torch.cat:
             dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
             return Window.union(inputs) if dim in (1, -3) else None
@@ -248,8 +357,14 @@ def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, Windo
 def windows_from(gm: fx.GraphModule, start: fx.Node) -> dict[fx.Node, Window | None]:
     """Windows of every node after ``start``, relative to ``start``'s output (None: not local)."""
     windows: dict[fx.Node, Window | None] = {start: Window()}
+    constants: set[fx.Node] = set()  # parameters/buffers and what is computed from them alone
     active = False
     for node in gm.graph.nodes:
+        if node.op == "get_attr" or (node.op in ("call_function", "call_method") and node.all_input_nodes
+                                     and all(n in constants for n in node.all_input_nodes)):
+            constants.add(node)
+            windows[node] = None
+            continue
         if node is start:
             active = True
             continue
@@ -257,11 +372,21 @@ def windows_from(gm: fx.GraphModule, start: fx.Node) -> dict[fx.Node, Window | N
             # Nodes before the start are outside the piece: only constants may be read from there.
             windows[node] = None
             continue
-        if node.op in ("placeholder", "output", "get_attr"):
+        if node.op in ("placeholder", "output"):
             windows[node] = None
             continue
-        windows[node] = layer_window(node, gm, windows)
+        windows[node] = layer_window(node, gm, windows, constants)
     return windows
+
+
+def constant_nodes(gm: fx.GraphModule) -> set[fx.Node]:
+    """Parameters/buffers and nodes computed from them alone (``self.gamma.view(1, -1, 1, 1)``)."""
+    constants: set[fx.Node] = set()
+    for node in gm.graph.nodes:
+        if node.op == "get_attr" or (node.op in ("call_function", "call_method") and node.all_input_nodes
+                                     and all(n in constants for n in node.all_input_nodes)):
+            constants.add(node)
+    return constants
 
 
 def cut_points(gm: fx.GraphModule) -> list[fx.Node]:
@@ -270,16 +395,17 @@ def cut_points(gm: fx.GraphModule) -> list[fx.Node]:
     Cutting the graph there leaves a single tensor to hand from one piece to the next.
     """
     nodes = [n for n in gm.graph.nodes]
+    constants = constant_nodes(gm)
     position = {node: index for index, node in enumerate(nodes)}
     last_use = {}
     for node in nodes:
-        if node.op == "get_attr":
-            continue  # constants can be read again by any piece
+        if node in constants:
+            continue  # constants can be recomputed by any piece
         last_use[node] = max((position[user] for user in node.users), default=position[node])
     cuts = []
     reach = -1
     for index, node in enumerate(nodes):
-        if node.op in ("output", "get_attr"):
+        if node.op == "output" or node in constants:
             continue
         if node.op != "placeholder" and reach <= index:
             cuts.append(node)
@@ -291,12 +417,13 @@ def subgraph(gm: fx.GraphModule, start: fx.Node, end: fx.Node | None) -> fx.Grap
     """The piece of ``gm`` that maps ``start``'s output to ``end``'s (None: to the model's output)."""
     graph = fx.Graph()
     env: dict[fx.Node, fx.Node] = {start: graph.placeholder("x")}
+    constants = constant_nodes(gm)
 
     def lookup(node: fx.Node) -> fx.Node:
         if node not in env:
-            if node.op != "get_attr":
+            if node not in constants:
                 raise GraphError(f"{node.name} is needed after the cut but computed before it")
-            env[node] = graph.node_copy(node)
+            env[node] = graph.node_copy(node, lookup)  # recomputed from parameters inside the piece
         return env[node]
 
     active = False
@@ -305,7 +432,7 @@ def subgraph(gm: fx.GraphModule, start: fx.Node, end: fx.Node | None) -> fx.Grap
         if node is start:
             active = True
             continue
-        if not active or node.op == "get_attr":
+        if not active or node in constants:
             continue
         if node.op == "output":
             result = fx.map_arg(node.args[0], lookup)

@@ -174,7 +174,7 @@ def canonical_form(network: nn.Module, example: torch.Tensor) -> fx.GraphModule:
         if node.op == "call_function" and node.target in _ELEMENTWISE and len(flowing) == 1 and not node.kwargs \
                 and not (node.target in _ADDS and len(node.all_input_nodes) == 2 and not constants.keys() & set(node.all_input_nodes)):
             position = next(i for i, a in enumerate(args) if a is flowing[0])
-            fixed = [constants[a] if isinstance(a, fx.Node) else a for a in args]
+            fixed = [constants[a] if isinstance(a, fx.Node) and a in constants else a for a in args]
             name = f"lrp_elementwise_{counter}"
             gm.add_submodule(name, _Elementwise(node.target, fixed, position))
             with graph.inserting_before(node):
