@@ -12,6 +12,7 @@ import pkgutil
 import platform
 import resource
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
@@ -133,7 +134,13 @@ def run_all(device: torch.device, runs: int, names: Iterable[str] | None = None,
             on_result(result)
     if include_extra:
         for case in extra_cases():
-            for result in case(device, runs):
+            try:
+                case_results = case(device, runs)
+            except Exception as exc:  # one broken case must not hide the others' figures
+                name = f"{case.__module__}.{getattr(case, '__name__', 'case')}"
+                print(f"bench case {name} failed: {exc.__class__.__name__}: {exc}", file=sys.stderr, flush=True)
+                continue
+            for result in case_results:
                 if names and result.model not in set(names):
                     continue
                 results.append(result)
