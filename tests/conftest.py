@@ -9,7 +9,6 @@ name)`` to keep a PNG under tests/artifacts/.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +32,15 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def astronaut_png(tmp_path_factory, astronaut) -> Path:
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("photos") / "astronaut.png"
+    Image.fromarray(astronaut).save(path)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +143,20 @@ def wait_for_streamlit(page, timeout_s: float = 120.0) -> None:
         raise AssertionError(f"the page kept running for more than {timeout_s:.0f} s")
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, f"the page shows an exception: {exceptions.first.inner_text()[:2000]}"
+
+
+def image_by_caption(page, caption: str) -> np.ndarray:
+    """The picture Streamlit shows with ``caption``, as the browser received it."""
+    import io
+
+    from PIL import Image
+
+    element = page.locator('[data-testid="stImage"]').filter(has_text=caption).first
+    element.wait_for()
+    source = element.locator("img").first.get_attribute("src")
+    response = page.request.get(source)
+    assert response.ok, source
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
 
 
 @pytest.fixture()

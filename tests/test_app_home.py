@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT

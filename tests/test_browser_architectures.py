@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import io
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from tests.conftest import wait_for_streamlit
+from tests.conftest import image_by_caption, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
-
-
-def _image_by_caption(page, caption: str) -> np.ndarray:
-    """The picture Streamlit shows with ``caption``, as the browser received it (scrolled into
-    view, so that the screenshot shows it: Streamlit scrolls inside its own container)."""
-    element = page.locator('[data-testid="stImage"]').filter(has_text=caption).first
-    element.wait_for(timeout=180_000)
-    element.scroll_into_view_if_needed()
-    source = element.locator("img").first.get_attribute("src")
-    response = page.request.get(source)
-    assert response.ok, source
-    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
 
 
 def test_table_and_accuracy_scatter(open_page, save_screenshot):
@@ -41,7 +26,7 @@ def test_table_and_accuracy_scatter(open_page, save_screenshot):
 def test_layer_explorer_draws_a_receptive_field(open_page, save_screenshot):
     page = open_page("Architectures?view=Layer+explorer", timeout_s=300)
     page.get_by_text("sees input columns").first.wait_for()
-    drawn = _image_by_caption(page, "yellow = receptive field of the red unit")
+    drawn = image_by_caption(page, "yellow = receptive field of the red unit")
     assert drawn.shape[0] == drawn.shape[1] == 224
     # Outside the field the photo is dimmed: the centre (inside) is brighter than a corner (outside).
     assert drawn[100:124, 100:124].mean() > drawn[:10, :10].mean()
@@ -51,7 +36,7 @@ def test_layer_explorer_draws_a_receptive_field(open_page, save_screenshot):
 def test_convolutionalization_shows_equality_and_a_class_map(open_page, save_screenshot):
     page = open_page("Architectures?view=Convolutionalization", timeout_s=300)
     page.get_by_text("Same weights, same logits").wait_for()
-    heat = _image_by_caption(page, "over cat (Chelsea)")
+    heat = image_by_caption(page, "over cat (Chelsea)")
     assert heat.shape[2] == 3 and heat.std() > 10
     wait_for_streamlit(page)
     save_screenshot(page, "architectures_convolutionalization")

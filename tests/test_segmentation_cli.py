@@ -37,13 +37,6 @@ def default_segmenter():
                     "(or fetch a torchvision one online)")
 
 
-@pytest.fixture(scope="module")
-def astronaut_png(tmp_path_factory, astronaut) -> Path:
-    path = tmp_path_factory.mktemp("segment") / "astronaut.png"
-    Image.fromarray(astronaut).save(path)
-    return path
-
-
 def test_segment_writes_mask_and_overlay_and_finds_the_astronaut(default_segmenter, astronaut_png, tmp_path):
     out = tmp_path / "out"
     result = run_cli(str(astronaut_png), "--out", str(out), "--device", "cpu")

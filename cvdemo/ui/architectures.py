@@ -21,21 +21,13 @@ from cvdemo.architectures.explorer import effective_field, fit_to_input, load_ne
 from cvdemo.architectures.graph import LayerGraph, analyse
 from cvdemo.images import ImageLoadError, load_image
 from cvdemo.registry import Task
-from cvdemo.ui.common import cached_model, current_device, download_png, image_digest, image_input
+from cvdemo.ui.common import cached_model, current_device, download_png, image_digest, image_input, session_memo
 
 VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning")
-_CACHE_KEY = "_architectures_results"
-_CACHE_SIZE = 8
 
 
 def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
-    """Compute once per key and keep the last few results in this session."""
-    cache: dict = st.session_state.setdefault(_CACHE_KEY, {})
-    if key not in cache:
-        cache[key] = compute()
-        while len(cache) > _CACHE_SIZE:
-            cache.pop(next(iter(cache)))
-    return cache[key]
+    return session_memo("architectures", key, compute, size=8)
 
 
 # --- the table -----------------------------------------------------------------------------------

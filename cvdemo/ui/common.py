@@ -176,3 +176,17 @@ def show_error(exc: BaseException) -> None:
 def image_digest(image: np.ndarray) -> str:
     """A cheap key for caching per-image results in session state."""
     return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=12).hexdigest() + f"{image.shape}"
+
+
+def session_memo(namespace: str, key: tuple, compute, size: int = 8):
+    """Compute once per key and keep the last ``size`` results in this browser session.
+
+    For per-user results (a map for this photo and these settings) that st.cache_data would
+    share across users and pickle on every call.
+    """
+    cache: dict = st.session_state.setdefault(f"_memo_{namespace}", {})
+    if key not in cache:
+        cache[key] = compute()
+        while len(cache) > size:
+            cache.pop(next(iter(cache)))
+    return cache[key]

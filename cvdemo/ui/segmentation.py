@@ -23,22 +23,14 @@ from cvdemo.segmentation.overlay import (background_effect, class_colours, color
                                          indexed_png, instance_id_map, legend, overlay_classes, overlay_instances,
                                          BACKGROUND_NAMES)
 from cvdemo.segmentation.pipeline import live_default
-from cvdemo.ui.common import cached_model, download_png, image_digest, image_input, model_picker
+from cvdemo.ui.common import cached_model, download_png, image_digest, image_input, model_picker, session_memo
 
 MODES = ("Semantic (photo)", "Instances (photo)", "Live webcam", "mIoU vs. ground truth", "How decoders upsample")
 DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder")
-_CACHE_KEY = "_segmentation_results"
-_CACHE_SIZE = 6
 
 
 def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
-    """Compute once per key and keep the last few results in this session."""
-    cache: dict = st.session_state.setdefault(_CACHE_KEY, {})
-    if key not in cache:
-        cache[key] = compute()
-        while len(cache) > _CACHE_SIZE:
-            cache.pop(next(iter(cache)))
-    return cache[key]
+    return session_memo("segmentation", key, compute, size=6)
 
 
 def _run_with_progress(steps: list[tuple[str, Callable[[], Any]]]) -> list[Any]:
