@@ -83,22 +83,16 @@ def _time_once(fn, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def occlusion_comparison(device: torch.device, runs: int, model_name: str = "mobilenet_v2",
-                         ppe_choices: tuple[int, ...] | None = None) -> list[BenchResult]:
-    """Ours vs captum's Occlusion: best perturbations_per_eval (searched) and the default (1)."""
+def compare_occlusion(network: torch.nn.Module, x: torch.Tensor, target: int, device: torch.device, runs: int,
+                      model_name: str, ppe_choices: tuple[int, ...] | None = None, **options) -> list[BenchResult]:
+    """Ours vs captum's Occlusion on one network and input: captum's best perturbations_per_eval
+    (searched over ``ppe_choices``) and its default (1). Same model object, device and geometry."""
     from captum.attr import Occlusion as CaptumOcclusion
 
-    from cvdemo import registry
-    from cvdemo.bench import sample_frame
     from cvdemo.explain import attribute
-    from cvdemo.explain.targets import classifier_subject
 
-    spec = registry.get(model_name)
-    if not spec.ready:
-        return []
-    subject = classifier_subject(spec.build(device), sample_frame(), spec.title)
-    network, x, target = subject.model, subject.inputs, subject.default_target
-    patch, stride = OCCLUSION["patch"], OCCLUSION["stride"]
+    settings = dict(OCCLUSION, **options)
+    patch, stride = settings["patch"], settings["stride"]
     size = "×".join(map(str, x.shape[-2:]))
     captum = CaptumOcclusion(network)
 
@@ -108,24 +102,36 @@ def occlusion_comparison(device: torch.device, runs: int, model_name: str = "mob
                                     baselines=0.0, target=target, perturbations_per_eval=ppe)
 
     def ours():
-        return attribute("occlusion", network, x, target, **OCCLUSION)
+        return attribute("occlusion", network, x, target, **settings)
 
-    ours()  # builds and verifies the incremental plan (cached for later calls)
-    choices = ppe_choices or ((16, 32, 64, 128, 256) if device.type == "cuda" else (8, 16, 32, 64))
+    first = ours()  # builds and verifies the incremental plan (cached for later calls)
+    choices = ppe_choices or ((32, 64, 128, 256) if device.type == "cuda" else (8, 16, 32, 64))
     search = {ppe: min(_time_once(lambda: captum_call(ppe), device) for _ in range(2)) for ppe in choices}
     best_ppe = min(search, key=search.get)
     repeats = max(1, min(runs, 5))
-    ours_result = measure(f"occlusion {size} p{patch}/s{stride}: cvdemo", model_name, ours, device, repeats)
-    best_result = measure(f"occlusion {size} p{patch}/s{stride}: captum ppe={best_ppe}", model_name,
-                          lambda: captum_call(best_ppe), device, repeats)
+    label = f"occlusion {size} p{patch}/s{stride}"
+    ours_result = measure(f"{label}: cvdemo", model_name, ours, device, repeats)
+    best_result = measure(f"{label}: captum ppe={best_ppe}", model_name, lambda: captum_call(best_ppe), device, repeats)
     default_seconds = _time_once(lambda: captum_call(1), device)  # one run: it is the slow one
-    default_result = BenchResult(f"occlusion {size} p{patch}/s{stride}: captum ppe=1 (default)", model_name, str(device),
+    default_result = BenchResult(f"{label}: captum ppe=1 (default)", model_name, str(device),
                                  round(default_seconds * 1000, 2), round(1 / default_seconds, 3), 0.0, 1)
     ours_ms = ours_result.median_ms
-    ours_result.note = (f"{best_result.median_ms / ours_ms:.1f}× captum best (ppe={best_ppe}), "
-                        f"{default_result.median_ms / ours_ms:.1f}× captum default; "
+    ours_result.note = (f"{best_result.median_ms / ours_ms:.1f}x captum best (ppe={best_ppe}), "
+                        f"{default_result.median_ms / ours_ms:.1f}x captum default; {first.extras.get('path')} path; "
                         f"ppe search ms: {', '.join(f'{k}={v * 1000:.0f}' for k, v in search.items())}")
     return [ours_result, best_result, default_result]
+
+
+def occlusion_comparison(device: torch.device, runs: int, model_name: str = "mobilenet_v2") -> list[BenchResult]:
+    from cvdemo import registry
+    from cvdemo.bench import sample_frame
+    from cvdemo.explain.targets import classifier_subject
+
+    spec = registry.get(model_name)
+    if not spec.ready:
+        return []
+    subject = classifier_subject(spec.build(device), sample_frame(), spec.title)
+    return compare_occlusion(subject.model, subject.inputs, subject.default_target, device, runs, model_name)
 
 
 CASES = [occlusion_comparison, method_cases]

@@ -213,6 +213,13 @@ def channel_map(raw: torch.Tensor, reduction: str = "sum") -> np.ndarray:
 # Private copies of shared networks
 
 
+def _fingerprint(network: nn.Module) -> tuple[int, int]:
+    """Changes whenever a parameter or buffer is modified in place (tensor version counters), so a
+    copy made before the weights changed (the sanity check randomises layers) is never lent."""
+    tensors = list(network.parameters()) + list(network.buffers())
+    return len(tensors), sum(t._version for t in tensors)
+
+
 class _CopyPool:
     """Deep copies of shared networks, lent out one borrower at a time.
 
@@ -223,13 +230,17 @@ class _CopyPool:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._free: "weakref.WeakKeyDictionary[nn.Module, dict[str, list[Any]]]" = weakref.WeakKeyDictionary()
+        self._free: "weakref.WeakKeyDictionary[nn.Module, dict[str, list[tuple[tuple, Any]]]]" = weakref.WeakKeyDictionary()
 
     @contextmanager
     def borrow(self, network: nn.Module, purpose: str, prepare: Callable[[nn.Module], Any] | None = None) -> Iterator[Any]:
+        version = _fingerprint(network)
+        item = None
         with self._lock:
             stack = self._free.setdefault(network, {}).setdefault(purpose, [])
-            item = stack.pop() if stack else None
+            stack[:] = [entry for entry in stack if entry[0] == version]  # drop stale copies
+            if stack:
+                item = stack.pop()[1]
         if item is None:
             clone = copy.deepcopy(network).eval()
             for parameter in clone.parameters():
@@ -239,7 +250,7 @@ class _CopyPool:
             yield item
         finally:
             with self._lock:
-                self._free.setdefault(network, {}).setdefault(purpose, []).append(item)
+                self._free.setdefault(network, {}).setdefault(purpose, []).append((version, item))
 
     def clear(self) -> None:
         with self._lock:

@@ -171,23 +171,39 @@ def conv_layers(network: nn.Module) -> list[str]:
 
 
 def default_cam_layer(network: nn.Module, example: torch.Tensor | None = None) -> str:
-    """The last convolution whose output still has spatial extent (> 1×1) — Grad-CAM's usual choice."""
+    """Grad-CAM's usual choice: the last module (in forward order) that still outputs a spatial
+    feature map (> 1×1) — ``layer4`` of a ResNet, ``features`` of MobileNetV2/VGG (after the
+    last activation), rather than a convolution's raw pre-normalisation output."""
     names = conv_layers(network)
     if not names:
         raise AttributionError("the network has no 2-D convolution for Grad-CAM")
     if example is None:
         return names[-1]
-    sizes: dict[str, tuple[int, ...]] = {}
-    handles = [network.get_submodule(n).register_forward_hook(
-        lambda module, args, out, n=n: sizes.__setitem__(n, tuple(out.shape[-2:]))) for n in names]
-    try:
-        with torch.no_grad():
-            network(example)
-    finally:
-        for handle in handles:
-            handle.remove()
-    spatial = [n for n in names if n in sizes and sizes[n][0] * sizes[n][1] > 1]
-    return spatial[-1] if spatial else names[-1]
+    fired: list[str] = []
+    handles = []
+    with private_copy(network, "layer-probe") as probe:  # hooks never go on a shared network
+        for name, module in probe.named_modules():
+            if not name:
+                continue
+
+            def hook(_module, _args, out, name=name):
+                if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1:
+                    fired.append(name)
+
+            handles.append(module.register_forward_hook(hook))
+        try:
+            with torch.no_grad():
+                probe(example.to(model_device(probe, example.device)))
+        finally:
+            for handle in handles:
+                handle.remove()
+    return fired[-1] if fired else names[-1]
+
+
+def cam_layers(network: nn.Module, example: torch.Tensor | None = None) -> list[str]:
+    """The layer picker's choices: the default (first) and every convolution."""
+    default = default_cam_layer(network, example)
+    return [default] + [name for name in conv_layers(network) if name != default]
 
 
 class GradCAM(AttributionMethod):
@@ -201,9 +217,9 @@ class GradCAM(AttributionMethod):
         ``relu=False`` keeps the negative part (regions that speak against the target)."""
         x = _device_inputs(self.model, inputs)
         timer = Timer(x.device)
+        if layer is None:
+            layer = default_cam_layer(self.model, x[:1])
         with private_copy(self.model, "gradcam") as network:
-            if layer is None:
-                layer = default_cam_layer(network, x[:1])
             try:
                 module = network.get_submodule(layer)
             except AttributeError:

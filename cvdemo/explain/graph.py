@@ -62,7 +62,17 @@ def _symbolic_trace(module: nn.Module) -> fx.GraphModule:
     return fx.GraphModule(module, graph, module.__class__.__name__)
 
 
+def disable_inplace(module: nn.Module) -> None:
+    """Turn ``inplace=True`` activations off in a private copy: pieces of the graph are re-run on
+    cached feature maps (occlusion) and rules read stored inputs (LRP), which an in-place
+    activation would overwrite."""
+    for child in module.modules():
+        if getattr(child, "inplace", False) is True:
+            child.inplace = False
+
+
 def trace(module: nn.Module) -> fx.GraphModule:
+    disable_inplace(module)
     try:
         return _symbolic_trace(module)
     except Exception as first:  # fx raises many kinds (TraceError, TypeError, NotImplementedError…)
@@ -115,6 +125,7 @@ def fold_batchnorm(gm: fx.GraphModule) -> int:
         gm.graph.erase_node(node)
         folded += 1
     gm.graph.lint()
+    gm.delete_all_unused_submodules()
     gm.recompile()
     return folded
 

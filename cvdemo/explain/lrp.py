@@ -1,37 +1,46 @@
 """Layer-wise relevance propagation (Bach et al. 2015; Lapuschkin et al. 2019, "Clever Hans").
 
 The explained score is handed down layer by layer, each layer splitting the relevance it received
-among its inputs by a rule, until it reaches the pixels. The rules are zennit's; what makes them
-right on real networks is the *canonical form* the network is first put in (our canonizer, built on
-``torch.fx`` so it works for any traceable network rather than one architecture):
+among its inputs by a rule, until it reaches the pixels. Hooks and rule machinery are zennit's; what
+makes LRP right on real networks is the *canonical form* the network is put in first — our
+canonizer, built on ``torch.fx`` so that it works for any traceable network (torchvision models,
+our EfficientNet-Lite, the TF.js-converted pack models), not one architecture:
 
-* **BatchNorm folded** into the convolution before it (an affine map per channel; a rule sees one
-  linear layer instead of a linear layer followed by a rescaling that would break conservation);
-* **every residual ``+`` made an explicit ``Sum`` module** (MobileNetV2's InvertedResidual,
-  EfficientNet's MBConv, ResNet's blocks) that gets zennit's ``Norm`` rule: relevance is split
-  between the skip and the branch in proportion to what each contributed. A library whose rules
-  only see leaf modules (captum's ``LRP``) lets the ``+`` through as a gradient, which hands both
-  branches the full relevance — the sum at the input is then off by orders of magnitude;
-* **every module call its own module** (ResNet calls one ReLU twice; hooks keep per-call state);
-* functional activations (``F.relu6``, ``F.hardswish``…) and global average pooling become modules
-  so that their rules (``Pass``, ``Norm``) apply.
+* **BatchNorm folded** into the convolution before it (a rule then sees one linear layer, not a
+  linear layer followed by a per-channel rescaling that a gradient would pass on as a rescaling of
+  relevance);
+* **every residual ``+`` an explicit ``Sum`` module** with a rule of its own (MobileNetV2's
+  InvertedResidual, EfficientNet's MBConv, ResNet's blocks). A library whose rules only see leaf
+  modules (captum's ``LRP``) lets the ``+`` through as a gradient, which hands *both* branches the
+  full relevance: on a stock ResNet the sum at the input is off by orders of magnitude;
+* **every module call its own module** (ResNet calls one ReLU twice; hooks keep per-call state),
+  no in-place activations;
+* functional activations (``F.relu6``…) and global average pooling become modules, per-element
+  affine ops with constants (input normalisation inside a network) pass relevance through, and a
+  ``ZeroPad2d`` feeding a convolution (TensorFlow's asymmetric SAME) is merged into it.
 
-Rules (the three variants offered):
+Rule variants (all with ε on dense layers):
 
-* ``epsilon``: LRP-ε on every layer — closest to gradient × input, noisy but signed;
-* ``gamma``: LRP-γ on convolutions (favours positive contributions by γ), ε on dense layers, the
-  z^B (box) rule on the first layer when the input's value range is known, else the flat rule;
-* ``alpha_beta``: LRP-α2β1 on convolutions (positive and negative evidence weighed 2 : 1), ε on
-  dense layers, flat/box first layer.
+* ``epsilon``: LRP-ε everywhere. ε is relative — a fraction of each layer's RMS pre-activation —
+  because MobileNet-style networks have linear bottlenecks whose outputs are often near zero:
+  with a small absolute ε relevance explodes into huge ± pairs (the check below catches that);
+* ``gamma``: LRP-γ on convolutions, the z^B (box) rule on the first layer when the input's value
+  range is known, else the flat rule;
+* ``alpha_beta``: LRP-α2β1 on convolutions, box/flat first layer.
 
-**Conservation.** By default the rules redistribute without the layers' biases (zennit's
-``zero_params=['bias']``): relevance is then conserved layer by layer, and the relevance at the
-input must add up to the explained score. Every map is checked: the relative error
-|Σ relevance − score| / |score| must be below :data:`TOLERANCE` (5 %). With small ε what is lost
-is only ε's share and the relevance of neurons with zero input; a larger error means a rule met a
-layer it does not handle (an unknown op, a gate, a normalisation left unfolded) and the map is
-refused. ``bias=True`` keeps the biases, which then absorb relevance (often most of it in
-BatchNorm networks): the check shows how much, and usually refuses the map.
+Residual sums and average pools split an output's relevance among the inputs that pushed it the
+way it went (a positive output among its positive contributions, in proportion; a negative one
+among its negative ones), which cannot blow up.
+
+**Conservation.** The relevance at the pixels must add up to the explained score. The rules
+redistribute without biases (``zero_params=['bias']``), and where the published rules would *lose*
+relevance — a neuron activated only by its (BatchNorm-folded) bias, whose inputs explain nothing,
+or ε's share — it is spread evenly over the neuron's receptive field (the flat rule) instead. So a
+correct canonical form conserves up to float rounding, and every map is checked: a relative error
+|Σ relevance − score| / |score| above :data:`TOLERANCE` (5 %) means a rule met a layer it does not
+handle (a gate, an unknown op, a non-linear head such as a distance) or the numbers blew up, and
+the map is refused. ``leak="standard"`` uses zennit's rules as published and ``bias=True`` lets
+biases absorb relevance: on BatchNorm networks both lose most of it, and the check says so.
 """
 
 from __future__ import annotations
@@ -79,17 +88,16 @@ class _Elementwise(nn.Module):
     def __init__(self, fn, args: list, position: int):
         super().__init__()
         self.fn, self.position = fn, position
-        self.constants = []
+        self.arguments: list[tuple[str, object]] = []  # ("buffer", name) or ("value", python value)
         for index, value in enumerate(args):
             if isinstance(value, torch.Tensor):
-                self.register_buffer(f"c{index}", value.detach().clone())
-                self.constants.append(f"c{index}")
+                self.register_buffer(f"constant{index}", value.detach().clone())
+                self.arguments.append(("buffer", f"constant{index}"))
             else:
-                self.constants.append(value)
+                self.arguments.append(("value", value))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        args = [getattr(self, c) if isinstance(c, str) and c.startswith("c") and hasattr(self, c) else c
-                for c in self.constants]
+        args = [getattr(self, value) if kind == "buffer" else value for kind, value in self.arguments]
         args[self.position] = x
         return self.fn(*args)
 
@@ -170,9 +178,8 @@ def canonical_form(network: nn.Module, example: torch.Tensor) -> fx.GraphModule:
     for node in list(graph.nodes):
         replacement_module = None
         args = node.args
-        flowing = [a for a in node.all_input_nodes if a not in constants]
-        if node.op == "call_function" and node.target in _ELEMENTWISE and len(flowing) == 1 and not node.kwargs \
-                and not (node.target in _ADDS and len(node.all_input_nodes) == 2 and not constants.keys() & set(node.all_input_nodes)):
+        flowing = [a for a in args if isinstance(a, fx.Node) and a not in constants]
+        if node.op == "call_function" and node.target in _ELEMENTWISE and len(flowing) == 1 and not node.kwargs:
             position = next(i for i, a in enumerate(args) if a is flowing[0])
             fixed = [constants[a] if isinstance(a, fx.Node) and a in constants else a for a in args]
             name = f"lrp_elementwise_{counter}"

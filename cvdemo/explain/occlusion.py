@@ -34,7 +34,6 @@ A model that is a plain function, or that ``torch.fx`` cannot trace, gets the ba
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -185,6 +184,7 @@ class Plan:
     input_region_start: tuple[np.ndarray, np.ndarray]
     estimated_speedup: float
     description: str
+    indices: dict = field(default_factory=dict)  # (device, patch numbers) → _BatchIndex
 
     @property
     def patches(self) -> int:
@@ -207,18 +207,22 @@ class _Prepared:
         self.plans: dict[tuple, Plan | str] = {}
 
 
-# Cost-model weights (relative to one multiply-add). Copies of crops and maps are memory-bound:
-# an element copied costs about as much as a few multiply-adds on a CPU; every extra piece also
-# costs a fixed amount of Python and kernel launches per batch.
-COPY_COST = 4.0
-STAGE_OVERHEAD = 2.0e5
+# Cost-model weights (relative to one multiply-add per item). Copies of crops and maps are
+# memory-bound: an element copied costs about as much as a few multiply-adds; every extra piece
+# also costs a fixed amount of Python and kernel launches per batch, which weighs more on a GPU
+# (where the arithmetic itself is cheap) than on a CPU.
+COPY_COST = {"cpu": 4.0, "cuda": 4.0, "mps": 4.0}
+STAGE_OVERHEAD = {"cpu": 2.0e5, "cuda": 2.0e6, "mps": 2.0e6}
 
 
-def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], stride: tuple[int, int]) -> Plan | str:
+def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], stride: tuple[int, int],
+                device_type: str = "cpu") -> Plan | str:
     """Choose cuts and crops for this input size and patch geometry (or say why not)."""
     gm = prep.gm
     if gm is None:
         return prep.error or "not traceable"
+    copy_cost = COPY_COST.get(device_type, 4.0)
+    stage_overhead = STAGE_OVERHEAD.get(device_type, 2.0e5)
     height, width = example.shape[-2:]
     rows = window_starts(height, patch[0], stride[0])
     cols = window_starts(width, patch[1], stride[1])
@@ -319,14 +323,14 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
             fraction = (crop[0] * crop[1]) / (in_shape[2] * in_shape[3])
             (r_sizes, _) = regions[v]
             copies = in_shape[1] * crop[0] * crop[1] + out_shape[1] * r_sizes[0] * r_sizes[1]
-            cost = best[u][0] + fraction * span_cost(u, v) + COPY_COST * copies + STAGE_OVERHEAD
+            cost = best[u][0] + fraction * span_cost(u, v) + copy_cost * copies + stage_overhead
             if cost < best_cost:
                 best_cost, best_prev, best_geo = cost, u, geometry
         best[v] = (best_cost, best_prev, best_geo)
 
     def tail_cost(v: fx.Node) -> float:
         shape = G.spatial_shape(v)
-        paste = COPY_COST * float(np.prod(shape[1:])) if v is not start else 0.0
+        paste = copy_cost * float(np.prod(shape[1:])) if v is not start else 0.0
         return span_cost(v, None) + paste
 
     finish, finish_cost = start, total_cost
@@ -353,42 +357,95 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
     return Plan(stages, tail, rows, cols, patch, region0, starts0, total_cost / max(finish_cost, 1.0), description)
 
 
-def _gather_crops(base: torch.Tensor, row_starts: torch.Tensor, col_starts: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(1, C, H, W) map and per-patch starts → (B, C, h, w) crops, one indexing kernel."""
-    rows = row_starts[:, None] + torch.arange(size[0], device=base.device)
-    cols = col_starts[:, None] + torch.arange(size[1], device=base.device)
-    crops = base[0][:, rows[:, :, None], cols[:, None, :]]  # (C, B, h, w)
-    return crops.permute(1, 0, 2, 3)
+def _window_index(starts: np.ndarray, size: int) -> np.ndarray:
+    """(B,) starts → (B, size) consecutive indices."""
+    return starts[:, None] + np.arange(size)[None, :]
 
 
-def _take_regions(out: torch.Tensor, row_offsets: torch.Tensor, col_offsets: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Per-item windows of a batch: (B, C, H, W) → (B, C, h, w) at per-item offsets."""
-    batch = torch.arange(out.shape[0], device=out.device)
-    rows = row_offsets[:, None] + torch.arange(size[0], device=out.device)
-    cols = col_offsets[:, None] + torch.arange(size[1], device=out.device)
-    taken = out[batch[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (B, h, w, C)
-    return taken.permute(0, 3, 1, 2)
+@dataclass
+class _Paste:
+    """Where each item's region lands in a batch of target maps: one indexing kernel, no loop.
 
-
-def _paste(target: torch.Tensor, region: torch.Tensor, row_offsets: np.ndarray, col_offsets: np.ndarray) -> None:
-    """Write each item's region into ``target`` at its offset, clipped to the target's extent.
-
-    Offsets take few distinct values (the interior shares one; image borders add a few), so items
-    are grouped and each group is one slice assignment.
+    Offsets can put part of a region outside the target (a crop clamped at the image border
+    holds only part of the previous region); those elements are simply left out.
     """
-    height, width = target.shape[-2:]
-    r_h, r_w = region.shape[-2:]
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for index, (dr, dc) in enumerate(zip(row_offsets.tolist(), col_offsets.tolist())):
-        groups[(dr, dc)].append(index)
-    for (dr, dc), members in groups.items():
-        t_r0, t_r1 = max(0, dr), min(height, dr + r_h)
-        t_c0, t_c1 = max(0, dc), min(width, dc + r_w)
-        if t_r0 >= t_r1 or t_c0 >= t_c1:
-            continue
-        s_r0, s_c0 = t_r0 - dr, t_c0 - dc
-        index = torch.as_tensor(members, device=target.device)
-        target[index, :, t_r0:t_r1, t_c0:t_c1] = region[index, :, s_r0:s_r0 + (t_r1 - t_r0), s_c0:s_c0 + (t_c1 - t_c0)]
+
+    batch: torch.Tensor
+    target_rows: torch.Tensor
+    target_cols: torch.Tensor
+    source_rows: torch.Tensor
+    source_cols: torch.Tensor
+
+    @staticmethod
+    def build(row_offsets: np.ndarray, col_offsets: np.ndarray, region: tuple[int, int], target: tuple[int, int],
+              device: torch.device) -> "_Paste":
+        rows = row_offsets[:, None] + np.arange(region[0])[None, :]
+        cols = col_offsets[:, None] + np.arange(region[1])[None, :]
+        valid = ((rows >= 0) & (rows < target[0]))[:, :, None] & ((cols >= 0) & (cols < target[1]))[:, None, :]
+        b, i, j = np.nonzero(valid)
+        as_t = lambda a: torch.as_tensor(a, dtype=torch.long, device=device)  # noqa: E731
+        return _Paste(as_t(b), as_t(rows[b, i]), as_t(cols[b, j]), as_t(i), as_t(j))
+
+    def apply(self, target: torch.Tensor, region: torch.Tensor) -> None:
+        target[self.batch, :, self.target_rows, self.target_cols] = \
+            region[self.batch, :, self.source_rows, self.source_cols].to(target.dtype)
+
+
+@dataclass
+class _StageIndex:
+    crop_rows: torch.Tensor  # (B, crop_h) rows of the stage's input map
+    crop_cols: torch.Tensor
+    paste: _Paste  # previous region → crops
+    take_rows: torch.Tensor  # (B, region_h) rows of the stage's output (crop coordinates)
+    take_cols: torch.Tensor
+
+
+@dataclass
+class _BatchIndex:
+    """Every index a batch of patches needs, computed once per plan and batch, on the device."""
+
+    input_rows: torch.Tensor
+    input_cols: torch.Tensor
+    mask: torch.Tensor  # (B, 1, h, w): which input-region pixels the patch covers
+    stages: list[_StageIndex]
+    final: _Paste  # last region → full maps
+
+    @staticmethod
+    def build(plan: Plan, indices: np.ndarray, device: torch.device, final_size: tuple[int, int]) -> "_BatchIndex":
+        as_t = lambda a: torch.as_tensor(a, dtype=torch.long, device=device)  # noqa: E731
+        n_cols = len(plan.cols)
+        ri, ci = indices // n_cols, indices % n_cols
+        r0, c0 = plan.input_region_start[0][ri], plan.input_region_start[1][ci]
+        within_r = _window_index(np.zeros_like(r0), plan.input_region[0]) - (np.array(plan.rows)[ri] - r0)[:, None]
+        within_c = _window_index(np.zeros_like(c0), plan.input_region[1]) - (np.array(plan.cols)[ci] - c0)[:, None]
+        covered_r = (within_r >= 0) & (within_r < plan.patch[0])
+        covered_c = (within_c >= 0) & (within_c < plan.patch[1])
+        mask = torch.as_tensor(covered_r[:, :, None] & covered_c[:, None, :], device=device)[:, None]
+        stages, prev_r, prev_c, prev_size = [], r0, c0, plan.input_region
+        for stage in plan.stages:
+            a_r, a_c = stage.crop_start[0][ri], stage.crop_start[1][ci]
+            g_r, g_c = stage.region_start[0][ri], stage.region_start[1][ci]
+            stages.append(_StageIndex(
+                as_t(_window_index(a_r, stage.crop[0])), as_t(_window_index(a_c, stage.crop[1])),
+                _Paste.build(prev_r - a_r, prev_c - a_c, prev_size, stage.crop, device),
+                as_t(_window_index(g_r - a_r // stage.stride[0], stage.region[0])),
+                as_t(_window_index(g_c - a_c // stage.stride[1], stage.region[1])),
+            ))
+            prev_r, prev_c, prev_size = g_r, g_c, stage.region
+        final = _Paste.build(prev_r, prev_c, prev_size, final_size, device)
+        return _BatchIndex(as_t(_window_index(r0, plan.input_region[0])), as_t(_window_index(c0, plan.input_region[1])),
+                           mask, stages, final)
+
+
+def _gather(base: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """(1, C, H, W) map, (B, h) rows and (B, w) columns → (B, C, h, w) crops in one kernel."""
+    return base[0][:, rows[:, :, None], cols[:, None, :]].permute(1, 0, 2, 3)
+
+
+def _take(out: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Per-item windows of a batch (B, C, H, W) → (B, C, h, w)."""
+    batch = torch.arange(out.shape[0], device=out.device)
+    return out[batch[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
 class _Runner:
@@ -412,36 +469,18 @@ class _Runner:
     def outputs(self, indices: np.ndarray) -> torch.Tensor:
         """The model's outputs for the patches ``indices`` (row-major patch numbers)."""
         plan, device = self.plan, self.x.device
-        n_cols = len(plan.cols)
-        ri, ci = indices // n_cols, indices % n_cols
-        # The occluded patch inside a fixed-size region of the input.
-        r0 = plan.input_region_start[0][ri]
-        c0 = plan.input_region_start[1][ci]
-        region = _gather_crops(self.x, torch.as_tensor(r0, device=device), torch.as_tensor(c0, device=device), plan.input_region)
-        region = region.clone()
-        occluded_rows = np.array(plan.rows)[ri] - r0
-        occluded_cols = np.array(plan.cols)[ci] - c0
-        base_region = _gather_crops(self.baseline, torch.as_tensor(r0, device=device), torch.as_tensor(c0, device=device), plan.input_region)
-        mask = torch.zeros(region.shape[0], 1, *plan.input_region, dtype=torch.bool, device=device)
-        for k, (dr, dc) in enumerate(zip(occluded_rows.tolist(), occluded_cols.tolist())):
-            mask[k, :, dr:dr + plan.patch[0], dc:dc + plan.patch[1]] = True
-        region = torch.where(mask, base_region, region)
-        prev_rows, prev_cols = r0, c0
-        for stage, base in zip(plan.stages, self.bases):
-            a_r = stage.crop_start[0][ri]
-            a_c = stage.crop_start[1][ci]
-            crops = _gather_crops(base, torch.as_tensor(a_r, device=device), torch.as_tensor(a_c, device=device), stage.crop)
-            crops = crops.contiguous(memory_format=self.memory_format)
-            _paste(crops, region.to(crops.dtype), prev_rows - a_r, prev_cols - a_c)
-            out = stage.module(crops)
-            g_r = stage.region_start[0][ri]
-            g_c = stage.region_start[1][ci]
-            offsets_r = torch.as_tensor(g_r - a_r // stage.stride[0], device=device)
-            offsets_c = torch.as_tensor(g_c - a_c // stage.stride[1], device=device)
-            region = _take_regions(out, offsets_r, offsets_c, stage.region)
-            prev_rows, prev_cols = g_r, g_c
+        key = (str(device), np.asarray(indices, dtype=np.int64).tobytes())
+        index = plan.indices.get(key)
+        if index is None:  # the same batches recur on every image of this size: build once
+            index = plan.indices[key] = _BatchIndex.build(plan, indices, device, tuple(self.last.shape[-2:]))
+        region = torch.where(index.mask, _gather(self.baseline, index.input_rows, index.input_cols),
+                             _gather(self.x, index.input_rows, index.input_cols))
+        for stage, base, where in zip(plan.stages, self.bases, index.stages):
+            crops = _gather(base, where.crop_rows, where.crop_cols).contiguous(memory_format=self.memory_format)
+            where.paste.apply(crops, region)
+            region = _take(stage.module(crops), where.take_rows, where.take_cols)
         full = self.last.expand(len(indices), *self.last.shape[1:]).contiguous(memory_format=self.memory_format)
-        _paste(full, region.to(full.dtype), prev_rows, prev_cols)
+        index.final.apply(full, region)
         return plan.tail(full)
 
 
@@ -449,7 +488,7 @@ def _plan_for(prep: _Prepared, x: torch.Tensor, patch, stride) -> Plan | str:
     key = (tuple(x.shape[1:]), patch, stride, str(x.device))
     if key not in prep.plans:
         with torch.inference_mode():
-            plan = _build_plan(prep, x.float(), patch, stride)
+            plan = _build_plan(prep, x.float(), patch, stride, x.device.type)
             if isinstance(plan, Plan):
                 plan = _verified(prep, plan, x.float())
         if isinstance(plan, Plan):
@@ -501,7 +540,8 @@ class Occlusion(AttributionMethod):
         inputs = inputs.to(device)
         timer = Timer(device)
         use_half = device.type == "cuda" if half is None else bool(half and device.type == "cuda")
-        batch = batch_size or (256 if device.type == "cuda" else 32)
+        # One batch of every patch on a GPU (launch overhead dominates there); modest ones on a CPU.
+        batch = batch_size or (1024 if device.type == "cuda" else 32)
         maps, references, details = [], [], {}
         for item in range(inputs.shape[0]):
             x = inputs[item:item + 1].detach().float()
@@ -532,13 +572,15 @@ class Occlusion(AttributionMethod):
                 if isinstance(plan, Plan):
                     with torch.inference_mode(), autocast(device, use_half):
                         runner = _Runner(plan, x, base, target, memory_format)
-                        out = np.zeros(total, dtype=np.float64)
-                        reference = float(select_scores(runner.reference_output, target).float()[0])
+                        reference_score = select_scores(runner.reference_output, target).float()[0]
+                        pieces = []
                         tick(0, total)
                         for begin in range(0, total, batch):
                             indices = np.arange(begin, min(total, begin + batch))
-                            out[indices] = reference - runner.scores(indices).double().cpu().numpy()
+                            pieces.append(reference_score - runner.scores(indices))  # stays on the device
                             tick(int(indices[-1]) + 1, total)
+                        out = torch.cat(pieces).double().cpu().numpy()
+                        reference = float(reference_score)
                     return out, reference, {"path": "incremental", "plan": plan.description,
                                             "estimated_work_saving": round(plan.estimated_speedup, 2)}
                 reason = plan
@@ -554,12 +596,15 @@ class Occlusion(AttributionMethod):
         with torch.inference_mode(), autocast(x.device, use_half):
             reference = float(select_scores(model(x.contiguous(memory_format=memory_format)), target).float()[0])
             tick(0, total)
+            height, width = x.shape[-2:]
             for begin in range(0, total, batch):
-                indices = range(begin, min(total, begin + batch))
-                stack = x.expand(len(indices), *x.shape[1:]).clone()
-                for k, index in enumerate(indices):
-                    r, c = rows[index // len(cols)], cols[index % len(cols)]
-                    stack[k, :, r:r + patch[0], c:c + patch[1]] = base[0, :, r:r + patch[0], c:c + patch[1]]
+                indices = np.arange(begin, min(total, begin + batch))
+                top = torch.as_tensor(np.array(rows)[indices // len(cols)], device=x.device)
+                left = torch.as_tensor(np.array(cols)[indices % len(cols)], device=x.device)
+                dy = torch.arange(height, device=x.device)[None, :] - top[:, None]
+                dx = torch.arange(width, device=x.device)[None, :] - left[:, None]
+                covered = ((dy >= 0) & (dy < patch[0]))[:, :, None] & ((dx >= 0) & (dx < patch[1]))[:, None, :]
+                stack = torch.where(covered[:, None], base, x)  # every patch's occluded copy at once
                 scores = select_scores(model(stack.contiguous(memory_format=memory_format)), target).float()
                 out[begin:begin + len(indices)] = reference - scores.double().cpu().numpy()
                 tick(begin + len(indices), total)

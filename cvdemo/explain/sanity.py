@@ -38,7 +38,6 @@ def parameter_blocks(network: nn.Module, example: torch.Tensor, depth: int = 2) 
     """
     probe = copy.deepcopy(network).eval()
     order: list[str] = []
-    handles = []
     owners = {name for name, module in probe.named_modules()
               if any(True for _ in module.parameters(recurse=False))}
 
@@ -51,7 +50,7 @@ def parameter_blocks(network: nn.Module, example: torch.Tensor, depth: int = 2) 
 
     for name, module in probe.named_modules():
         if name in owners:
-            handles.append(module.register_forward_hook(remember(name)))
+            module.register_forward_hook(remember(name))  # on the throw-away probe
     with torch.no_grad():
         probe(example)
     return order

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from cvdemo import registry
-from cvdemo.explain import METHODS, AttributionError, attribute
+from cvdemo.explain import LIVE_METHODS, METHODS, AttributionError, attribute
 from cvdemo.explain.core import Attribution
 from cvdemo.explain.gradients import conv_layers
 from cvdemo.explain.lrp import refused
@@ -92,9 +92,7 @@ def compute(subject: Subject, subject_key: tuple, method: str, target: int | Non
         return True
 
     try:
-        with st.spinner(f"{TITLES[method]}…") if method not in ("occlusion", "smoothgrad", "integrated_gradients") \
-                else _null():
-            result = attribute(method, subject.model, subject.inputs, target, progress=progress, **options)
+        result = attribute(method, subject.model, subject.inputs, target, progress=progress, **options)
     finally:
         bar.empty()
     cache[key] = result
@@ -103,12 +101,14 @@ def compute(subject: Subject, subject_key: tuple, method: str, target: int | Non
     return result
 
 
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+def _memo(key: tuple, compute_fn):
+    """Per-session memo for the slow steps before the maps (face finding, detection)."""
+    store: OrderedDict = st.session_state.setdefault("xp_memo", OrderedDict())
+    if key not in store:
+        store[key] = compute_fn()
+        while len(store) > 16:
+            store.popitem(last=False)
+    return store[key]
 
 
 def default_patch(subject: Subject) -> int:
@@ -149,8 +149,10 @@ def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str,
             }
         if "gradcam" in methods and hasattr(subject.model, "named_modules"):
             layers = conv_layers(subject.model)
+            default = _default_layer(subject)
+            if default and default not in layers:
+                layers = [default] + layers  # a block's output (after its activation)
             if layers:
-                default = _default_layer(subject)
                 c1, c2 = st.columns([3, 1])
                 layer = c1.selectbox("Grad-CAM layer", layers, index=layers.index(default) if default in layers else len(layers) - 1,
                                      key=f"{key}_cam_layer", help="Earlier layers: finer but less class-specific maps.")
@@ -376,7 +378,7 @@ def expression_section() -> None:
     elif crop_mode == "Whole image":
         crop = image
     else:
-        crop, box, note = face_crop(image, cached_model("mtcnn"))
+        crop, box, note = _memo(("face_crop", image_digest(image)), lambda: face_crop(image, cached_model("mtcnn")))
     if note:
         st.caption(note)
     classifier = cached_model("emotion")
@@ -409,7 +411,8 @@ def detection_section() -> None:
     image, name = picked
     detector = cached_model(spec.name)
     threshold = st.slider("Score threshold", 0.05, 0.9, 0.3, 0.05, key="xp_det_threshold")
-    detections = detector.detect(image, score_threshold=threshold).sorted()
+    detections = _memo(("detect", spec.name, str(current_device()), image_digest(image), threshold),
+                       lambda: detector.detect(image, score_threshold=threshold).sorted())
     if not len(detections):
         st.info("No detection above the threshold: lower it, or try another photo.")
         return
@@ -482,7 +485,7 @@ def live_section() -> None:
                         predicate=lambda s: s.family == "ImageNet classifier")
     if spec is None:
         return
-    method = st.radio("Method (fast ones only)", ["gradcam", "gradient"], format_func=lambda m: TITLES[m],
+    method = st.radio("Method (fast ones only)", list(LIVE_METHODS), format_func=lambda m: TITLES[m],
                       key="xp_live_method", horizontal=True)
     opacity = st.slider("Map opacity", 0.0, 1.0, 0.55, 0.05, key="xp_live_opacity")
     classifier = cached_model(spec.name)

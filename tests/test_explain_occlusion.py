@@ -1,0 +1,108 @@
+"""Fast occlusion is exact: it equals a one-patch-at-a-time loop and captum's Occlusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cvdemo.explain import attribute
+from cvdemo.explain.occlusion import accumulate, make_baseline, occlusion_reference, window_starts
+from tests.test_explain_fixtures import chelsea, chelsea_inputs, efficientnet, mobilenet  # noqa: F401 (fixtures)
+from tests.test_explain_methods import Distance, tiny_net
+
+
+@pytest.fixture(scope="module")
+def net():
+    return tiny_net(seed=5)
+
+
+@pytest.fixture(scope="module")
+def x():
+    return torch.randn(1, 3, 40, 40, generator=torch.Generator().manual_seed(2))
+
+
+def test_window_placement_is_captums():
+    assert window_starts(224, 16, 8) == list(range(0, 209, 8))  # 27 positions
+    assert window_starts(224, 8, 8)[-1] == 216 and len(window_starts(224, 8, 8)) == 28  # 784 patches
+    assert window_starts(16, 5, 3) == [0, 3, 6, 9, 12]  # the last window is cut off at 16
+
+
+def test_accumulate_averages_over_covering_patches():
+    diffs = np.array([[1.0, 3.0]])
+    out = accumulate(diffs, [0], [0, 2], (2, 4), (2, 6))
+    np.testing.assert_allclose(out[0], [1, 1, 2, 2, 3, 3])
+
+
+@pytest.mark.parametrize("patch,stride,baseline", [(8, 4, "zero"), (5, 3, "blur"), (12, 12, "mean"), (6, 2, 0.5)])
+def test_incremental_path_equals_the_brute_force_loop(net, x, patch, stride, baseline):
+    fast = attribute("occlusion", net, x, 3, patch=patch, stride=stride, baseline=baseline, batch_size=16)
+    assert fast.extras["path"] == "incremental", fast.extras  # the test must exercise the fast path
+    reference = occlusion_reference(net, x, 3, patch, stride, baseline)
+    np.testing.assert_allclose(fast.maps, reference, rtol=1e-4, atol=1e-5)
+    batched = attribute("occlusion", net, x, 3, patch=patch, stride=stride, baseline=baseline, fast=False)
+    np.testing.assert_allclose(batched.maps, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_incremental_path_with_a_scalar_model_and_several_items(net):
+    model = Distance(net).eval()
+    chips = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    fast = attribute("occlusion", model, chips, None, patch=8, stride=4)
+    assert fast.extras["path"] == "incremental" and fast.maps.shape == (2, 32, 32)
+    np.testing.assert_allclose(fast.maps, occlusion_reference(model, chips, None, 8, 4), rtol=1e-4, atol=1e-5)
+
+
+def test_reference_loop_agrees_with_captum_on_awkward_geometry(net, x):
+    from captum.attr import Occlusion
+
+    ours = occlusion_reference(net, x, 1, patch=7, stride=5, baseline="zero")
+    theirs = Occlusion(net).attribute(x, sliding_window_shapes=(3, 7, 7), strides=(3, 5, 5), baselines=0.0, target=1)
+    np.testing.assert_allclose(ours[0], theirs[0, 0].numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(theirs[0, 0].numpy(), theirs[0, 2].numpy())  # captum repeats it per channel
+
+
+def test_baselines():
+    x = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16)
+    assert torch.equal(make_baseline(x, "zero"), torch.zeros_like(x))
+    torch.testing.assert_close(make_baseline(x, "mean")[:, :, 5, 5], x.mean(dim=(2, 3)))
+    blurred = make_baseline(x, "blur", (8, 8))
+    assert blurred.shape == x.shape and blurred.std() < x.std()
+
+
+class Gated(nn.Module):
+    """An op the locality analysis does not know (a spatial roll): the plan must not be used."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(torch.roll(x, shifts=3, dims=-1))
+
+
+def test_unknown_ops_fall_back_to_the_exact_batched_path(net, x):
+    model = Gated(net).eval()
+    result = attribute("occlusion", model, x, 0, patch=8, stride=8)
+    assert result.extras["path"] == "batched"
+    np.testing.assert_allclose(result.maps, occlusion_reference(model, x, 0, 8, 8), rtol=1e-4, atol=1e-5)
+
+
+def test_mobilenet_v2_fast_path_equals_captum(mobilenet, chelsea_inputs):
+    from captum.attr import Occlusion
+
+    network, inputs, target = mobilenet.network, chelsea_inputs, 285
+    ours = attribute("occlusion", network, inputs, target, patch=32, stride=32)
+    assert ours.extras["path"] == "incremental", ours.extras
+    with torch.no_grad():
+        theirs = Occlusion(network).attribute(inputs, sliding_window_shapes=(3, 32, 32), strides=(3, 32, 32),
+                                              baselines=0.0, target=target, perturbations_per_eval=49)
+    np.testing.assert_allclose(ours.map, theirs[0, 0].numpy(), rtol=1e-3, atol=2e-4)
+
+
+def test_efficientnet_lite_fast_path_equals_the_batched_path(efficientnet, chelsea):
+    subject_inputs = efficientnet.preprocess(chelsea)
+    fast = attribute("occlusion", efficientnet.network, subject_inputs, 282, patch=32, stride=32, baseline="blur")
+    assert fast.extras["path"] == "incremental", fast.extras
+    slow = attribute("occlusion", efficientnet.network, subject_inputs, 282, patch=32, stride=32, baseline="blur", fast=False)
+    np.testing.assert_allclose(fast.map, slow.map, rtol=1e-3, atol=2e-4)
