@@ -199,3 +199,60 @@ def shared_facedata() -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is not present (it sits beside the repository on development and CI machines)")
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Real photos and offline models shared by the feature tests (loaded once per session)
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    from skimage import data
+
+    return data.chelsea()
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    from skimage import data
+
+    return data.coffee()
+
+
+@pytest.fixture(scope="session")
+def mobilenet():
+    import torch
+
+    from cvdemo import registry
+
+    return registry.load_model("mobilenet_v2", torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def efficientnet():
+    import torch
+
+    from cvdemo import registry
+
+    return registry.load_model("efficientnet_lite0", torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def chelsea_inputs(mobilenet, chelsea):
+    return mobilenet.preprocess(chelsea)
+
+
+@pytest.fixture(scope="session")
+def require_ready():
+    """``require_ready("emotion")`` skips the test, saying why, when a model is not ready here."""
+    from cvdemo import registry
+
+    def require(name: str) -> None:
+        try:
+            ready = registry.get(name).ready
+        except KeyError:
+            ready = False
+        if not ready:
+            pytest.skip(f"model {name} is not ready on this machine")
+
+    return require

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,6 +40,35 @@ def test_device_override(monkeypatch):
 def test_autocast_is_a_no_op_on_cpu():
     with autocast(torch.device("cpu")):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+_PAGE_FAULTS_SCRIPT = """
+import resource, sys, torch
+from cvdemo.device import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+net = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU6(), torch.nn.Conv2d(32, 16, 1)).eval()
+batch = torch.randn(16, 16, 112, 112)  # a batch of early feature maps, as occlusion runs them
+with torch.inference_mode():
+    for _ in range(3):
+        net(batch)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        net(batch)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+def test_freed_batches_are_reused_instead_of_faulted_in_again():
+    def faults(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", _PAGE_FAULTS_SCRIPT, mode], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).resolve().parents[1])
+        return int(done.stdout.split()[-1])
+
+    default, kept = faults("default"), faults("keep")
+    assert default > 20 * 1000, default  # glibc's defaults hand each batch's pages back and fault them in again
+    assert kept < default / 100, (kept, default)
 
 
 def test_every_model_has_a_weights_source_and_a_status():
@@ -119,11 +151,6 @@ def test_alias_with_wrong_hash_is_not_trusted(tmp_path, monkeypatch):
 def test_default_model_is_a_ready_one():
     spec = registry.default_model(Task.CLASSIFICATION)
     assert spec.ready
-
-
-@pytest.fixture(scope="module")
-def mobilenet():
-    return registry.load_model("mobilenet_v2", "cpu")
 
 
 def test_mobilenet_v2_classifies_chelsea_as_a_cat(mobilenet):

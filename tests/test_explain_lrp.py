@@ -12,7 +12,6 @@ from torch import nn
 
 from cvdemo.explain import attribute
 from cvdemo.explain.lrp import TOLERANCE, canonical_form, input_bounds_for, refused
-from tests.test_explain_fixtures import chelsea, chelsea_inputs, efficientnet, mobilenet  # noqa: F401 (fixtures)
 from tests.test_explain_methods import tiny_net
 
 RULES = ("lrp_epsilon", "lrp_gamma", "lrp_alpha_beta")

@@ -18,14 +18,6 @@ from cvdemo.explain.targets import (
     parse_target,
     verification_subject,
 )
-from tests.test_explain_fixtures import (  # noqa: F401 (fixtures)
-    chelsea,
-    chelsea_inputs,
-    coffee,
-    efficientnet,
-    mobilenet,
-    require,
-)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
@@ -79,10 +71,10 @@ def test_parse_target(mobilenet, chelsea):
 
 
 @pytest.fixture(scope="module")
-def smiling_face():
+def smiling_face(require_ready):
     """The astronaut (Eileen Collins) smiles: her face crop, with MTCNN's landmarks in crop pixels."""
-    require("emotion")
-    require("mtcnn")
+    require_ready("emotion")
+    require_ready("mtcnn")
     from skimage import data
 
     image = data.astronaut()
@@ -121,8 +113,8 @@ def test_emotion_lrp_conserves(smiling_face):
 
 
 @pytest.mark.parametrize("name", ["nanodet", "centernet"])
-def test_detection_score_subject(name, chelsea):
-    require(name)
+def test_detection_score_subject(name, chelsea, require_ready):
+    require_ready(name)
     detector = registry.load_model(name, torch.device("cpu"))
     detections = detector.detect(chelsea, score_threshold=0.3).sorted()
     assert len(detections) and detections.label_names[0] == "cat"
@@ -134,8 +126,8 @@ def test_detection_score_subject(name, chelsea):
     assert result.map.shape == tuple(subject.inputs.shape[-2:]) and np.isfinite(result.map).all()
 
 
-def test_face_verification_distance_subject():
-    require("dlib_resnet")
+def test_face_verification_distance_subject(require_ready):
+    require_ready("dlib_resnet")
     chips = SHARED / "facedata" / "chips"
     if not chips.is_dir():
         pytest.skip("../shared/facedata is not present")

@@ -9,7 +9,6 @@ from torch import nn
 
 from cvdemo.explain import attribute
 from cvdemo.explain.occlusion import accumulate, make_baseline, occlusion_reference, window_starts
-from tests.test_explain_fixtures import chelsea, chelsea_inputs, efficientnet, mobilenet  # noqa: F401 (fixtures)
 from tests.test_explain_methods import Distance, tiny_net
 
 
@@ -94,6 +93,7 @@ def test_mobilenet_v2_fast_path_equals_captum(mobilenet, chelsea_inputs):
     network, inputs, target = mobilenet.network, chelsea_inputs, 285
     ours = attribute("occlusion", network, inputs, target, patch=32, stride=32)
     assert ours.extras["path"] == "incremental", ours.extras
+    assert ours.extras["plan"].endswith("(oneDNN-frozen)"), "the CPU plan should run on frozen oneDNN pieces"
     with torch.no_grad():
         theirs = Occlusion(network).attribute(inputs, sliding_window_shapes=(3, 32, 32), strides=(3, 32, 32),
                                               baselines=0.0, target=target, perturbations_per_eval=49)

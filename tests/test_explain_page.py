@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.test_explain_fixtures import require
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "5_Explainability.py")
@@ -71,13 +70,13 @@ def test_sanity_checks_run_from_the_page(app):
     assert any("randomised down to" in frame.columns for frame in frames)
 
 
-def test_face_expression_and_detection_modes(app):
-    require("emotion")
+def test_face_expression_and_detection_modes(app, require_ready):
+    require_ready("emotion")
     app.radio(key="xp_mode").set_value("Face expression").run()
     assert not app.exception, app.exception[0].value if app.exception else ""
     assert app.selectbox(key="xp_face_target").value == 3  # "happy": the astronaut smiles
     assert len(app.get("plotly_chart")) == 3
-    require("nanodet")
+    require_ready("nanodet")
     app.radio(key="xp_mode").set_value("Detection box").run()
     assert not app.exception, app.exception[0].value if app.exception else ""
     assert "cat" in app.selectbox(key="xp_det_box").format_func(0)

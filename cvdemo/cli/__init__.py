@@ -11,6 +11,7 @@ import importlib
 import pkgutil
 import sys
 
+from cvdemo.device import configure_cpu
 from cvdemo.images import ImageLoadError
 from cvdemo.weights import WeightsUnavailable
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_cpu()
     try:
         return int(args.func(args) or 0)
     except (CliError, ImageLoadError, WeightsUnavailable, LookupError, RuntimeError) as exc:

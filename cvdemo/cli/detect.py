@@ -10,7 +10,7 @@ from pathlib import Path
 from cvdemo import registry
 from cvdemo.cli import CliError
 from cvdemo.cli._common import add_device_option, add_model_option, print_json, read_images
-from cvdemo.device import configure_cpu_threads, describe_device, pick_device, synchronize
+from cvdemo.device import describe_device, pick_device, synchronize
 from cvdemo.registry import Task
 
 # Every task whose wrapper has detect() (face detectors and Mask R-CNN too).
@@ -51,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
     images = read_images(args.images)  # every file is checked before the model loads
     spec = pick_detector(args.model)
     device = pick_device(args.device)
-    configure_cpu_threads()
     detector = spec.build(device)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

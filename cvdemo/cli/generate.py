@@ -8,7 +8,7 @@ from pathlib import Path
 from cvdemo import registry
 from cvdemo.cli import CliError
 from cvdemo.cli._common import add_device_option, print_json
-from cvdemo.device import configure_cpu_threads, describe_device, pick_device
+from cvdemo.device import describe_device, pick_device
 from cvdemo.registry import Task
 
 MAX_FACES = 10_000  # 10 000 PNGs of 64×64 is ~100 MB; more is almost certainly a typo
@@ -50,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{spec.name} is a {spec.task.value} model, not a generator")
 
     device = pick_device(args.device)
-    configure_cpu_threads()
     generator = spec.build(device)
     z = scale_norm(latents(args.seed, args.n), args.temperature)
     faces = generator.generate(z)

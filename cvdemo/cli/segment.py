@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cvdemo.cli import CliError
 from cvdemo.cli._common import add_device_option, add_model_option, print_json, read_images
-from cvdemo.device import configure_cpu_threads, pick_device
+from cvdemo.device import pick_device
 from cvdemo.registry import Task
 
 
@@ -46,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     images = read_images(args.images)  # every file checked before the model loads
     device = pick_device(args.device)
-    configure_cpu_threads()
     model = spec.build(device)
     results, taken = [], {}
     for path, image in images:

@@ -7,7 +7,7 @@ import sys
 
 from cvdemo.cli import CliError
 from cvdemo.cli._common import add_device_option, print_json, read_images
-from cvdemo.device import configure_cpu_threads, pick_device
+from cvdemo.device import pick_device
 from cvdemo.faces.embedder import DEFAULT_THRESHOLD
 
 
@@ -35,7 +35,6 @@ def register(subparsers) -> None:
 def _pipeline(args):
     from cvdemo.faces.verify import build_pipeline
 
-    configure_cpu_threads()
     return build_pipeline(pick_device(args.device))
 
 

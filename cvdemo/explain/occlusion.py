@@ -34,6 +34,7 @@ A model that is a plain function, or that ``torch.fx`` cannot trace, gets the ba
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -164,7 +165,7 @@ def occlusion_reference(model: Callable, inputs: torch.Tensor, target: int | Non
 class _Stage:
     """One piece of the network run on crops: ``module`` maps a crop of ``start``'s map to ``end``'s."""
 
-    module: fx.GraphModule
+    module: Callable  # an fx.GraphModule, or its oneDNN-frozen TorchScript on a CPU
     stride: tuple[int, int]  # of this piece, in its input's pixels
     crop: tuple[int, int]  # crop size in the input map
     region: tuple[int, int]  # size of the output region kept per patch
@@ -176,7 +177,7 @@ class _Stage:
 @dataclass
 class Plan:
     stages: list[_Stage]
-    tail: fx.GraphModule  # last cut (full map) → model output
+    tail: Callable  # last cut (full map) → model output
     rows: list[int]
     cols: list[int]
     patch: tuple[int, int]
@@ -494,8 +495,40 @@ def _plan_for(prep: _Prepared, x: torch.Tensor, patch, stride) -> Plan | str:
         if isinstance(plan, Plan):
             for module in [stage.module for stage in plan.stages] + [plan.tail]:
                 module.to(memory_format=torch.channels_last)
+            if x.device.type == "cpu":
+                _use_cpu_kernels(prep, plan, x.float())
         prep.plans[key] = plan
     return prep.plans[key]
+
+
+def _cpu_inference_module(module: fx.GraphModule) -> Callable | None:
+    """The module frozen for oneDNN: weights prepacked once, activations fused into the
+    convolutions and kept in oneDNN's blocked layout between layers. On a CPU the arithmetic left
+    after cropping is mostly the full-map tail, and this runs it about 1.5× faster than eager."""
+    try:
+        with warnings.catch_warnings():
+            # Deprecated in favour of torch.compile, which here compiles for 15 s and then runs
+            # this tail slower (2.8 vs 2.3 ms a patch on 2 cores); if TorchScript goes, eager stays.
+            warnings.simplefilter("ignore")
+            scripted = torch.jit.freeze(torch.jit.script(module.eval()))
+            return torch.jit.optimize_for_inference(scripted)
+    except Exception:  # noqa: BLE001 — an op TorchScript cannot take just keeps the eager module
+        return None
+
+
+def _use_cpu_kernels(prep: _Prepared, plan: Plan, x: torch.Tensor) -> None:
+    """Swap the plan's pieces for oneDNN-frozen ones where that works and still agrees."""
+    eager = [stage.module for stage in plan.stages], plan.tail
+    frozen = [_cpu_inference_module(m) for m in eager[0]], _cpu_inference_module(eager[1])
+    for stage, module in zip(plan.stages, frozen[0]):
+        stage.module = module or stage.module
+    plan.tail = frozen[1] or plan.tail
+    if isinstance(_verified(prep, plan, x), str):
+        for stage, module in zip(plan.stages, eager[0]):
+            stage.module = module
+        plan.tail = eager[1]
+    else:
+        plan.description += " (oneDNN-frozen)" if any(m is not None for m in frozen[0]) or frozen[1] else ""
 
 
 def _verified(prep: _Prepared, plan: Plan, x: torch.Tensor) -> Plan | str:
@@ -525,6 +558,12 @@ def _verified(prep: _Prepared, plan: Plan, x: torch.Tensor) -> Plan | str:
 # The method
 
 
+def default_batch(device: torch.device) -> int:
+    """Patches per forward pass: all of them on a GPU, where launch overhead dominates; on a CPU
+    16 is as fast as 64 (2.4 s either way for MobileNetV2 on 2 cores) and needs less memory."""
+    return 1024 if device.type == "cuda" else 16
+
+
 class Occlusion(AttributionMethod):
     name = "occlusion"
     title = "Occlusion"
@@ -540,8 +579,7 @@ class Occlusion(AttributionMethod):
         inputs = inputs.to(device)
         timer = Timer(device)
         use_half = device.type == "cuda" if half is None else bool(half and device.type == "cuda")
-        # One batch of every patch on a GPU (launch overhead dominates there); modest ones on a CPU.
-        batch = batch_size or (1024 if device.type == "cuda" else 32)
+        batch = batch_size or default_batch(device)
         maps, references, details = [], [], {}
         for item in range(inputs.shape[0]):
             x = inputs[item:item + 1].detach().float()

@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 
 from cvdemo import registry
-from cvdemo.device import available_devices, configure_cpu_threads, describe_device, pick_device
+from cvdemo.device import available_devices, configure_cpu, describe_device, pick_device
 from cvdemo.images import ImageLoadError, encode_png, load_image
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.weights import Status, TorchvisionWeights, WeightsUnavailable
@@ -29,7 +29,7 @@ def current_device() -> torch.device:
 def page_setup(title: str, icon: str = "🔍", layout: str = "wide") -> torch.device:
     """Page config plus the sidebar every page shares: device picker and where to get help."""
     st.set_page_config(page_title=f"{title} · cvdemo", page_icon=icon, layout=layout)
-    configure_cpu_threads()
+    configure_cpu()
     devices = available_devices()
     with st.sidebar:
         st.selectbox("Compute device", devices, key=DEVICE_KEY,
