@@ -106,3 +106,15 @@ def test_efficientnet_lite_fast_path_equals_the_batched_path(efficientnet, chels
     assert fast.extras["path"] == "incremental", fast.extras
     slow = attribute("occlusion", efficientnet.network, subject_inputs, 282, patch=32, stride=32, baseline="blur", fast=False)
     np.testing.assert_allclose(fast.map, slow.map, rtol=1e-3, atol=2e-4)
+
+
+def test_bench_compares_with_captum_best_and_default_and_prints_the_floor(net, x):
+    from cvdemo.explain.benchmarks import compare_occlusion
+
+    rows = compare_occlusion(net, x, 3, torch.device("cpu"), runs=1, model_name="tiny", ppe_choices=(4, 16), patch=8, stride=4)
+    cases = [row.case for row in rows]
+    assert [case.split(": ")[1] for case in cases] == [
+        "cvdemo", cases[1].split(": ")[1], "captum ppe=1 (default)", "floor (layers every patch reaches)"]
+    assert cases[1].split(": ")[1] in ("captum ppe=4", "captum ppe=16")  # the faster of the two searched
+    assert all(row.median_ms > 0 for row in rows)
+    assert "x captum best" in rows[0].note and "x captum default" in rows[0].note and "incremental path" in rows[0].note

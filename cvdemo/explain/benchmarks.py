@@ -10,7 +10,7 @@ import time
 import torch
 
 from cvdemo.bench import BenchResult, measure
-from cvdemo.device import autocast, synchronize
+from cvdemo.device import synchronize
 
 OCCLUSION = {"patch": 16, "stride": 8, "baseline": "zero"}  # the page's default for 224×224: 729 patches
 QUICK = ("gradient", "gradient_x_input", "gradcam", "lrp_epsilon", "lrp_gamma", "lrp_alpha_beta")
@@ -131,25 +131,13 @@ def compare_occlusion(network: torch.nn.Module, x: torch.Tensor, target: int, de
 
 def _uncroppable_part(network: torch.nn.Module, x: torch.Tensor, patch: tuple[int, int], stride: tuple[int, int],
                       device: torch.device, repeats: int) -> BenchResult | None:
-    """Time of the layers after the last crop — where every patch changes the whole feature map —
-    run once per patch on the same kernels our occlusion uses. An exact method must compute
-    these for every patch, so the ratio to captum's time is the best any such method can reach."""
-    from cvdemo.explain import occlusion as O
+    """Time of the layers that every patch changes everywhere, run once per patch on the kernels
+    our occlusion uses. An exact method must compute these for every patch, so their time bounds
+    how far any such method can get ahead of captum."""
+    from cvdemo.explain.occlusion import unavoidable_work
 
-    prep = O._Prepared(network)
-    with torch.inference_mode(), autocast(device):
-        plan = O._plan_for(prep, x.float(), patch, stride)
-        if not isinstance(plan, O.Plan):
-            return None
-        runner = O._Runner(plan, x.float(), x.float(), None, torch.channels_last)
-        batch = O.default_batch(device)
-        maps = runner.last.expand(batch, *runner.last.shape[1:]).contiguous(memory_format=torch.channels_last)
-
-        def tails():
-            for begin in range(0, plan.patches, batch):
-                plan.tail(maps[:min(batch, plan.patches - begin)])
-
-        return measure("floor", "", tails, device, repeats)
+    work = unavoidable_work(network, x, patch, stride)
+    return None if work is None else measure("floor", "", work, device, repeats)
 
 
 def occlusion_comparison(device: torch.device, runs: int, model_name: str = "mobilenet_v2") -> list[BenchResult]:

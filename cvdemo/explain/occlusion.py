@@ -554,6 +554,28 @@ def _verified(prep: _Prepared, plan: Plan, x: torch.Tensor) -> Plan | str:
     return plan
 
 
+def unavoidable_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Callable[[], None] | None:
+    """For the bench: a call that runs, for every patch, only the layers after the plan's last crop
+    (where the patch has reached every position), batched and on the same kernels as
+    :class:`Occlusion`. No exact occlusion can skip this work. None if no plan applies."""
+    patch, stride = _pair(patch), _pair(stride)
+    prep = _Prepared(network)
+    with torch.inference_mode():
+        plan = _plan_for(prep, x.float(), patch, stride)
+        if not isinstance(plan, Plan):
+            return None
+        last = _Runner(plan, x.float(), x.float(), None, torch.channels_last).last
+    batch = default_batch(x.device)
+    maps = last.expand(batch, *last.shape[1:]).contiguous(memory_format=torch.channels_last)
+
+    def run() -> None:
+        with torch.inference_mode(), autocast(x.device):
+            for begin in range(0, plan.patches, batch):
+                plan.tail(maps[:min(batch, plan.patches - begin)])
+
+    return run
+
+
 # ---------------------------------------------------------------------------------------------
 # The method
 
