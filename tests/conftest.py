@@ -8,6 +8,7 @@ name)`` to keep a PNG under tests/artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -55,10 +56,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(artifacts_dir):
+@contextlib.contextmanager
+def streamlit_server(log_path: Path):
+    """``streamlit run app.py`` on a free port, as a user starts it; yields its URL once healthy."""
     port = _free_port()
-    log = open(artifacts_dir / "streamlit-server.log", "w")
+    log = open(log_path, "w")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
@@ -66,26 +68,40 @@ def app_url(artifacts_dir):
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}; see {log.name}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise RuntimeError("streamlit did not become healthy within 90 s")
-    yield url
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {process.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("streamlit did not become healthy within 90 s")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(artifacts_dir):
+    with streamlit_server(artifacts_dir / "streamlit-server.log") as url:
+        yield url
+
+
+@pytest.fixture()
+def fresh_app_url(artifacts_dir):
+    """A server of its own that nobody has visited yet (some behaviour differs on a first visit)."""
+    with streamlit_server(artifacts_dir / "streamlit-fresh-server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -26,8 +26,26 @@ def current_device() -> torch.device:
         return pick_device()
 
 
+def _use_app_navigation() -> None:
+    """Run this page through app.py's ``st.navigation``, never through the old ``pages/`` folder mode.
+
+    Streamlit starts in its pages-folder mode whenever a ``pages/`` folder sits beside app.py, and
+    only leaves it once app.py's ``st.navigation`` has run. When a server's first visitor opens a
+    page by its link, Streamlit runs that page file directly and lists app.py in the sidebar as a
+    page named "app". Leaving the mode and rerunning sends the same page through app.py.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the old mode
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_setup(title: str, icon: str = "🔍", layout: str = "wide") -> torch.device:
     """Page config plus the sidebar every page shares: device picker and where to get help."""
+    _use_app_navigation()
     st.set_page_config(page_title=f"{title} · cvdemo", page_icon=icon, layout=layout)
     configure_cpu()
     devices = available_devices()
