@@ -118,3 +118,14 @@ def test_bench_compares_with_captum_best_and_default_and_prints_the_floor(net, x
     assert cases[1].split(": ")[1] in ("captum ppe=4", "captum ppe=16")  # the faster of the two searched
     assert all(row.median_ms > 0 for row in rows)
     assert "x captum best" in rows[0].note and "x captum default" in rows[0].note and "incremental path" in rows[0].note
+
+
+def test_progress_says_when_the_plan_is_being_built_then_counts_patches(x):
+    fresh = tiny_net(seed=11)
+    messages = []
+    attribute("occlusion", fresh, x, 3, patch=8, stride=4, progress=lambda fraction, message: messages.append(message))
+    assert messages[0].startswith("occlusion: planning"), messages[:2]
+    assert messages[-1] == "occlusion: 81/81 patches"
+    messages.clear()
+    attribute("occlusion", fresh, x, 3, patch=8, stride=4, progress=lambda fraction, message: messages.append(message))
+    assert not any("planning" in message for message in messages)  # planned once per model and size

@@ -485,8 +485,12 @@ class _Runner:
         return plan.tail(full)
 
 
+def _plan_key(x: torch.Tensor, patch, stride) -> tuple:
+    return tuple(x.shape[1:]), patch, stride, str(x.device)
+
+
 def _plan_for(prep: _Prepared, x: torch.Tensor, patch, stride) -> Plan | str:
-    key = (tuple(x.shape[1:]), patch, stride, str(x.device))
+    key = _plan_key(x, patch, stride)
     if key not in prep.plans:
         with torch.inference_mode():
             plan = _build_plan(prep, x.float(), patch, stride, x.device.type)
@@ -609,9 +613,9 @@ class Occlusion(AttributionMethod):
             rows = window_starts(x.shape[-2], patch[0], stride[0])
             cols = window_starts(x.shape[-1], patch[1], stride[1])
 
-            def tick(done: int, total: int, item=item) -> None:
+            def tick(done: int, total: int, message: str | None = None, item=item) -> None:
                 report(progress, (item + done / total) / inputs.shape[0],
-                       f"occlusion: {done}/{total} patches" + (f" (image {item + 1})" if inputs.shape[0] > 1 else ""))
+                       (message or f"occlusion: {done}/{total} patches") + (f" (image {item + 1})" if inputs.shape[0] > 1 else ""))
 
             diffs, reference, details = self._scores(x, base, target, rows, cols, patch, stride, batch, fast, use_half, tick)
             maps.append(accumulate(diffs.reshape(len(rows), len(cols)), rows, cols, patch, tuple(x.shape[-2:])))
@@ -628,6 +632,8 @@ class Occlusion(AttributionMethod):
         memory_format = torch.channels_last
         if fast and isinstance(self.model, nn.Module):
             with private_copy(self.model, "occlusion", _Prepared) as prep:
+                if _plan_key(x, patch, stride) not in prep.plans:
+                    tick(0, total, "occlusion: planning which parts of each layer a patch reaches (once per model and size)")
                 plan = _plan_for(prep, x, patch, stride)
                 if isinstance(plan, Plan):
                     with torch.inference_mode(), autocast(device, use_half):
