@@ -58,11 +58,14 @@ def time_call(fn: Callable[[], Any], device: torch.device, runs: int, warmup: in
         fn()
         synchronize(device)
         timings.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(timings), peak_memory_mb(device)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated on CUDA (since the last reset); elsewhere the process's peak RSS."""
     if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(device) / 2**20
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS, KiB on Linux
-    return statistics.median(timings), peak
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def measure(case: str, model: str, fn: Callable[[], Any], device: torch.device, runs: int, note: str = "") -> BenchResult:

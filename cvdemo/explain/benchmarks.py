@@ -5,11 +5,12 @@ default, 1) on the same model, input and device. Printed, never asserted.
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
 
-from cvdemo.bench import BenchResult, measure
+from cvdemo.bench import BenchResult, measure, peak_memory_mb
 from cvdemo.device import synchronize
 
 OCCLUSION = {"patch": 16, "stride": 8, "baseline": "zero"}  # the page's default for 224×224: 729 patches
@@ -90,6 +91,7 @@ def compare_occlusion(network: torch.nn.Module, x: torch.Tensor, target: int, de
     from captum.attr import Occlusion as CaptumOcclusion
 
     from cvdemo.explain import attribute
+    from cvdemo.explain.occlusion import unavoidable_work
 
     settings = dict(OCCLUSION, **options)
     patch, stride = settings["patch"], settings["stride"]
@@ -105,39 +107,45 @@ def compare_occlusion(network: torch.nn.Module, x: torch.Tensor, target: int, de
         return attribute("occlusion", network, x, target, **settings)
 
     first = ours()  # builds and verifies the incremental plan (cached for later calls)
+    # The layers every patch changes everywhere, on our kernels: no exact method can skip them,
+    # so their time bounds how far any such method can get ahead of captum.
+    floor = unavoidable_work(network, x, (patch, patch), (stride, stride))
+    if floor is not None:
+        floor()
     choices = ppe_choices or ((32, 64, 128, 256) if device.type == "cuda" else (8, 16, 32, 64))
     search = {ppe: min(_time_once(lambda: captum_call(ppe), device) for _ in range(2)) for ppe in choices}
     best_ppe = min(search, key=search.get)
     repeats = max(1, min(runs, 5))
     label = f"occlusion {size} p{patch}/s{stride}"
-    ours_result = measure(f"{label}: cvdemo", model_name, ours, device, repeats)
-    best_result = measure(f"{label}: captum ppe={best_ppe}", model_name, lambda: captum_call(best_ppe), device, repeats)
-    default_seconds = _time_once(lambda: captum_call(1), device)  # one run: it is the slow one
-    default_result = BenchResult(f"{label}: captum ppe=1 (default)", model_name, str(device),
-                                 round(default_seconds * 1000, 2), round(1 / default_seconds, 3), 0.0, 1)
+    # Interleaved, so that a machine getting slower or faster meanwhile moves every side alike.
+    ours_s, best_s, floor_s = [], [], []
+    for _ in range(repeats):
+        ours_s.append(_time_once(ours, device))
+        best_s.append(_time_once(lambda: captum_call(best_ppe), device))
+        if floor is not None:
+            floor_s.append(_time_once(floor, device))
+    default_s = [_time_once(lambda: captum_call(1), device)]  # one run: it is the slow one
+    ours_s.append(_time_once(ours, device))
+    ours_result = _result(f"{label}: cvdemo", model_name, device, ours_s)
+    best_result = _result(f"{label}: captum ppe={best_ppe}", model_name, device, best_s)
+    default_result = _result(f"{label}: captum ppe=1 (default)", model_name, device, default_s)
     ours_ms = ours_result.median_ms
     ours_result.note = (f"{best_result.median_ms / ours_ms:.1f}x captum best (ppe={best_ppe}), "
                         f"{default_result.median_ms / ours_ms:.1f}x captum default; {first.extras.get('path')} path; "
                         f"ppe search ms: {', '.join(f'{k}={v * 1000:.0f}' for k, v in search.items())}")
     results = [ours_result, best_result, default_result]
-    floor = _uncroppable_part(network, x, (patch, patch), (stride, stride), device, repeats)
-    if floor is not None:
-        floor.case, floor.model = f"{label}: floor (layers every patch reaches)", model_name
-        floor.note = (f"no exact method beats this: {default_result.median_ms / floor.median_ms:.1f}x captum default at most; "
-                      f"ours spends {ours_ms - floor.median_ms:.0f} ms on the rest")
-        results.append(floor)
+    if floor_s:
+        floor_result = _result(f"{label}: floor (layers every patch reaches)", model_name, device, floor_s)
+        floor_result.note = (f"no exact method beats this: {default_result.median_ms / floor_result.median_ms:.1f}x "
+                             f"captum default at most; ours spends {ours_ms - floor_result.median_ms:.0f} ms on the rest")
+        results.append(floor_result)
     return results
 
 
-def _uncroppable_part(network: torch.nn.Module, x: torch.Tensor, patch: tuple[int, int], stride: tuple[int, int],
-                      device: torch.device, repeats: int) -> BenchResult | None:
-    """Time of the layers that every patch changes everywhere, run once per patch on the kernels
-    our occlusion uses. An exact method must compute these for every patch, so their time bounds
-    how far any such method can get ahead of captum."""
-    from cvdemo.explain.occlusion import unavoidable_work
-
-    work = unavoidable_work(network, x, patch, stride)
-    return None if work is None else measure("floor", "", work, device, repeats)
+def _result(case: str, model: str, device: torch.device, seconds: list[float]) -> BenchResult:
+    median_ms = statistics.median(seconds) * 1000
+    return BenchResult(case, model, str(device), round(median_ms, 2), round(1000 / median_ms, 3),
+                       round(peak_memory_mb(device), 1), len(seconds))
 
 
 def occlusion_comparison(device: torch.device, runs: int, model_name: str = "mobilenet_v2") -> list[BenchResult]:
