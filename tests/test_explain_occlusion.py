@@ -111,13 +111,14 @@ def test_efficientnet_lite_fast_path_equals_the_batched_path(efficientnet, chels
 def test_bench_compares_with_captum_best_and_default_and_prints_the_floor(net, x):
     from cvdemo.explain.benchmarks import compare_occlusion
 
-    rows = compare_occlusion(net, x, 3, torch.device("cpu"), runs=1, model_name="tiny", ppe_choices=(4, 16), patch=8, stride=4)
+    small = x[..., :16, :16]  # small enough that the last layers see the whole input from every patch
+    rows = compare_occlusion(net, small, 3, torch.device("cpu"), runs=1, model_name="tiny", ppe_choices=(4, 16), patch=8, stride=4)
     cases = [row.case for row in rows]
     assert [case.split(": ")[1] for case in cases] == [
-        "cvdemo", cases[1].split(": ")[1], "captum ppe=1 (default)", "floor (layers every patch reaches)"]
+        "cvdemo", cases[1].split(": ")[1], "captum ppe=1 (default)", "floor (layers every patch changes everywhere)"]
     assert cases[1].split(": ")[1] in ("captum ppe=4", "captum ppe=16")  # the faster of the two searched
     assert all(row.median_ms > 0 for row in rows)
-    assert "x captum best" in rows[0].note and "x captum default" in rows[0].note and "incremental path" in rows[0].note
+    assert "x captum best" in rows[0].note and "x captum default" in rows[0].note and " path" in rows[0].note
 
 
 def test_progress_says_when_the_plan_is_being_built_then_counts_patches(x):
@@ -129,3 +130,16 @@ def test_progress_says_when_the_plan_is_being_built_then_counts_patches(x):
     messages.clear()
     attribute("occlusion", fresh, x, 3, patch=8, stride=4, progress=lambda fraction, message: messages.append(message))
     assert not any("planning" in message for message in messages)  # planned once per model and size
+
+
+def test_work_accounting_on_mobilenet_v2(mobilenet, chelsea_inputs):
+    from cvdemo.explain.occlusion import _Prepared, first_cut_every_patch_fills, occlusion_work
+
+    work = occlusion_work(mobilenet.network, chelsea_inputs, 16, 8)
+    assert work.full == pytest.approx(300.8e6, rel=0.01)  # MobileNetV2's published 0.30 G multiply-adds
+    # Cropping to the largest changed region saves less than computing only each patch's changed
+    # outputs, and both keep every layer that each patch changes everywhere.
+    assert work.full > work.largest_region > work.changed_only > work.filled > 0
+    prep = _Prepared(mobilenet.network)
+    filled = first_cut_every_patch_fills(prep.gm, chelsea_inputs, 16, 8)
+    assert tuple(filled.meta["tensor_meta"].shape[-2:]) == (7, 7)  # only on the last, 7×7 stage

@@ -459,8 +459,9 @@ def subgraph(gm: fx.GraphModule, start: fx.Node, end: fx.Node | None) -> fx.Grap
     return piece
 
 
-def node_costs(gm: fx.GraphModule) -> dict[fx.Node, float]:
-    """Rough per-item cost of each node (multiply-adds, plus memory traffic for pointwise ops).
+def node_costs(gm: fx.GraphModule, memory_traffic: bool = True) -> dict[fx.Node, float]:
+    """Rough per-item cost of each node: multiply-adds, plus (``memory_traffic``) reading and
+    writing every element, which is what pointwise ops cost.
 
     Needs ``tensor_meta`` from :class:`torch.fx.passes.shape_prop.ShapeProp`.
     """
@@ -472,7 +473,7 @@ def node_costs(gm: fx.GraphModule) -> dict[fx.Node, float]:
             costs[node] = 0.0
             continue
         per_item = float(math.prod(shape[1:])) if len(shape) > 1 else float(math.prod(shape))
-        cost = 2.0 * per_item  # reading and writing every element
+        cost = 2.0 * per_item if memory_traffic else 0.0
         if node.op == "call_module":
             module = gm.get_submodule(node.target)
             if isinstance(module, nn.Conv2d):

@@ -566,26 +566,97 @@ def _verified(prep: _Prepared, plan: Plan, x: torch.Tensor) -> Plan | str:
     return plan
 
 
-def unavoidable_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Callable[[], None] | None:
-    """For the bench: a call that runs, for every patch, only the layers after the plan's last crop
-    (where the patch has reached every position), batched and on the same kernels as
-    :class:`Occlusion`. No exact occlusion can skip this work. None if no plan applies."""
+def first_cut_every_patch_fills(gm: fx.GraphModule, x: torch.Tensor, patch, stride) -> fx.Node | None:
+    """The first cut of the traced network at which every patch position changes every position
+    of the feature map (its receptive fields have grown over the whole image). From there on,
+    each patch needs the full layers: no exact method can crop them. None if no local cut is."""
     patch, stride = _pair(patch), _pair(stride)
+    ShapeProp(gm).propagate(x)
+    windows = G.windows_from(gm, _input_node(gm))
+    starts = (window_starts(x.shape[-2], patch[0], stride[0]), window_starts(x.shape[-1], patch[1], stride[1]))
+    for node in G.cut_points(gm):
+        window, shape = windows.get(node), G.spatial_shape(node)
+        if window is None or shape is None or len(shape) != 4:
+            continue
+        if all(window.affected(a, min(a + patch[dim], x.shape[2 + dim]), shape[2 + dim], dim) == (0, shape[2 + dim])
+               for dim in range(2) for a in starts[dim]):
+            return node
+    return None
+
+
+@dataclass
+class OcclusionWork:
+    """Multiply-adds for one patch, by how much of each layer is recomputed (for the bench)."""
+
+    full: float  # a whole forward pass: what captum computes per patch
+    largest_region: float  # every layer on the largest region any patch changes (the best fixed-size crops can do)
+    changed_only: float  # every layer on exactly the outputs this patch changes, averaged over patches
+    filled: float  # the layers from first_cut_every_patch_fills on
+
+
+def occlusion_work(network: nn.Module, x: torch.Tensor, patch, stride) -> OcclusionWork | None:
     prep = _Prepared(network)
+    if prep.gm is None:
+        return None
+    patch, stride = _pair(patch), _pair(stride)
+    gm, x = prep.gm, x.float()
     with torch.inference_mode():
-        plan = _plan_for(prep, x.float(), patch, stride)
-        if not isinstance(plan, Plan):
+        node_filled = first_cut_every_patch_fills(gm, x, patch, stride)  # also propagates shapes
+    macs = G.node_costs(gm, memory_traffic=False)
+    windows = G.windows_from(gm, _input_node(gm))
+    starts = (window_starts(x.shape[-2], patch[0], stride[0]), window_starts(x.shape[-1], patch[1], stride[1]))
+    work = OcclusionWork(0.0, 0.0, 0.0, 0.0)
+    filled = False
+    for node in gm.graph.nodes:
+        filled = filled or node is node_filled
+        cost = macs.get(node, 0.0)
+        window, shape = windows.get(node), G.spatial_shape(node)
+        if window is None or shape is None or len(shape) != 4 or filled:
+            fractions = (np.ones(1), np.ones(1))
+        else:
+            fractions = tuple(np.array([np.subtract(*window.affected(a, min(a + patch[dim], x.shape[2 + dim]),
+                                                                    shape[2 + dim], dim)[::-1]) / shape[2 + dim]
+                                        for a in starts[dim]]) for dim in range(2))
+        work.full += cost
+        work.largest_region += cost * float(fractions[0].max() * fractions[1].max())
+        work.changed_only += cost * float(np.outer(*fractions).mean())
+        work.filled += cost if filled else 0.0
+    return work
+
+
+def unavoidable_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Callable[[], None] | None:
+    """For the bench: a call that runs, once per patch, only the layers from
+    :func:`first_cut_every_patch_fills` on — batched, on the kernels :class:`Occlusion` uses on
+    this device. Any exact occlusion must do at least this much. None if the network has no
+    such cut (or cannot be traced)."""
+    prep = _Prepared(network)
+    if prep.gm is None:
+        return None
+    x = x.float()
+    with torch.inference_mode():
+        node = first_cut_every_patch_fills(prep.gm, x, patch, stride)
+        if node is None:
             return None
-        last = _Runner(plan, x.float(), x.float(), None, torch.channels_last).last
+        head, tail = G.subgraph(prep.gm, _input_node(prep.gm), node), G.subgraph(prep.gm, node, None)
+        tail.to(memory_format=torch.channels_last)
+        if x.device.type == "cpu":
+            tail = _cpu_inference_module(tail) or tail
+        filled = head(x)
+    patches = len(window_starts(x.shape[-2], _pair(patch)[0], _pair(stride)[0])) * \
+        len(window_starts(x.shape[-1], _pair(patch)[1], _pair(stride)[1]))
     batch = default_batch(x.device)
-    maps = last.expand(batch, *last.shape[1:]).contiguous(memory_format=torch.channels_last)
+    maps = filled.expand(batch, *filled.shape[1:]).contiguous(memory_format=torch.channels_last)
 
     def run() -> None:
         with torch.inference_mode(), autocast(x.device):
-            for begin in range(0, plan.patches, batch):
-                plan.tail(maps[:min(batch, plan.patches - begin)])
+            for begin in range(0, patches, batch):
+                tail(maps[:min(batch, patches - begin)])
 
     return run
+
+
+def _input_node(gm: fx.GraphModule) -> fx.Node:
+    return next(n for n in gm.graph.nodes if n.op == "placeholder")
 
 
 # ---------------------------------------------------------------------------------------------
