@@ -80,6 +80,24 @@ def _pair(value) -> tuple[int, int]:
     return int(value), int(value)
 
 
+def patch_spans(size: tuple[int, int], patch: tuple[int, int], stride: tuple[int, int]):
+    """Per dimension, the (starts, stops) arrays of every patch position, cut off at the border."""
+    spans = []
+    for dim in range(2):
+        starts = np.array(window_starts(size[dim], patch[dim], stride[dim]))
+        spans.append((starts, np.minimum(starts + patch[dim], size[dim])))
+    return tuple(spans)
+
+
+def _changed_ranges(window: G.Window, map_size, spans) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Per dimension, the (lows, highs) of the outputs each patch position can change in a map."""
+    ranges = []
+    for dim in range(2):
+        lows, highs = zip(*(window.affected(int(a), int(b), map_size[dim], dim) for a, b in zip(*spans[dim])))
+        ranges.append((np.array(lows), np.array(highs)))
+    return tuple(ranges)
+
+
 def make_baseline(inputs: torch.Tensor, kind, patch: tuple[int, int] = (16, 16), blur_sigma: float | None = None) -> torch.Tensor:
     """What an occluded pixel becomes, as a tensor of ``inputs``' shape.
 
@@ -247,19 +265,13 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
     # Patch geometry at the input, per dimension: fixed-size region [c0, c0 + R0) holding the patch.
     region0 = (min(patch[0], height), min(patch[1], width))
     starts0 = (np.array([min(r, height - region0[0]) for r in rows]), np.array([min(c, width - region0[1]) for c in cols]))
-    positions = (np.array(rows), np.array(cols))
-    stops = (np.minimum(positions[0] + patch[0], height), np.minimum(positions[1] + patch[1], width))
+    spans = patch_spans((height, width), patch, stride)
 
     # Region at each cut: outputs whose (global) window meets the patch, fixed size, clamped.
     def region_at(node: fx.Node):
-        shape = G.spatial_shape(node)
-        sizes = shape[-2:]
-        window = global_windows[node]
+        sizes = G.spatial_shape(node)[-2:]
         result_sizes, result_starts = [], []
-        for dim in range(2):
-            lows, highs = zip(*(window.affected(int(a), int(b), sizes[dim], dim)
-                                for a, b in zip(positions[dim], stops[dim])))
-            lows, highs = np.array(lows), np.array(highs)
+        for dim, (lows, highs) in enumerate(_changed_ranges(global_windows[node], sizes, spans)):
             size = int(max(1, (highs - lows).max()))
             size = min(size, sizes[dim])
             result_sizes.append(size)
@@ -570,16 +582,15 @@ def first_cut_every_patch_fills(gm: fx.GraphModule, x: torch.Tensor, patch, stri
     """The first cut of the traced network at which every patch position changes every position
     of the feature map (its receptive fields have grown over the whole image). From there on,
     each patch needs the full layers: no exact method can crop them. None if no local cut is."""
-    patch, stride = _pair(patch), _pair(stride)
     ShapeProp(gm).propagate(x)
     windows = G.windows_from(gm, _input_node(gm))
-    starts = (window_starts(x.shape[-2], patch[0], stride[0]), window_starts(x.shape[-1], patch[1], stride[1]))
+    spans = patch_spans(tuple(x.shape[-2:]), _pair(patch), _pair(stride))
     for node in G.cut_points(gm):
         window, shape = windows.get(node), G.spatial_shape(node)
         if window is None or shape is None or len(shape) != 4:
             continue
-        if all(window.affected(a, min(a + patch[dim], x.shape[2 + dim]), shape[2 + dim], dim) == (0, shape[2 + dim])
-               for dim in range(2) for a in starts[dim]):
+        ranges = _changed_ranges(window, shape[-2:], spans)
+        if all((lows == 0).all() and (highs == size).all() for (lows, highs), size in zip(ranges, shape[-2:])):
             return node
     return None
 
@@ -598,13 +609,12 @@ def occlusion_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Occlus
     prep = _Prepared(network)
     if prep.gm is None:
         return None
-    patch, stride = _pair(patch), _pair(stride)
     gm, x = prep.gm, x.float()
     with torch.inference_mode():
         node_filled = first_cut_every_patch_fills(gm, x, patch, stride)  # also propagates shapes
     macs = G.node_costs(gm, memory_traffic=False)
     windows = G.windows_from(gm, _input_node(gm))
-    starts = (window_starts(x.shape[-2], patch[0], stride[0]), window_starts(x.shape[-1], patch[1], stride[1]))
+    spans = patch_spans(tuple(x.shape[-2:]), _pair(patch), _pair(stride))
     work = OcclusionWork(0.0, 0.0, 0.0, 0.0)
     filled = False
     for node in gm.graph.nodes:
@@ -614,9 +624,8 @@ def occlusion_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Occlus
         if window is None or shape is None or len(shape) != 4 or filled:
             fractions = (np.ones(1), np.ones(1))
         else:
-            fractions = tuple(np.array([np.subtract(*window.affected(a, min(a + patch[dim], x.shape[2 + dim]),
-                                                                    shape[2 + dim], dim)[::-1]) / shape[2 + dim]
-                                        for a in starts[dim]]) for dim in range(2))
+            fractions = tuple((highs - lows) / size for (lows, highs), size in
+                              zip(_changed_ranges(window, shape[-2:], spans), shape[-2:]))
         work.full += cost
         work.largest_region += cost * float(fractions[0].max() * fractions[1].max())
         work.changed_only += cost * float(np.outer(*fractions).mean())
@@ -642,8 +651,8 @@ def unavoidable_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Call
         if x.device.type == "cpu":
             tail = _cpu_inference_module(tail) or tail
         filled = head(x)
-    patches = len(window_starts(x.shape[-2], _pair(patch)[0], _pair(stride)[0])) * \
-        len(window_starts(x.shape[-1], _pair(patch)[1], _pair(stride)[1]))
+    rows, cols = patch_spans(tuple(x.shape[-2:]), _pair(patch), _pair(stride))
+    patches = len(rows[0]) * len(cols[0])
     batch = default_batch(x.device)
     maps = filled.expand(batch, *filled.shape[1:]).contiguous(memory_format=torch.channels_last)
 

@@ -96,10 +96,11 @@ def overlay_rgb(image: np.ndarray, attribution: Attribution | np.ndarray, opacit
     if signed is None:
         signed = attribution.signed if isinstance(attribution, Attribution) else bool((values < 0).any())
     values = resize_map(values, image.shape[:2])
-    colours = _colorize(values, signed, color_limit(values, percentile)).astype(np.float32)
+    limit = color_limit(values, percentile)
+    colours = _colorize(values, signed, limit).astype(np.float32)
     if not signed:
         # Let weak evidence show the image: opacity follows the magnitude for magnitude maps.
-        alpha = opacity * np.clip(values / color_limit(values, percentile), 0, 1)[..., None]
+        alpha = opacity * np.clip(values / limit, 0, 1)[..., None]
     else:
         alpha = np.full(values.shape + (1,), float(opacity), np.float32)
     blended = image.astype(np.float32) * (1 - alpha) + colours * alpha

@@ -141,7 +141,8 @@ def sample_photo(name: str) -> np.ndarray:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _decode(data: bytes, name: str) -> np.ndarray:
+def decode_upload(data: bytes, name: str) -> np.ndarray:
+    """An uploaded or snapshot file's bytes → RGB uint8, decoded once per content."""
     return load_image(data, name=name)
 
 
@@ -158,13 +159,13 @@ def image_input(key: str, label: str = "Image", *, sources=("Upload", "Webcam sn
             uploaded = st.file_uploader("Upload an image (PNG, JPEG, GIF, BMP, TIFF, WebP)", key=f"{key}_file")
             if uploaded is None:
                 return None
-            return _decode(uploaded.getvalue(), uploaded.name), uploaded.name
+            return decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name
         if source == "Webcam snapshot":
             shot = st.camera_input("Take a picture", key=f"{key}_camera",
                                    help="Your browser asks for camera permission; if you denied it, re-allow it in the site settings.")
             if shot is None:
                 return None
-            return _decode(shot.getvalue(), "webcam snapshot"), "webcam snapshot"
+            return decode_upload(shot.getvalue(), "webcam snapshot"), "webcam snapshot"
         names = [n for n in SAMPLE_PHOTOS if _sample_available(n)]
         choice = st.selectbox("Sample photo (shipped with scikit-image)", names, key=f"{key}_sample",
                               index=names.index(default_sample) if default_sample in names else 0)
@@ -203,7 +204,9 @@ def session_memo(namespace: str, key: tuple, compute, size: int = 8):
     share across users and pickle on every call.
     """
     cache: dict = st.session_state.setdefault(f"_memo_{namespace}", {})
-    if key not in cache:
+    if key in cache:
+        cache[key] = cache.pop(key)  # most recently used last: evicted last
+    else:
         cache[key] = compute()
         while len(cache) > size:
             cache.pop(next(iter(cache)))

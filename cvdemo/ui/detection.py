@@ -193,7 +193,7 @@ def side_by_side_tab(settings: Settings) -> None:
         table = pd.DataFrame(rows)
         figure = go.Figure()
         for family, group in table.groupby("family"):
-            figure.add_trace(go.Scatter(x=group["latency (ms)"], y=group[f"boxes ≥ threshold"], mode="markers+text",
+            figure.add_trace(go.Scatter(x=group["latency (ms)"], y=group["boxes ≥ threshold"], mode="markers+text",
                                         text=group["model"], textposition="top center", name=family or "other",
                                         marker={"size": 12}))
         figure.update_layout(xaxis_title="latency per image (ms, log scale)", yaxis_title=f"boxes ≥ {settings.threshold:.2f}",

@@ -17,7 +17,7 @@ from cvdemo.explain.plots import curves_figure, heatmap_figure, npy_bytes, overl
 from cvdemo.explain.targets import Subject, classifier_subject, detection_subject, face_crop, verification_subject
 from cvdemo.images import encode_png
 from cvdemo.registry import Task
-from cvdemo.ui.common import cached_model, current_device, image_digest, image_input, model_picker, show_error
+from cvdemo.ui.common import cached_model, current_device, image_digest, image_input, model_picker, session_memo, show_error
 
 MODES = ("ImageNet classifier", "Face expression", "Detection box", "Face verification", "Live webcam")
 TITLES = {
@@ -99,16 +99,6 @@ def compute(subject: Subject, subject_key: tuple, method: str, target: int | Non
     while len(cache) > CACHE_SIZE:
         cache.popitem(last=False)
     return result
-
-
-def _memo(key: tuple, compute_fn):
-    """Per-session memo for the slow steps before the maps (face finding, detection)."""
-    store: OrderedDict = st.session_state.setdefault("xp_memo", OrderedDict())
-    if key not in store:
-        store[key] = compute_fn()
-        while len(store) > 16:
-            store.popitem(last=False)
-    return store[key]
 
 
 def default_patch(subject: Subject) -> int:
@@ -378,7 +368,8 @@ def expression_section() -> None:
     elif crop_mode == "Whole image":
         crop = image
     else:
-        crop, box, note = _memo(("face_crop", image_digest(image)), lambda: face_crop(image, cached_model("mtcnn")))
+        crop, box, note = session_memo("explain_inputs", ("face_crop", image_digest(image)),
+                                       lambda: face_crop(image, cached_model("mtcnn")), size=16)
     if note:
         st.caption(note)
     classifier = cached_model("emotion")
@@ -411,8 +402,8 @@ def detection_section() -> None:
     image, name = picked
     detector = cached_model(spec.name)
     threshold = st.slider("Score threshold", 0.05, 0.9, 0.3, 0.05, key="xp_det_threshold")
-    detections = _memo(("detect", spec.name, str(current_device()), image_digest(image), threshold),
-                       lambda: detector.detect(image, score_threshold=threshold).sorted())
+    detections = session_memo("explain_inputs", ("detect", spec.name, str(current_device()), image_digest(image), threshold),
+                              lambda: detector.detect(image, score_threshold=threshold).sorted(), size=16)
     if not len(detections):
         st.info("No detection above the threshold: lower it, or try another photo.")
         return

@@ -12,8 +12,8 @@ from cvdemo.faces import align, draw, losses, metrics, plots, samples
 from cvdemo.faces.embedder import DEFAULT_THRESHOLD
 from cvdemo.faces.gallery import Gallery, GalleryError, identify_all, identify_frame
 from cvdemo.faces.verify import Face, FacePipeline, compare, distance_matrix, face_notes, largest, no_face_message
-from cvdemo.images import ImageLoadError, load_image
-from cvdemo.ui.common import cached_model, current_device, download_png, image_digest
+from cvdemo.images import ImageLoadError
+from cvdemo.ui.common import cached_model, current_device, decode_upload, download_png, image_digest
 
 MODES = ("Verify two photos", "Gallery & identify", "Metric space", "Siamese training")
 GALLERY_KEY = "fv_gallery"
@@ -48,22 +48,17 @@ def gallery() -> Gallery:
     return st.session_state[GALLERY_KEY]
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _decode(data: bytes, name: str) -> np.ndarray:
-    return load_image(data, name=name)
-
-
 def face_image_input(key: str, label: str, default_sample: str = "astronaut (Eileen Collins)") -> tuple[np.ndarray, str] | None:
     """Upload, webcam snapshot or a sample photo → (RGB, name), or None. Errors are shown, not raised."""
     source = st.radio(label, ["Upload", "Webcam snapshot", "Sample photo"], index=2, key=f"{key}_source", horizontal=True)
     try:
         if source == "Upload":
             uploaded = st.file_uploader("Photo with a face (PNG, JPEG, WebP…)", key=f"{key}_file")
-            return None if uploaded is None else (_decode(uploaded.getvalue(), uploaded.name), uploaded.name)
+            return None if uploaded is None else (decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name)
         if source == "Webcam snapshot":
             shot = st.camera_input("Take a picture", key=f"{key}_camera",
                                    help="Allow camera access in the browser; if you denied it, re-allow it in the site settings.")
-            return None if shot is None else (_decode(shot.getvalue(), "webcam snapshot"), "webcam snapshot")
+            return None if shot is None else (decode_upload(shot.getvalue(), "webcam snapshot"), "webcam snapshot")
         names = list(samples.SAMPLES)
         choice = st.selectbox("Sample photo (public domain, from scikit-image)", names, key=f"{key}_sample",
                               index=names.index(default_sample) if default_sample in names else 0)
@@ -220,10 +215,10 @@ def face_image_input_cached(key: str) -> tuple[np.ndarray, str] | None:
             return (samples.sample(name), name) if name else None
         if source == "Upload":
             uploaded = st.session_state.get(f"{key}_file")
-            return None if uploaded is None else (_decode(uploaded.getvalue(), uploaded.name), uploaded.name)
+            return None if uploaded is None else (decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name)
         if source == "Webcam snapshot":
             shot = st.session_state.get(f"{key}_camera")
-            return None if shot is None else (_decode(shot.getvalue(), "webcam snapshot"), "webcam snapshot")
+            return None if shot is None else (decode_upload(shot.getvalue(), "webcam snapshot"), "webcam snapshot")
     except ImageLoadError:
         return None
     return None
@@ -293,11 +288,11 @@ def enrol_form(g: Gallery) -> None:
         if source == "Upload (several)":
             for uploaded in st.file_uploader("Photos of this person (one face each works best)", accept_multiple_files=True,
                                              key="fv_enrol_files") or []:
-                photos.append((_decode(uploaded.getvalue(), uploaded.name), uploaded.name))
+                photos.append((decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name))
         elif source == "Webcam snapshot":
             shot = st.camera_input("Take a picture (take several: turn your head a little between them)", key="fv_enrol_camera")
             if shot is not None:
-                photos.append((_decode(shot.getvalue(), "webcam snapshot"), "webcam snapshot"))
+                photos.append((decode_upload(shot.getvalue(), "webcam snapshot"), "webcam snapshot"))
         else:
             choice = st.selectbox("Sample photo", list(samples.SAMPLES), key="fv_enrol_sample")
             photos.append((samples.sample(choice), choice))

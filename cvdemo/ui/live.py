@@ -57,6 +57,22 @@ def _holder(key: str) -> _Holder:
     return st.session_state[name]
 
 
+def process_live_frame(holder: _Holder, rgb: np.ndarray) -> np.ndarray:
+    """One video frame: the page's processing, timed, then the FPS readout drawn on top."""
+    started = time.perf_counter()
+    try:
+        out = holder.process(rgb)
+        holder.error = None
+    except Exception as exc:  # keep the stream alive; the page shows the message
+        holder.error = f"{exc.__class__.__name__}: {exc}"
+        out = rgb
+    holder.stats.record(time.perf_counter() - started)
+    out = np.ascontiguousarray(out)
+    if not out.flags.writeable:  # e.g. np.asarray of a PIL image; OpenCV refuses to draw on it
+        out = out.copy()
+    return draw_readout(out, holder.stats)
+
+
 def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True, help_text: str | None = None):
     """Render the live webcam widget; returns the webrtc context (or None in snapshot mode).
 
@@ -83,18 +99,7 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
         return None
 
     def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
-        rgb = frame.to_ndarray(format="rgb24")
-        started = time.perf_counter()
-        try:
-            out = holder.process(rgb)
-            holder.error = None
-        except Exception as exc:  # keep the stream alive; the page shows the message
-            holder.error = f"{exc.__class__.__name__}: {exc}"
-            out = rgb
-        latency = time.perf_counter() - started
-        holder.stats.record(latency)
-        out = draw_readout(np.ascontiguousarray(out), holder.stats)
-        return av.VideoFrame.from_ndarray(out, format="rgb24")
+        return av.VideoFrame.from_ndarray(process_live_frame(holder, frame.to_ndarray(format="rgb24")), format="rgb24")
 
     st.caption("Press **START** and allow camera access. If the browser blocked the camera, re-allow it in the "
                "site settings or switch to Snapshot mode. No camera? Snapshot and upload work too.")
