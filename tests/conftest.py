@@ -161,6 +161,15 @@ def wait_for_streamlit(page, timeout_s: float = 120.0) -> None:
     assert exceptions.count() == 0, f"the page shows an exception: {exceptions.first.inner_text()[:2000]}"
 
 
+def shown_text(page, text):
+    """The first *visible* element showing ``text``.
+
+    Plain ``get_by_text`` also matches Plotly's SVG labels (legends, axis titles), which may be
+    hidden while a chart draws; a strict single-element wait then fails at random.
+    """
+    return page.get_by_text(text).filter(visible=True).first
+
+
 def image_by_caption(page, caption: str) -> np.ndarray:
     """The picture Streamlit shows with ``caption``, as the browser received it."""
     import io

@@ -12,7 +12,7 @@ from PIL import Image
 from cvdemo import registry
 from cvdemo.detection.drawing import class_color
 from cvdemo.registry import Task
-from tests.conftest import image_by_caption, wait_for_streamlit
+from tests.conftest import image_by_caption, shown_text, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
 
@@ -32,9 +32,9 @@ def _open_tab(page, name: str) -> None:
 
 def test_uploaded_photo_gets_boxes(open_page, save_screenshot, detector_spec, astronaut_png, astronaut):
     page = open_page("Detection")
-    page.get_by_text("🎯 Detection").first.wait_for()
+    shown_text(page, "🎯 Detection").wait_for()
     page.locator('[data-testid="stMain"] [data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(astronaut_png))
-    page.get_by_text("astronaut.png ·").first.wait_for(timeout=120_000)
+    shown_text(page, "astronaut.png ·").wait_for(timeout=120_000)
     wait_for_streamlit(page)
     drawn = image_by_caption(page, "astronaut.png")
     assert drawn.shape == astronaut.shape
@@ -54,7 +54,7 @@ def test_uploaded_photo_gets_boxes(open_page, save_screenshot, detector_spec, as
 def test_analysis_tabs_render(open_page, save_screenshot, detector_spec):
     page = open_page("Detection")
     _open_tab(page, "✂️ NMS & IoU")
-    page.get_by_text("Kept after NMS").first.wait_for(timeout=120_000)
+    shown_text(page, "Kept after NMS").wait_for(timeout=120_000)
     assert page.locator('[data-testid="stImage"]').count() >= 3  # before, after, IoU pair
     save_screenshot(page, "detection_nms")
     _open_tab(page, "🔥 Where a one-stage head looks")

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import wait_for_streamlit
+from tests.conftest import shown_text, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
 
 
 def test_explainability_maps_in_chromium(open_page, save_screenshot):
     page = open_page("Explainability", timeout_s=600)
-    page.get_by_text("Explainability — what did the network look at?").first.wait_for()
+    shown_text(page, "Explainability — what did the network look at?").wait_for()
     charts = page.locator('[data-testid="stPlotlyChart"]')
     charts.nth(2).wait_for(timeout=300_000)
     assert charts.count() == 3
-    page.get_by_text("Conservation:").first.wait_for()
+    shown_text(page, "Conservation:").wait_for()
     charts.first.scroll_into_view_if_needed()
     # Hovering a map shows the pixel's value (Plotly's hover label).
     box = charts.first.bounding_box()
@@ -33,7 +33,7 @@ def test_occlusion_map_in_chromium(open_page, save_screenshot):
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
     wait_for_streamlit(page, 900)
-    page.get_by_text("incremental (exact)").first.wait_for(timeout=900_000)
+    shown_text(page, "incremental (exact)").wait_for(timeout=900_000)
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 4
     page.get_by_text("incremental (exact)").first.scroll_into_view_if_needed()
     save_screenshot(page, "explain_occlusion")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import SHARED, wait_for_streamlit
+from tests.conftest import SHARED, shown_text, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ def _photos(tmp_path):
 
 def test_verify_two_uploads_in_chromium(open_page, save_screenshot, tmp_path):
     page = open_page("Face_verification", timeout_s=300)
-    page.get_by_text("Face verification").first.wait_for()
+    shown_text(page, "Face verification").wait_for()
     first, second = _photos(tmp_path)
     for index, path in enumerate((first, second)):
         page.get_by_text("Upload", exact=True).nth(index).click()
@@ -50,8 +50,8 @@ def test_gallery_metric_and_training_views_in_chromium(open_page, save_screensho
     wait_for_streamlit(page, 300)
     page.get_by_role("button", name="Add the sample faces (astronaut ×4, cameraman ×2)").click()
     wait_for_streamlit(page, 300)
-    page.get_by_text("Added 6 sample faces.").wait_for()
-    page.get_by_text("Gallery: 2 people, 6 photos").wait_for()
+    shown_text(page, "Added 6 sample faces.").wait_for()
+    shown_text(page, "Gallery: 2 people, 6 photos").wait_for()
     save_screenshot(page, "face_gallery")
     page.get_by_text("Metric space", exact=True).click()
     wait_for_streamlit(page, 300)
@@ -59,5 +59,5 @@ def test_gallery_metric_and_training_views_in_chromium(open_page, save_screensho
     save_screenshot(page, "face_metric_space")
     page.get_by_text("Siamese training", exact=True).click()
     wait_for_streamlit(page, 300)
-    page.get_by_text("d(anchor, positive)").first.wait_for()
+    shown_text(page, "d(anchor, positive)").wait_for()
     save_screenshot(page, "face_siamese_training")

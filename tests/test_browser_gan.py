@@ -27,26 +27,26 @@ def _click_face(page, index: int) -> None:
 
 
 def test_gan_page_samples_clicks_and_walks(open_page, save_screenshot):
-    from tests.conftest import wait_for_streamlit
+    from tests.conftest import shown_text, wait_for_streamlit
 
     page = open_page("GAN_faces")
-    page.get_by_text("GAN faces — a DCGAN generator to play with").wait_for()
-    page.get_by_text("Face 0 of seed 42: 64×64 native").first.wait_for()
+    shown_text(page, "GAN faces — a DCGAN generator to play with").wait_for()
+    shown_text(page, "Face 0 of seed 42: 64×64 native").wait_for()
 
     _click_face(page, 6)
-    page.get_by_text("Face 6 of seed 42: 64×64 native").first.wait_for(timeout=60_000)
+    shown_text(page, "Face 6 of seed 42: 64×64 native").wait_for(timeout=60_000)
     wait_for_streamlit(page)
     assert page.locator('[data-testid="stSidebar"] input[aria-label="Chosen face"]').input_value() == "6"
     save_screenshot(page, "gan_sample")
 
     page.get_by_role("tab", name="Latent walk").click()
-    page.get_by_text("the path, frame by frame").first.wait_for(timeout=60_000)
+    shown_text(page, "the path, frame by frame").wait_for(timeout=60_000)
     wait_for_streamlit(page)
     assert page.get_by_role("button", name="Download GIF").count() == 1
     save_screenshot(page, "gan_walk")
 
     page.get_by_role("tab", name="Inside the generator").click()
-    page.get_by_text("stage 1: 4×4, 512 channels").first.wait_for(timeout=60_000)
+    shown_text(page, "stage 1: 4×4, 512 channels").wait_for(timeout=60_000)
     wait_for_streamlit(page)
     assert page.locator('[data-testid="stDataFrame"]').count() == 1  # the layer table
     save_screenshot(page, "gan_inside")

@@ -2,15 +2,15 @@
 
 import pytest
 
-from tests.conftest import wait_for_streamlit
+from tests.conftest import shown_text, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
 
 
 def test_home_page_renders_in_chromium(open_page, save_screenshot):
     page = open_page("")
-    page.get_by_text("cvdemo — see how modern vision networks work").wait_for()
-    page.get_by_text("Running on").first.wait_for()
+    shown_text(page, "cvdemo — see how modern vision networks work").wait_for()
+    shown_text(page, "Running on").wait_for()
     assert page.locator('[data-testid="stDataFrame"]').count() == 1
     assert "cvdemo" in page.title()
     save_screenshot(page, "home")

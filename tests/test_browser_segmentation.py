@@ -10,7 +10,7 @@ from PIL import Image
 
 from cvdemo import registry
 from cvdemo.registry import Task
-from tests.conftest import image_by_caption, wait_for_streamlit
+from tests.conftest import image_by_caption, shown_text, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
 
@@ -25,11 +25,11 @@ def person_model():
 
 def test_uploaded_photo_gets_a_person_overlay(open_page, save_screenshot, person_model, astronaut_png, astronaut):
     page = open_page("Segmentation")
-    page.get_by_text("🧩 Segmentation").first.wait_for()
+    shown_text(page, "🧩 Segmentation").wait_for()
     page.locator('[data-testid="stRadio"]').filter(has_text="Sample photo").get_by_text("Upload", exact=True).click()
     wait_for_streamlit(page)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(astronaut_png))
-    page.get_by_text("Raw mask: one colour per class").wait_for(timeout=120_000)
+    shown_text(page, "Raw mask: one colour per class").wait_for(timeout=120_000)
     wait_for_streamlit(page)
     overlay = image_by_caption(page, "Overlay —")
     assert overlay.shape[2] == 3
@@ -46,12 +46,12 @@ def test_uploaded_photo_gets_a_person_overlay(open_page, save_screenshot, person
 def test_decoder_views_render(open_page, save_screenshot, person_model):
     page = open_page("Segmentation")
     page.locator('[data-testid="stRadio"]').filter(has_text="Live webcam").get_by_text("How decoders upsample").click()
-    page.get_by_text("give the same output").first.wait_for(timeout=60_000)
+    shown_text(page, "give the same output").wait_for(timeout=60_000)
     wait_for_streamlit(page)
     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 4  # Uᵀ, output, zero-inserted, flipped kernel
     save_screenshot(page, "segmentation_transposed")
     page.get_by_text("Inside a real decoder").click()
-    page.get_by_text("Resolution path").first.wait_for(timeout=120_000)
+    shown_text(page, "Resolution path").wait_for(timeout=120_000)
     wait_for_streamlit(page, timeout_s=180)
     assert page.get_by_text(re.compile("transposed convolution 2×2, stride 2")).count() >= 1
     save_screenshot(page, "segmentation_decoder")
