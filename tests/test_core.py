@@ -179,3 +179,11 @@ def test_a_shared_model_gives_the_same_answers_from_many_threads(mobilenet):
         results = list(pool.map(lambda i: mobilenet.classify(images[i % 3]).probabilities, range(12)))
     for i, probabilities in enumerate(results):
         assert abs(probabilities - expected[i % 3]).max() < 1e-5
+
+
+@pytest.mark.parametrize("upload, stem", [("holiday photo (1).JPG", "holiday_photo__1_"), ("astronaut.png", "astronaut"),
+                                          ("../../etc/passwd", "passwd"), ("", "image"), ("façade.tar.gz", "façade_tar")])
+def test_downloads_are_named_after_the_upload_without_unsafe_characters(upload, stem):
+    from cvdemo.ui.common import download_stem
+
+    assert download_stem(upload) == stem

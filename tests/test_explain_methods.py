@@ -116,6 +116,23 @@ def test_integrated_gradients_match_captum(net, x):
     torch.testing.assert_close(ours, theirs.detach().float(), rtol=1e-4, atol=1e-5)
 
 
+def test_default_cam_layer_probes_once_per_network_and_input_size(net, x, monkeypatch):
+    import copy
+
+    from cvdemo.explain import gradients
+
+    probed = []
+    probe = gradients._probe_last_spatial_layer
+    monkeypatch.setattr(gradients, "_probe_last_spatial_layer",
+                        lambda network, example: probed.append(tuple(example.shape)) or probe(network, example))
+    fresh = copy.deepcopy(net)  # nothing remembered for it yet
+    assert [default_cam_layer(fresh, x) for _ in range(3)] == ["head"] * 3
+    assert len(probed) == 1  # live Grad-CAM asks every frame; the answer is remembered
+    larger = torch.nn.functional.interpolate(x, scale_factor=2)
+    assert default_cam_layer(fresh, larger) == "head"
+    assert len(probed) == 2  # another input size is probed again
+
+
 def test_gradcam_equals_its_definition(net, x):
     assert conv_layers(net)[-1] == "head.0"
     assert default_cam_layer(net, x) == "head"  # the block's output, after its ReLU

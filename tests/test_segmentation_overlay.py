@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cvdemo.results import InstanceMasks, SemanticMask
-from cvdemo.segmentation.overlay import (VOC_CLASSES, background_effect, boundaries, class_colours, colorize,
+from cvdemo.segmentation.overlay import (VOC_CLASSES, LiveBackdrop, background_effect, boundaries, class_colours, colorize,
                                          foreground_probability, indexed_png, instance_id_map, legend, overlay_classes,
                                          overlay_instances, visible_mask, voc_palette)
 
@@ -98,6 +98,24 @@ def test_background_effects_follow_the_person_probability(scene):
     assert (background_effect(image, person, "replace", replacement=backdrop, feather=0)[0, 0] == 200).all()
     with pytest.raises(ValueError, match="unknown background mode"):
         background_effect(image, person, "sparkle")
+
+
+def test_a_live_backdrop_is_resized_once_per_frame_size(scene):
+    image, classes = scene
+    person = (classes == 15).astype(np.float32)
+    picture = np.zeros((90, 120, 3), dtype=np.uint8)
+    picture[:, 60:] = 255  # left half black, right half white: the stretch must keep the halves
+    backdrop = LiveBackdrop(picture)
+    frame_size = image.shape[:2]
+    fitted = backdrop.fitted(frame_size)
+    assert fitted.shape[:2] == frame_size
+    assert backdrop.fitted(frame_size) is fitted  # the next frame reuses it
+    live = background_effect(image, person, "replace", replacement=fitted, feather=0)
+    once = background_effect(image, person, "replace", replacement=picture, feather=0)
+    np.testing.assert_array_equal(live, once)
+    width = frame_size[1]
+    assert (live[0, : width // 2 - 1] == 0).all() and (live[0, width // 2 + 1:] == 255).all()
+    assert backdrop.fitted((30, 40)).shape[:2] == (30, 40)  # the camera changed resolution
 
 
 def test_foreground_probability_prefers_soft_probabilities():

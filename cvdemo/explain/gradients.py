@@ -17,6 +17,8 @@ The model is only called (never changed), except by Grad-CAM, which borrows a pr
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -173,12 +175,27 @@ def conv_layers(network: nn.Module) -> list[str]:
 def default_cam_layer(network: nn.Module, example: torch.Tensor | None = None) -> str:
     """Grad-CAM's usual choice: the last module (in forward order) that still outputs a spatial
     feature map (> 1×1) — ``layer4`` of a ResNet, ``features`` of MobileNetV2/VGG (after the
-    last activation), rather than a convolution's raw pre-normalisation output."""
+    last activation), rather than a convolution's raw pre-normalisation output.
+
+    The answer depends only on the network's structure and the input size, so it is found by one
+    probe pass and remembered: live Grad-CAM asks for every frame.
+    """
     names = conv_layers(network)
     if not names:
         raise AttributionError("the network has no 2-D convolution for Grad-CAM")
     if example is None:
         return names[-1]
+    known = _CAM_LAYERS.setdefault(network, {})
+    size = tuple(example.shape[1:])
+    if size not in known:
+        known[size] = _probe_last_spatial_layer(network, example) or names[-1]
+    return known[size]
+
+
+_CAM_LAYERS: "weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], str]]" = weakref.WeakKeyDictionary()
+
+
+def _probe_last_spatial_layer(network: nn.Module, example: torch.Tensor) -> str | None:
     fired: list[str] = []
     handles = []
     with private_copy(network, "layer-probe") as probe:  # hooks never go on a shared network
@@ -193,11 +210,11 @@ def default_cam_layer(network: nn.Module, example: torch.Tensor | None = None) -
             handles.append(module.register_forward_hook(hook))
         try:
             with torch.no_grad():
-                probe(example.to(model_device(probe, example.device)))
+                probe(example[:1].to(model_device(probe, example.device)))
         finally:
             for handle in handles:
                 handle.remove()
-    return fired[-1] if fired else names[-1]
+    return fired[-1] if fired else None
 
 
 def cam_layers(network: nn.Module, example: torch.Tensor | None = None) -> list[str]:

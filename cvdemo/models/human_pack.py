@@ -39,7 +39,6 @@ import torch.nn.functional as F
 import torchvision
 
 from cvdemo.device import autocast
-from cvdemo.images import to_tensor
 from cvdemo.packs import HUMAN_MODELS
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Classification, Detections, HeadLevel, SemanticMask
@@ -433,7 +432,7 @@ class PersonSegmenter:
                 logits = self.network(tensor)
             low = torch.sigmoid(logits.float())
             person = F.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)[0, 0].clamp_(0.0, 1.0)
-            probabilities = torch.stack([1.0 - person, person]).cpu().numpy().astype(np.float32)
+            probabilities = torch.stack([1.0 - person, person]).cpu().numpy().astype(np.float32, copy=False)
         classes = (probabilities[1] >= 0.5).astype(np.int64)
         return SemanticMask(classes, self.categories, probabilities,
                             extras={"input_size": self.input_size, "model": self.name,

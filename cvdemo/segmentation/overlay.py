@@ -157,6 +157,28 @@ def _fast_blur(image: np.ndarray, strength: int) -> np.ndarray:
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def fit_backdrop(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``picture`` stretched to ``size`` (height, width); a picture of that size is used as it is."""
+    height, width = size
+    if picture.shape[:2] == (height, width):
+        return picture
+    return cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
+
+
+class LiveBackdrop:
+    """A replacement picture for live video, resized once per frame size instead of every frame."""
+
+    def __init__(self, picture: np.ndarray):
+        self.picture = picture
+        self._fitted = picture
+
+    def fitted(self, size: tuple[int, int]) -> np.ndarray:
+        fitted = self._fitted  # one read: frames may arrive from another thread
+        if fitted.shape[:2] != tuple(size):
+            fitted = self._fitted = fit_backdrop(self.picture, size)
+        return fitted
+
+
 def background_effect(image: np.ndarray, foreground: np.ndarray, mode: str = "blur", *, strength: int = 25,
                       replacement: np.ndarray | None = None, colour: Sequence[int] = (0, 177, 64),
                       feather: int = 3) -> np.ndarray:
@@ -175,7 +197,7 @@ def background_effect(image: np.ndarray, foreground: np.ndarray, mode: str = "bl
         background = _fast_blur(image, strength)
     elif mode == "replace":
         if replacement is not None:
-            background = cv2.resize(replacement, (width, height), interpolation=cv2.INTER_AREA)
+            background = fit_backdrop(replacement, (height, width))
         else:
             background = np.empty_like(image)
             background[:] = np.asarray(colour, dtype=np.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -184,6 +185,12 @@ def _sample_available(name: str) -> bool:
         return False
 
 
+def download_stem(name: str) -> str:
+    """An uploaded file's name without extension, safe as the start of a download's file name."""
+    stem = Path(name).stem
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "image"
+
+
 def download_png(image: np.ndarray, filename: str, label: str = "Download PNG", key: str | None = None) -> None:
     st.download_button(label, data=encode_png(image), file_name=filename, mime="image/png", key=key)
 
@@ -211,3 +218,8 @@ def session_memo(namespace: str, key: tuple, compute, size: int = 8):
         while len(cache) > size:
             cache.pop(next(iter(cache)))
     return cache[key]
+
+
+def in_session_memo(namespace: str, key: tuple) -> bool:
+    """Whether :func:`session_memo` holds ``key`` (e.g. to show a result without its button again)."""
+    return key in st.session_state.get(f"_memo_{namespace}", {})

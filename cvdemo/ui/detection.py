@@ -24,7 +24,8 @@ from cvdemo.device import describe_device
 from cvdemo.images import ImageLoadError, load_image
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Detections
-from cvdemo.ui.common import cached_model, current_device, download_png, image_digest, image_input, model_picker
+from cvdemo.ui.common import (cached_model, current_device, download_png, download_stem, image_digest, image_input,
+                              model_picker)
 
 TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
         "📈 Metrics on your labels", "🟨 YOLO's output tensor", "🎥 Live webcam"]
@@ -92,11 +93,6 @@ def _records_table(detections: Detections) -> pd.DataFrame:
                         columns=["class", "score", "x1", "y1", "x2", "y2"])
 
 
-def _safe_stem(name: str) -> str:
-    stem = name.rsplit(".", 1)[0]
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "image"
-
-
 # ---------------------------------------------------------------------------------------------
 # 1. photos
 
@@ -139,7 +135,7 @@ def photos_tab(settings: Settings) -> None:
             b.metric("Boxes shown", len(shown))
             st.caption(f"{spec.title} · {spec.family} · {describe_device(current_device())}")
             st.dataframe(_records_table(shown), hide_index=True, height=min(35 * (len(shown) + 1) + 3, 300))
-            download_png(drawn, f"{_safe_stem(name)}_detections.png", "Download annotated PNG", key=f"det_png_{number}")
+            download_png(drawn, f"{download_stem(name)}_detections.png", "Download annotated PNG", key=f"det_png_{number}")
     if progress:
         progress.empty()
     records = to_coco_results(results)

@@ -3,38 +3,29 @@
 from __future__ import annotations
 
 import random
-from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Callable, Hashable, Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import streamlit as st
 
 from cvdemo.gan.sampling import MAX_SEED
+from cvdemo.ui.common import in_session_memo, session_memo
 
 T = TypeVar("T")
-_MEMO_KEY = "gan_memo"
 MEMO_ENTRIES = 16  # a 64-face grid is ~0.8 MB: a few per session is cheap, unbounded is not
 
 
-def remember(key: Hashable, compute: Callable[[], T]) -> T:
+def remember(key: tuple, compute: Callable[[], T]) -> T:
     """The last few results of this session, so moving a slider elsewhere does not regenerate.
 
     Not ``st.cache_data``: the computations report progress to a bar created outside them, which
     a cached function would replay on every hit.
     """
-    store: OrderedDict = st.session_state.setdefault(_MEMO_KEY, OrderedDict())
-    if key in store:
-        store.move_to_end(key)
-        return store[key]
-    value = compute()
-    store[key] = value
-    while len(store) > MEMO_ENTRIES:
-        store.popitem(last=False)
-    return value
+    return session_memo("gan", key, compute, size=MEMO_ENTRIES)
 
 
-def remembered(key: Hashable) -> bool:
-    return key in st.session_state.get(_MEMO_KEY, {})
+def remembered(key: tuple) -> bool:
+    return in_session_memo("gan", key)
 
 
 @contextmanager

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -21,9 +20,10 @@ from cvdemo.segmentation.decoders import DecoderTrace, trace_decoder
 from cvdemo.segmentation.miou import GroundTruthError, parse_ground_truth, score
 from cvdemo.segmentation.overlay import (background_effect, class_colours, colorize, distinct_colours, foreground_probability,
                                          indexed_png, instance_id_map, legend, overlay_classes, overlay_instances,
-                                         BACKGROUND_NAMES)
+                                         BACKGROUND_NAMES, LiveBackdrop)
 from cvdemo.segmentation.pipeline import live_default
-from cvdemo.ui.common import cached_model, download_png, image_digest, image_input, model_picker, session_memo
+from cvdemo.ui.common import (cached_model, download_png, download_stem, image_digest, image_input, model_picker,
+                              session_memo)
 
 MODES = ("Semantic (photo)", "Instances (photo)", "Live webcam", "mIoU vs. ground truth", "How decoders upsample")
 DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder")
@@ -42,11 +42,6 @@ def _run_with_progress(steps: list[tuple[str, Callable[[], Any]]]) -> list[Any]:
         results.append(step())
     bar.empty()
     return results
-
-
-def _stem(name: str) -> str:
-    stem = Path(name).stem or "image"
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60]
 
 
 def pick_semantic(key: str = "seg_model", label: str = "Semantic segmentation model", default: str | None = None) -> ModelSpec | None:
@@ -103,7 +98,7 @@ def semantic_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | No
         st.dataframe(pd.DataFrame([{"class": r["class"], "index": r["index"], "colour": r["colour"],
                                     "pixel share": f"{r['fraction']:.2%}"} for r in rows]),
                      hide_index=True, width="stretch")
-        stem = _stem(name)
+        stem = download_stem(name)
         a, b = st.columns(2)
         a.download_button("Download mask PNG (class indices)", indexed_png(mask.classes, colours),
                           file_name=f"{stem}.mask.png", mime="image/png", key="seg_download_mask",
@@ -163,7 +158,7 @@ def instances_section(picked: tuple[np.ndarray, str] | None) -> None:
                                        "score": np.round(instances.scores, 3), "mask % of image": np.round(area * 100, 2),
                                        "box x1,y1,x2,y2": [", ".join(f"{v:.0f}" for v in b) for b in instances.boxes],
                                        "shown": visible}), hide_index=True, width="stretch")
-        stem = _stem(name)
+        stem = download_stem(name)
         ids = instance_id_map(instances, visible)
         a, b = st.columns(2)
         a.download_button("Download instance-ID PNG", indexed_png(ids, np.vstack([[0, 0, 0], distinct_colours(max(len(instances), 1))])),
@@ -198,7 +193,7 @@ def live_section() -> None:
     backdrop = None
     if upload is not None:
         try:
-            backdrop = load_image(upload.getvalue(), name=upload.name)
+            backdrop = LiveBackdrop(load_image(upload.getvalue(), name=upload.name))
         except ImageLoadError as exc:
             c.error(str(exc))
     rgb_colour = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
@@ -210,7 +205,8 @@ def live_section() -> None:
         mask = model.segment(rgb)
         if mode is None:
             return overlay_classes(rgb, mask.classes, colours, opacity=opacity, visible=visible, outline_only=outline)
-        return background_effect(rgb, foreground_probability(mask), mode, strength=strength, replacement=backdrop,
+        replacement = backdrop.fitted(rgb.shape[:2]) if backdrop is not None else None
+        return background_effect(rgb, foreground_probability(mask), mode, strength=strength, replacement=replacement,
                                  colour=rgb_colour)
 
     live_video("segmentation_live", process_frame,
