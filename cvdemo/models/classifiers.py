@@ -17,6 +17,11 @@ from cvdemo.results import Classification
 from cvdemo.weights import PackageFile, TorchvisionWeights
 
 
+def softmax_classification(logits: torch.Tensor, categories) -> Classification:
+    """The first item's ``(N, C)`` logits as class probabilities."""
+    return Classification(F.softmax(logits.float(), dim=1)[0].cpu().numpy(), categories)
+
+
 class TorchvisionClassifier:
     """An ImageNet classifier with the preprocessing its weights' metadata prescribe."""
 
@@ -46,9 +51,7 @@ class TorchvisionClassifier:
 
     def classify(self, image: np.ndarray) -> Classification:
         with torch.inference_mode():
-            logits = self.network(self.preprocess(image))
-            probabilities = F.softmax(logits.float(), dim=1)[0].cpu().numpy()
-        return Classification(probabilities, self.categories)
+            return softmax_classification(self.network(self.preprocess(image)), self.categories)
 
 
 def _zoo_classifier(name: str, title: str, builder_name: str, enum_name: str, *, alias: PackageFile | None = None,

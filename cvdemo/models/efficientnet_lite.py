@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cvdemo.images import to_tensor
+from cvdemo.models.classifiers import softmax_classification
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Classification
 from cvdemo.weights import PackageFile
@@ -158,9 +158,7 @@ class EfficientNetLiteClassifier:
 
     def classify(self, image: np.ndarray) -> Classification:
         with torch.inference_mode():
-            logits = self.network(self.preprocess(image))
-            probabilities = F.softmax(logits.float(), dim=1)[0].cpu().numpy()
-        return Classification(probabilities, self.categories)
+            return softmax_classification(self.network(self.preprocess(image)), self.categories)
 
 
 def build(device: torch.device) -> EfficientNetLiteClassifier:

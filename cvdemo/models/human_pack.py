@@ -39,6 +39,7 @@ import torch.nn.functional as F
 import torchvision
 
 from cvdemo.device import autocast
+from cvdemo.models.classifiers import softmax_classification
 from cvdemo.packs import HUMAN_MODELS
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Classification, Detections, HeadLevel, SemanticMask
@@ -481,8 +482,7 @@ class EmotionClassifier:
         with torch.inference_mode():
             with autocast(self.device):
                 logits = self.network(self.preprocess(image))
-            probabilities = F.softmax(logits.float(), dim=1)[0].cpu().numpy()
-        return Classification(probabilities, self.categories)
+            return softmax_classification(logits, self.categories)
 
 
 def _build_emotion(device: torch.device) -> EmotionClassifier:

@@ -87,6 +87,16 @@ def _need_model(settings: Settings) -> ModelSpec | None:
     return settings.spec
 
 
+def _picture_detections(settings: Settings) -> tuple[np.ndarray, ModelSpec, TimedDetections] | None:
+    """The sidebar's picture, detector and its detections, or None after telling the user what is missing."""
+    picked = _need_picture(settings)
+    spec = _need_model(settings)
+    if picked is None or spec is None:
+        return None
+    image, _ = picked
+    return image, spec, detections_for(spec, image)
+
+
 def _records_table(detections: Detections) -> pd.DataFrame:
     return pd.DataFrame([{"class": r["label"], "score": r["score"], "x1": r["box"][0], "y1": r["box"][1],
                           "x2": r["box"][2], "y2": r["box"][3]} for r in detections.to_records()],
@@ -214,12 +224,10 @@ def _box_option(index: int, candidates: Detections) -> str:
 
 
 def nms_tab(settings: Settings) -> None:
-    picked = _need_picture(settings)
-    spec = _need_model(settings)
-    if picked is None or spec is None:
+    found = _picture_detections(settings)
+    if found is None:
         return
-    image, _ = picked
-    timed = detections_for(spec, image)
+    image, spec, timed = found
     extras = timed.detections.extras
     candidates = extras.get("candidates")
     if candidates is None:
@@ -297,12 +305,10 @@ def nms_tab(settings: Settings) -> None:
 
 
 def head_tab(settings: Settings) -> None:
-    picked = _need_picture(settings)
-    spec = _need_model(settings)
-    if picked is None or spec is None:
+    found = _picture_detections(settings)
+    if found is None:
         return
-    image, _ = picked
-    timed = detections_for(spec, image)
+    image, spec, timed = found
     levels = timed.detections.extras.get("levels")
     st.caption("A one-stage detector is a convolutional network that ends in a grid: every cell of every output level "
                "scores every class for the boxes anchored there (SSD: default boxes on six maps; YOLO: 3 anchors per cell; "
