@@ -169,4 +169,20 @@ def occlusion_comparison(device: torch.device, runs: int, model_name: str = "mob
     return compare_occlusion(subject.model, subject.inputs, subject.default_target, device, runs, model_name)
 
 
-CASES = [occlusion_comparison, method_cases]
+def live_cases(device: torch.device, runs: int, model_name: str = "mobilenet_v2") -> list[BenchResult]:
+    """The live view's work per webcam frame: classify, explain the top-1 class, draw."""
+    from cvdemo import registry
+    from cvdemo.bench import sample_frame
+    from cvdemo.explain import LIVE_METHODS
+    from cvdemo.explain.live import explain_frame
+
+    spec = registry.get(model_name)
+    if not spec.ready:
+        return []
+    classifier, frame = spec.build(device), sample_frame()
+    return [measure(f"live frame 640×480: classify → {method} → draw", model_name,
+                    lambda method=method: explain_frame(classifier, frame, method), device, runs)
+            for method in LIVE_METHODS]
+
+
+CASES = [occlusion_comparison, method_cases, live_cases]

@@ -12,6 +12,7 @@ from cvdemo import registry
 from cvdemo.explain import LIVE_METHODS, METHODS, AttributionError, attribute
 from cvdemo.explain.core import Attribution
 from cvdemo.explain.gradients import conv_layers
+from cvdemo.explain.live import explain_frame
 from cvdemo.explain.lrp import refused
 from cvdemo.explain.plots import curves_figure, heatmap_figure, npy_bytes, overlay_rgb, randomisation_figure
 from cvdemo.explain.targets import Subject, classifier_subject, detection_subject, face_crop, verification_subject
@@ -482,20 +483,6 @@ def live_section() -> None:
     classifier = cached_model(spec.name)
 
     def process(rgb: np.ndarray) -> np.ndarray:
-        return live_frame(classifier, rgb, method, opacity)
+        return explain_frame(classifier, rgb, method, opacity)
 
     live_video("xp_live", process, help_text="Each frame: the top-1 class and its map over the network's view.")
-
-
-def live_frame(classifier, rgb: np.ndarray, method: str, opacity: float) -> np.ndarray:
-    """One webcam frame → the network's view with the top-1 class's map over it (448×448)."""
-    import cv2
-
-    subject = classifier_subject(classifier, rgb)
-    target = subject.default_target
-    result = attribute(method, subject.model, subject.inputs, target)
-    out = cv2.resize(overlay_rgb(subject.image, result, opacity), (448, 448), interpolation=cv2.INTER_LINEAR)
-    label = f"{subject.categories[target]} {subject.probabilities[target]:.0%}"
-    cv2.putText(out, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 4, cv2.LINE_AA)
-    cv2.putText(out, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
-    return out
