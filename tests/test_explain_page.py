@@ -76,6 +76,12 @@ def test_face_expression_and_detection_modes(app, require_ready):
     assert not app.exception, app.exception[0].value if app.exception else ""
     assert app.selectbox(key="xp_face_target").value == 3  # "happy": the astronaut smiles
     assert len(app.get("plotly_chart")) == 3
+    app.radio(key="xp_face_crop").set_value("Square I choose").run()
+    app.slider(key="xp_face_side").set_value(512).run()  # as large as the photo: no room left to move it
+    assert not app.exception, app.exception[0].value if app.exception else ""
+    assert {s.key for s in app.slider}.isdisjoint({"xp_face_x", "xp_face_y"})
+    assert len(app.get("plotly_chart")) == 3
+    app.radio(key="xp_face_crop").set_value("Whole image").run()
     require_ready("nanodet")
     app.radio(key="xp_mode").set_value("Detection box").run()
     assert not app.exception, app.exception[0].value if app.exception else ""

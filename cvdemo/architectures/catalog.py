@@ -31,7 +31,7 @@ class Network:
     best_weights: str | None = None  # torchvision's best weights for this builder, when different
     builder_kwargs: dict = field(default_factory=dict, hash=False, compare=False)
     input_size: int = 224  # the resolution the weights were evaluated at
-    fixed_input: bool = False  # dense layers fix the input size (no adaptive pooling)
+    fixed_input: bool = False  # one input size only: dense layers without adaptive pooling, ViT's position embeddings
     seeds: tuple[Seed, ...] = ()
     note: str = ""  # why our counts differ from the seed figures
     custom_builder: Callable[[], nn.Module] | None = field(default=None, hash=False, compare=False)
@@ -178,7 +178,7 @@ NETWORKS: tuple[Network, ...] = (
             "ConvNeXt_Tiny_Weights.IMAGENET1K_V1",
             seeds=(Seed("params", 28e6, "Liu et al. 2022"), Seed("macs", 4.5e9, "Liu et al. 2022 (FLOPs = mult-adds)"))),
     Network("vit_b_16", "ViT-B/16", 2020, "no convolutions after the 16×16 patch embedding: self-attention on tokens",
-            "ViT_B_16_Weights.IMAGENET1K_V1", seeds=(Seed("params", 86e6, "Dosovitskiy et al. 2021"),),
+            "ViT_B_16_Weights.IMAGENET1K_V1", fixed_input=True, seeds=(Seed("params", 86e6, "Dosovitskiy et al. 2021"),),
             note="Receptive fields are global from the first attention layer on."),
 )
 

@@ -21,7 +21,7 @@ from cvdemo.architectures.explorer import effective_field, fit_to_input, load_ne
 from cvdemo.architectures.graph import LayerGraph, analyse
 from cvdemo.images import ImageLoadError, load_image
 from cvdemo.registry import Task
-from cvdemo.ui.common import cached_model, current_device, download_png, image_digest, image_input, session_memo
+from cvdemo.ui.common import bounded_slider, cached_model, current_device, download_png, image_digest, image_input, session_memo
 
 VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning")
 
@@ -131,11 +131,11 @@ Inception's concat) the field is the union. Pick a layer and a unit to see its f
 """
 
 
-def _default_layer(layers) -> int:
+def _default_layer(layers, size: int) -> int:
     """A late convolution whose field is still smaller than the input: the interesting case."""
     convs = [i for i, layer in enumerate(layers) if layer.weighted]
     for index in reversed(convs):
-        if max(layers[index].field.size) <= 0.8 * 224:
+        if max(layers[index].field.size) <= 0.8 * size:
             return index
     return convs[len(convs) // 2] if convs else 0
 
@@ -150,10 +150,15 @@ def layers_section() -> None:
         spec = catalog.get(name)
         if spec.fixed_input:
             size = spec.input_size
-            st.caption(f"{spec.title}'s dense layers need a {size}×{size} input.")
+            st.caption(f"{spec.title} takes {size}×{size} inputs only.")
         else:
             size = int(st.number_input("Input size (pixels, square)", 64, 640, spec.input_size, step=16, key="arch_layers_size"))
-        graph = _remember(("graph", name, size), lambda: _with_spinner(f"Tracing {spec.title}…", lambda: _graph(name, size)))
+        try:
+            graph = _remember(("graph", name, size), lambda: _with_spinner(f"Tracing {spec.title}…", lambda: _graph(name, size)))
+        except (RuntimeError, ValueError, AssertionError, TraceError) as exc:
+            # e.g. Inception v3 below ~75 px: its pooling shrinks the map to nothing.
+            st.error(f"{spec.title} cannot run on a {size}×{size} input: {exc}. Try a larger input size.")
+            return
         spatial = graph.spatial_layers()
         a, b, c = st.columns(3)
         a.metric("Depth (weighted layers)", graph.depth)
@@ -169,15 +174,15 @@ def layers_section() -> None:
     with picture_column:
         picked = image_input("arch_layers_image", "Photo")
     choices = [layer.name for layer in spatial]
-    default = _default_layer(spatial)
+    default = _default_layer(spatial, size)
     left, right = st.columns([1, 1])
     with left:
         layer_name = st.selectbox("Layer", choices, index=default, key=f"arch_layers_layer_{name}_{size}",
                                   format_func=lambda n: f"{n} · {graph[n].op} · {'×'.join(map(str, graph[n].shape))}")
         layer = graph[layer_name]
         _, rows, cols = layer.shape
-        row = st.slider("Unit row", 0, rows - 1, rows // 2, key=f"arch_layers_row_{name}_{size}_{layer_name}")
-        col = st.slider("Unit column", 0, cols - 1, cols // 2, key=f"arch_layers_col_{name}_{size}_{layer_name}")
+        row = bounded_slider(st, "Unit row", 0, rows - 1, rows // 2, key=f"arch_layers_row_{name}_{size}_{layer_name}")
+        col = bounded_slider(st, "Unit column", 0, cols - 1, cols // 2, key=f"arch_layers_col_{name}_{size}_{layer_name}")
         field = layer.field
         x1, y1, x2, y2 = field.box(row, col)
         inside = (min(x2, size - 1) - max(x1, 0) + 1) * (min(y2, size - 1) - max(y1, 0) + 1)

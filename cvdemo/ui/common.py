@@ -185,6 +185,15 @@ def _sample_available(name: str) -> bool:
         return False
 
 
+def bounded_slider(container, label: str, low: int, high: int, value: int, key: str, **options) -> int:
+    """An integer slider, or ``low`` (and no slider) when the range has one value: Streamlit
+    refuses sliders whose minimum equals their maximum, e.g. "left edge" when the square is
+    as wide as the photo."""
+    if high <= low:
+        return low
+    return int(container.slider(label, low, high, min(max(value, low), high), key=key, **options))
+
+
 def download_stem(name: str) -> str:
     """An uploaded file's name without extension, safe as the start of a download's file name."""
     stem = Path(name).stem

@@ -18,7 +18,7 @@ from cvdemo.explain.plots import curves_figure, heatmap_figure, npy_bytes, overl
 from cvdemo.explain.targets import Subject, classifier_subject, detection_subject, face_crop, verification_subject
 from cvdemo.images import encode_png
 from cvdemo.registry import Task
-from cvdemo.ui.common import cached_model, current_device, image_digest, image_input, model_picker, session_memo, show_error
+from cvdemo.ui.common import bounded_slider, cached_model, current_device, image_digest, image_input, model_picker, session_memo, show_error
 
 MODES = ("ImageNet classifier", "Face expression", "Detection box", "Face verification", "Live webcam")
 TITLES = {
@@ -362,9 +362,10 @@ def expression_section() -> None:
     note = ""
     if crop_mode == "Square I choose":
         c1, c2, c3 = st.columns(3)
-        side = c3.slider("Side (px)", 16, min(height, width), min(height, width) // 2, key="xp_face_side")
-        x = c1.slider("Left (px)", 0, width - side, (width - side) // 2, key="xp_face_x")
-        y = c2.slider("Top (px)", 0, height - side, (height - side) // 2, key="xp_face_y")
+        short = min(height, width)
+        side = bounded_slider(c3, "Side (px)", min(16, short), short, short // 2, key="xp_face_side")
+        x = bounded_slider(c1, "Left (px)", 0, width - side, (width - side) // 2, key="xp_face_x")
+        y = bounded_slider(c2, "Top (px)", 0, height - side, (height - side) // 2, key="xp_face_y")
         crop, box = image[y:y + side, x:x + side], (x, y, x + side, y + side)
     elif crop_mode == "Whole image":
         crop = image
