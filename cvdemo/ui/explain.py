@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -11,14 +10,16 @@ import streamlit as st
 from cvdemo import registry
 from cvdemo.explain import LIVE_METHODS, METHODS, AttributionError, attribute
 from cvdemo.explain.core import Attribution
-from cvdemo.explain.gradients import conv_layers
+from cvdemo.explain.gradients import cam_layers
 from cvdemo.explain.live import explain_frame
 from cvdemo.explain.lrp import refused
+from cvdemo.explain.occlusion import window_starts
 from cvdemo.explain.plots import curves_figure, heatmap_figure, npy_bytes, overlay_rgb, randomisation_figure
 from cvdemo.explain.targets import Subject, classifier_subject, detection_subject, face_crop, verification_subject
 from cvdemo.images import encode_png
 from cvdemo.registry import Task
-from cvdemo.ui.common import bounded_slider, cached_model, current_device, image_digest, image_input, model_picker, session_memo, show_error
+from cvdemo.ui.common import (bounded_slider, cached_model, current_device, image_digest, image_input, in_session_memo,
+                              model_picker, session_memo, show_error)
 
 MODES = ("ImageNet classifier", "Face expression", "Detection box", "Face verification", "Live webcam")
 TITLES = {
@@ -48,8 +49,9 @@ EXPLAINERS = {
     "lrp_gamma": "LRP with the γ rule favouring positive evidence, box rule at the pixels.",
     "lrp_alpha_beta": "LRP weighing positive and negative evidence 2 : 1 (the 'Clever Hans' paper's rule).",
 }
-CACHE_KEY = "xp_cache"
-CACHE_SIZE = 40
+CACHE_SIZE = 40  # maps kept per session
+SANITY = "explain_sanity"
+SANITY_RUNS = 4  # randomisation runs hold a few MB of maps each
 
 
 # ----------------------------------------------------------------------------------------------
@@ -61,10 +63,6 @@ def _ready(name: str) -> bool:
         return registry.get(name).ready
     except KeyError:
         return False
-
-
-def _cache() -> OrderedDict:
-    return st.session_state.setdefault(CACHE_KEY, OrderedDict())
 
 
 def _freeze(value: Any) -> Any:
@@ -79,27 +77,22 @@ def _freeze(value: Any) -> Any:
 
 def compute(subject: Subject, subject_key: tuple, method: str, target: int | None, options: dict) -> Attribution:
     """Cached per session; slow methods show a progress bar (changing any control stops them)."""
-    cache = _cache()
-    key = (subject_key, method, target, _freeze(options))
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    bar = st.progress(0.0, text=f"{TITLES[method]}…")
 
-    def progress(fraction: float, message: str) -> bool:
-        # Any st.* call raises Streamlit's rerun exception when a control changed meanwhile,
-        # which stops the computation here.
-        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
-        return True
+    def run() -> Attribution:
+        bar = st.progress(0.0, text=f"{TITLES[method]}…")
 
-    try:
-        result = attribute(method, subject.model, subject.inputs, target, progress=progress, **options)
-    finally:
-        bar.empty()
-    cache[key] = result
-    while len(cache) > CACHE_SIZE:
-        cache.popitem(last=False)
-    return result
+        def progress(fraction: float, message: str) -> bool:
+            # Any st.* call raises Streamlit's rerun exception when a control changed meanwhile,
+            # which stops the computation here.
+            bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+            return True
+
+        try:
+            return attribute(method, subject.model, subject.inputs, target, progress=progress, **options)
+        finally:
+            bar.empty()
+
+    return session_memo("explain_maps", (subject_key, method, target, _freeze(options)), run, size=CACHE_SIZE)
 
 
 def default_patch(subject: Subject) -> int:
@@ -120,7 +113,7 @@ def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str,
             baseline = c3.selectbox("Patch filled with", ["zero", "blur", "mean"], key=f"{key}_baseline",
                                     help="zero: the dataset's mean colour (0 after normalisation); blur: a blurred "
                                          "copy (hides detail, keeps colour); mean: this image's average colour.")
-            positions = (-(-(size - patch) // stride) + 1) ** 2
+            positions = len(window_starts(size, patch, stride)) ** 2
             st.caption(f"Occlusion: {positions} patch positions = {positions} forward passes (computed incrementally: "
                        "only the part of each feature map the patch reaches is recomputed).")
             options["occlusion"] = {"patch": patch, "stride": stride, "baseline": baseline}
@@ -138,18 +131,15 @@ def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str,
                                    help="Gauss–Legendre nodes; the convergence delta shrinks as steps grow."),
                 "baseline": c2.selectbox("IG baseline", ["zero", "blur", "mean"], key=f"{key}_ig_baseline"),
             }
-        if "gradcam" in methods and hasattr(subject.model, "named_modules"):
-            layers = conv_layers(subject.model)
-            default = _default_layer(subject)
-            if default and default not in layers:
-                layers = [default] + layers  # a block's output (after its activation)
-            if layers:
-                c1, c2 = st.columns([3, 1])
-                layer = c1.selectbox("Grad-CAM layer", layers, index=layers.index(default) if default in layers else len(layers) - 1,
-                                     key=f"{key}_cam_layer", help="Earlier layers: finer but less class-specific maps.")
-                relu = c2.toggle("ReLU (paper)", True, key=f"{key}_cam_relu",
-                                 help="Off: keep negative evidence (regions that speak against the class).")
-                options["gradcam"] = {"layer": layer, "relu": relu}
+        layers = _cam_layers(subject) if "gradcam" in methods else []
+        if layers:
+            c1, c2 = st.columns([3, 1])
+            layer = c1.selectbox("Grad-CAM layer", layers, key=f"{key}_cam_layer",
+                                 help="The first choice is the usual one: the last layer that still keeps a spatial map. "
+                                      "Earlier layers: finer but less class-specific maps.")
+            relu = c2.toggle("ReLU (paper)", True, key=f"{key}_cam_relu",
+                             help="Off: keep negative evidence (regions that speak against the class).")
+            options["gradcam"] = {"layer": layer, "relu": relu}
         lrp = [m for m in methods if m.startswith("lrp")]
         if lrp:
             c1, c2, c3 = st.columns(3)
@@ -166,16 +156,14 @@ def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str,
     return options
 
 
-def _default_layer(subject: Subject) -> str | None:
-    from cvdemo.explain.gradients import default_cam_layer
-
-    key = ("xp_default_layer", id(subject.model), tuple(subject.inputs.shape))
-    if key not in st.session_state:
-        try:
-            st.session_state[key] = default_cam_layer(subject.model, subject.inputs)
-        except AttributionError:
-            st.session_state[key] = None
-    return st.session_state[key]
+def _cam_layers(subject: Subject) -> list[str]:
+    """Grad-CAM's layer choices, the usual default first (found once per network and input size)."""
+    if not hasattr(subject.model, "named_modules"):
+        return []
+    try:
+        return cam_layers(subject.model, subject.inputs)
+    except AttributionError:
+        return []
 
 
 def result_card(subject: Subject, attribution: Attribution, opacity: float, key: str) -> None:
@@ -288,7 +276,6 @@ def sanity_section(subject: Subject, subject_key: tuple, target: int, methods: l
 
     st.subheader("Can these maps be trusted?")
     tab_random, tab_curves = st.tabs(["Cascading randomisation (Adebayo et al.)", "Deletion / insertion (faithfulness)"])
-    store = st.session_state.setdefault("xp_sanity", {})
     chosen = [m for m in methods if m != "occlusion"]
     with tab_random:
         st.caption("Re-initialise the network's blocks from the output down, one more at each step, and recompute each "
@@ -296,16 +283,23 @@ def sanity_section(subject: Subject, subject_key: tuple, target: int, methods: l
                    "Occlusion is left out (too slow to repeat for every step).")
         steps = st.slider("Blocks to randomise", 1, 8, 4, key="xp_rand_steps")
         run_key = ("random", subject_key, target, tuple(chosen), steps, _freeze({m: settings.get(m, {}) for m in chosen}))
-        if st.button("Run cascading randomisation", key="xp_rand_run", disabled=not chosen):
-            bar = st.progress(0.0)
+        clicked = st.button("Run cascading randomisation", key="xp_rand_run", disabled=not chosen)
+        result = None
+        if clicked or in_session_memo(SANITY, run_key):
+
+            def randomise():
+                bar = st.progress(0.0)
+                try:
+                    return cascading_randomisation(
+                        subject.model, subject.inputs, target, chosen, {m: settings.get(m, {}) for m in chosen},
+                        steps=steps, progress=lambda f, text: bar.progress(f, text=text) or True)
+                finally:
+                    bar.empty()
+
             try:
-                store[run_key] = cascading_randomisation(
-                    subject.model, subject.inputs, target, chosen, {m: settings.get(m, {}) for m in chosen},
-                    steps=steps, progress=lambda f, text: bar.progress(f, text=text) or True)
+                result = session_memo(SANITY, run_key, randomise, size=SANITY_RUNS)
             except AttributionError as exc:
                 st.warning(str(exc))
-            bar.empty()
-        result = store.get(run_key)
         if result is not None:
             st.plotly_chart(randomisation_figure(result.table()), key="xp_rand_chart")
             st.dataframe(result.table(), hide_index=True, width="stretch")
@@ -320,19 +314,25 @@ def sanity_section(subject: Subject, subject_key: tuple, target: int, methods: l
         st.caption("Delete pixels in order of decreasing attribution (replacing them with a blurred copy) and watch the "
                    "class probability fall; or insert them into the blurred image. Faithful maps: low deletion AUC, "
                    "high insertion AUC.")
-        run_key = ("curves", subject_key, target, tuple(results))
-        if st.button("Compute deletion / insertion curves", key="xp_curves_run", disabled=not results):
-            bar = st.progress(0.0)
-            curves = {}
-            for index, (method, attribution) in enumerate(results.items()):
-                if refused(attribution):
-                    continue
-                curves[TITLES[method]] = deletion_insertion(
-                    subject.model, subject.inputs, target, attribution.map,
-                    progress=lambda f, text, i=index: bar.progress((i + f) / len(results), text=f"{TITLES[method]}: {text}") or True)
-            bar.empty()
-            store[run_key] = curves
-        curves = store.get(run_key)
+        run_key = ("curves", subject_key, target, tuple(results), _freeze({m: settings.get(m, {}) for m in results}))
+        clicked = st.button("Compute deletion / insertion curves", key="xp_curves_run", disabled=not results)
+        curves = None
+        if clicked or in_session_memo(SANITY, run_key):
+
+            def measure_curves():
+                bar = st.progress(0.0)
+                found = {}
+                for index, (method, attribution) in enumerate(results.items()):
+                    if refused(attribution):
+                        continue
+                    found[TITLES[method]] = deletion_insertion(
+                        subject.model, subject.inputs, target, attribution.map,
+                        progress=lambda f, text, i=index, m=method: bar.progress((i + f) / len(results),
+                                                                                 text=f"{TITLES[m]}: {text}") or True)
+                bar.empty()
+                return found
+
+            curves = session_memo(SANITY, run_key, measure_curves, size=SANITY_RUNS)
         if curves:
             c1, c2 = st.columns(2)
             c1.plotly_chart(curves_figure(curves, "deletion"), key="xp_deletion")
@@ -412,15 +412,18 @@ def detection_section() -> None:
     labels = [f"{detections.categories[l]} {s:.2f} at ({b[0]:.0f}, {b[1]:.0f})–({b[2]:.0f}, {b[3]:.0f})"
               for l, s, b in zip(detections.labels, detections.scores, detections.boxes)]
     chosen = st.selectbox("Box to explain", range(len(labels)), format_func=lambda i: labels[i], key="xp_det_box")
+    subject_key = (spec.name, str(current_device()), image_digest(image), chosen, threshold)
     try:
-        subject = detection_subject(detector, image, detections.boxes[chosen], int(detections.labels[chosen]),
-                                    float(detections.scores[chosen]))
+        # Kept per session: the subject wraps the detector in a new module, and per-module work
+        # (Grad-CAM's layer probe, occlusion's plan) would otherwise start over on every rerun.
+        subject = session_memo("explain_inputs", ("detection subject",) + subject_key, lambda: detection_subject(
+            detector, image, detections.boxes[chosen], int(detections.labels[chosen]), float(detections.scores[chosen])),
+            size=16)
     except AttributionError as exc:
         st.warning(str(exc))
         return
     for note in subject.notes:
         st.caption(note)
-    subject_key = (spec.name, str(current_device()), image_digest(image), chosen, threshold)
     methods = method_picker("xp_det", ["gradient_x_input", "gradcam"])
     settings = method_settings("xp_det", subject, methods)
     opacity = opacity_slider("xp_det")
@@ -453,13 +456,14 @@ def verification_section() -> None:
     from cvdemo.faces.verify import largest
 
     face_a, face_b = largest(faces_a), largest(faces_b)
-    subject = verification_subject(cached_model("dlib_resnet"), face_a.chip, face_b.chip)
+    subject_key = ("verify", str(current_device()), image_digest(face_a.chip), image_digest(face_b.chip))
+    subject = session_memo("explain_inputs", ("verification subject",) + subject_key,
+                           lambda: verification_subject(cached_model("dlib_resnet"), face_a.chip, face_b.chip), size=16)
     c1, c2 = st.columns(2)
     c1.image(face_a.chip, caption="Explained chip", width=150)
     c2.image(face_b.chip, caption="Reference chip", width=150)
     for note in subject.notes:
         st.caption(note)
-    subject_key = ("verify", str(current_device()), image_digest(face_a.chip), image_digest(face_b.chip))
     methods = method_picker("xp_fv", ["occlusion", "integrated_gradients"],
                             allowed=["occlusion", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients", "gradcam"])
     settings = method_settings("xp_fv", subject, methods)
