@@ -160,6 +160,21 @@ def array_to_rgb(array: np.ndarray, *, channel_order: str = "rgb") -> np.ndarray
     return np.ascontiguousarray(array)
 
 
+def distinct_names(names: list[str]) -> list[str]:
+    """File names made unique in order: two uploads called ``photo.jpg`` become ``photo.jpg`` and
+    ``photo.jpg (2)``, so results keyed by name do not overwrite each other."""
+    taken: set[str] = set()
+    distinct = []
+    for name in names:
+        candidate, copy = name, 1
+        while candidate in taken:
+            copy += 1
+            candidate = f"{name} ({copy})"
+        taken.add(candidate)
+        distinct.append(candidate)
+    return distinct
+
+
 def encode_png(image: np.ndarray) -> bytes:
     """PNG bytes of an RGB/gray/indexed uint8 array, for downloads."""
     buffer = io.BytesIO()

@@ -77,11 +77,15 @@ def test_several_uploads_and_a_broken_file(default_detector, astronaut):
         ("astronaut.png", png_bytes(astronaut), "image/png"),
         ("cat.png", png_bytes(data.chelsea()), "image/png"),
         ("notes.png", b"this is not a picture", "image/png"),
+        ("cat.png", png_bytes(data.coffee()), "image/png"),  # same name, another folder
     ]).run()
     assert not at.exception
     assert any("notes.png" in e.value for e in at.error)
-    assert len([m for m in at.metric if m.label == "Boxes shown"]) == 2
-    assert len([b for b in at.get("download_button") if b.label == "Download annotated PNG"]) == 2
+    assert len([m for m in at.metric if m.label == "Boxes shown"]) == 3
+    assert len([b for b in at.get("download_button") if b.label == "Download annotated PNG"]) == 3
+    assert any(m.value.startswith("**cat.png (2)**") for m in at.markdown)
+    coco = [b for b in at.get("download_button") if b.label.startswith("Download detections")][0]
+    assert "2 = cat.png, 3 = cat.png (2)" in coco.help  # both photos keep their own image id
 
 
 def test_nms_slider_reruns_nms(default_detector):
@@ -164,3 +168,16 @@ def test_live_tab_snapshot_path_draws_boxes(default_detector, astronaut):
     assert not at.exception
     captions = " ".join(c for img in at.get("image") for c in img.captions)
     assert "Processed in" in captions, "the processed snapshot should be shown"
+
+
+def test_a_model_that_fails_to_load_gives_a_message_not_a_traceback(default_detector, monkeypatch):
+    from cvdemo.ui import common
+
+    def truncated(name, device=None):
+        raise RuntimeError("PytorchStreamReader failed reading zip archive: failed finding central directory")
+
+    monkeypatch.setattr(registry, "load_model", truncated)
+    common._load_shared.clear()  # nothing loaded before may answer for it
+    at = open_tab("photos")
+    assert any("Could not load" in e.value and "central directory" in e.value for e in at.error)
+    common._load_shared.clear()

@@ -55,6 +55,10 @@ def test_gallery_metric_and_training_views(app):
     assert dict(zip(table["person"], table["photos"])) == {"Eileen Collins": 4, "cameraman": 2}
     identified = app.dataframe[1].value  # default identify sample: astronaut and cameraman side by side
     assert list(identified["identified as"]) == ["Eileen Collins", "cameraman"]
+    app.button(key="fv_enrol_samples").click().run()  # a second click adds no copies
+    assert any("already in the gallery" in i.value for i in app.info)
+    table = app.dataframe[0].value
+    assert dict(zip(table["person"], table["photos"])) == {"Eileen Collins": 4, "cameraman": 2}
 
     app.radio(key="fv_mode").set_value("Metric space").run()
     assert not app.exception

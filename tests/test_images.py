@@ -148,3 +148,10 @@ def test_arrays_from_cameras():
     assert array_to_rgb(np.full((3, 3, 3), 0.5, dtype=np.float32))[0, 0, 0] == 128
     with pytest.raises(ImageLoadError):
         array_to_rgb(np.zeros((4, 4, 2), dtype=np.uint8))
+
+
+def test_uploads_with_the_same_name_get_distinct_names():
+    from cvdemo.images import distinct_names
+
+    assert distinct_names(["a.jpg", "b.jpg", "a.jpg", "a.jpg"]) == ["a.jpg", "b.jpg", "a.jpg (2)", "a.jpg (3)"]
+    assert distinct_names(["a.jpg (2)", "a.jpg", "a.jpg"]) == ["a.jpg (2)", "a.jpg", "a.jpg (3)"]

@@ -31,3 +31,29 @@ def test_a_failing_processor_keeps_the_stream_and_reports_the_error():
     out = process_live_frame(holder, _frame())
     assert out.shape == (120, 160, 3)
     assert holder.error == "ValueError: no face model"
+
+
+def _snapshot_page():
+    import numpy as np
+
+    from cvdemo.ui.live import live_video
+
+    def broken(rgb: np.ndarray) -> np.ndarray:
+        raise RuntimeError("the model ran out of memory")
+
+    live_video("t", broken)
+
+
+def test_a_failing_processor_on_a_snapshot_shows_a_message():
+    import io
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_snapshot_page, default_timeout=60)
+    at.session_state["t_mode"] = "Snapshot"
+    at.run()
+    buffer = io.BytesIO()
+    Image.fromarray(_frame()).save(buffer, format="JPEG")
+    at.camera_input[0].set_value(("snapshot.jpg", buffer.getvalue(), "image/jpeg")).run()
+    assert not at.exception, at.exception[0].value if at.exception else ""
+    assert any("Could not process the snapshot" in e.value and "out of memory" in e.value for e in at.error)

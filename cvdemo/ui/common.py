@@ -66,9 +66,14 @@ def _load_shared(name: str, device: str):
 
 
 def cached_model(name: str):
+    """The shared instance of a registry model; a model that fails to load stops the page with a message."""
     spec = registry.get(name)
-    with st.spinner(f"Loading {spec.title}…"):
-        return _load_shared(name, str(current_device()))
+    try:
+        with st.spinner(f"Loading {spec.title}…"):
+            return _load_shared(name, str(current_device()))
+    except Exception as exc:  # a truncated or foreign weights file, a broken install: say so, keep the app
+        st.error(f"Could not load {spec.title}: {exc}")
+        st.stop()
 
 
 def _label(spec: ModelSpec) -> str:

@@ -21,7 +21,7 @@ from cvdemo.detection.metrics import COCO_IOU_THRESHOLDS, evaluate, match_image
 from cvdemo.detection.pipeline import DETECTION_FLOOR, TimedDetections, class_names, detect_and_draw, timed_detect, visible
 from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
 from cvdemo.device import describe_device
-from cvdemo.images import ImageLoadError, load_image
+from cvdemo.images import ImageLoadError, distinct_names, load_image
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Detections
 from cvdemo.ui.common import (cached_model, current_device, download_png, download_stem, image_digest, image_input,
@@ -114,9 +114,9 @@ def photos_tab(settings: Settings) -> None:
     files = st.file_uploader("Photos", accept_multiple_files=True, key="det_uploads",
                              help="PNG, JPEG, GIF, BMP, TIFF or WebP. Without uploads the sidebar picture is used.")
     images: list[tuple[str, np.ndarray]] = []
-    for file in files or []:
+    for file, name in zip(files or [], distinct_names([file.name for file in files or []])):
         try:
-            images.append((file.name, load_image(file.getvalue(), name=file.name)))
+            images.append((name, load_image(file.getvalue(), name=file.name)))
         except ImageLoadError as exc:
             st.error(f"Skipped: {exc}")
     if not files:
@@ -467,6 +467,9 @@ def metrics_tab(settings: Settings) -> None:
         st.warning(note)
     images = {}
     for file in image_files:
+        if file.name in images:
+            st.warning(f"Two photos are named {file.name}: labels are matched by file name, so only the first is scored.")
+            continue
         try:
             images[file.name] = load_image(file.getvalue(), name=file.name)
         except ImageLoadError as exc:

@@ -10,7 +10,7 @@ import streamlit as st
 
 from cvdemo.faces import align, draw, losses, metrics, plots, samples
 from cvdemo.faces.embedder import DEFAULT_THRESHOLD
-from cvdemo.faces.gallery import Gallery, GalleryError, identify_all, identify_frame
+from cvdemo.faces.gallery import Gallery, GalleryError, clean_name, identify_all, identify_frame
 from cvdemo.faces.verify import Face, FacePipeline, compare, distance_matrix, face_notes, largest, no_face_message
 from cvdemo.images import ImageLoadError
 from cvdemo.ui.common import cached_model, current_device, decode_upload, download_png, image_digest
@@ -320,12 +320,20 @@ def enrol_form(g: Gallery) -> None:
     if st.button("Add the sample faces (astronaut ×4, cameraman ×2)", key="fv_enrol_samples",
                  help="Edited copies of two public-domain photos: enough to try every view. Enrol real people for meaningful statistics."):
         added = add_sample_faces(g, pipe)
-        st.success(f"Added {added} sample faces.")
+        if added:
+            st.success(f"Added {added} sample faces.")
+        else:
+            st.info("The sample faces are already in the gallery.")
 
 
 def add_sample_faces(g: Gallery, pipe: FacePipeline) -> int:
+    """Enrol each sample photo once: a second copy would add a zero-distance "same person" pair
+    and flatter the error rates."""
+    present = {(e.name, e.source) for e in g.entries}
     added = 0
     for sample_name, identity in samples.IDENTITY.items():
+        if (clean_name(identity), sample_name) in present:
+            continue
         faces = find_faces(samples.sample(sample_name), sample_name, pipe)
         if faces:
             face = largest(faces)

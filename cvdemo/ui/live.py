@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from typing import Callable
 
@@ -47,7 +46,6 @@ class _Holder:
         self.process: ProcessFrame = lambda rgb: rgb
         self.stats = FrameStats()
         self.error: str | None = None
-        self.lock = threading.Lock()
 
 
 def _holder(key: str) -> _Holder:
@@ -132,5 +130,9 @@ def _snapshot(key: str, holder: _Holder) -> None:
         st.error(str(exc))
         return
     started = time.perf_counter()
-    out = holder.process(rgb)
+    try:
+        out = holder.process(rgb)
+    except Exception as exc:  # the same failures the live stream survives: say so, keep the page
+        st.error(f"Could not process the snapshot: {exc.__class__.__name__}: {exc}")
+        return
     st.image(out, caption=f"Processed in {(time.perf_counter() - started) * 1000:.0f} ms", width="stretch")
