@@ -328,15 +328,17 @@ with tabs[5]:
                         c1.plotly_chart(figures.distance_heatmap(identity.distances, labels, threshold), key="gan_id_heat")
                         c2.plotly_chart(figures.latent_vs_identity(identity.latent_distances, identity.distances, threshold),
                                         key="gan_id_scatter")
-                        upper = identity.distances[np.triu_indices(found, 1)]
+                        pairs = identity.pair_distances()
                         i, j, d = identity.nearest_pair()
-                        st.markdown(f"Median distance between two generated faces: **{np.median(upper):.3f}**; "
-                                    f"{int((upper < threshold).sum())} of {len(upper)} pairs would pass as the same person. "
+                        st.markdown(f"Median distance between two generated faces: **{np.median(pairs):.3f}**; "
+                                    f"{int((pairs < threshold).sum())} of {len(pairs)} pairs would pass as the same person. "
                                     f"Closest pair: faces {i} and {j} at {d:.3f}.")
                         images = grid_faces()
-                        p1, p2, _ = st.columns([1, 1, 2])
+                        p1, p2, p3, p4 = st.columns(4)
                         p1.image(sampling.upscale(images[i], 3), caption=f"face {i}", output_format="PNG")
                         p2.image(sampling.upscale(images[j], 3), caption=f"face {j}", output_format="PNG")
+                        p3.image(identity.chip(i), caption=f"face {i}: the aligned chip compared", output_format="PNG")
+                        p4.image(identity.chip(j), caption=f"face {j}: the aligned chip compared", output_format="PNG")
                         st.caption("dlib's network was trained on real photos of at least 150 px. Pairs under the threshold "
                                    "here say more about how little identity detail a 64-px synthetic face carries than about "
                                    "the GAN repeating people; independent samples are all about equally far apart in z "

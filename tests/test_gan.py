@@ -368,3 +368,5 @@ def test_page_face_identity_embeds_the_grid():
     assert found.label == "Faces MTCNN found"
     assert int(found.value.split(" of ")[0]) >= 3  # measured: 4 of 4
     assert any("Median distance between two generated faces" in m.value for m in at.markdown)
+    chips = [image for image in at.get("image") if any("the aligned chip compared" in c for c in image.captions)]
+    assert len(chips) == 2  # the closest pair, as the embedder saw it

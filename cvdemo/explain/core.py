@@ -145,10 +145,6 @@ def select_scores(outputs: torch.Tensor, target: int | None) -> torch.Tensor:
     return outputs[:, int(target)]
 
 
-def scores_of(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, target: int | None) -> torch.Tensor:
-    return select_scores(model(inputs), target)
-
-
 def check_inputs(inputs: torch.Tensor) -> torch.Tensor:
     if not isinstance(inputs, torch.Tensor):
         raise AttributionError(f"inputs must be a tensor, got {type(inputs).__name__}")

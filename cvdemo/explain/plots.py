@@ -81,14 +81,6 @@ def _colorize(values: np.ndarray, signed: bool, limit: float) -> np.ndarray:
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
-def map_rgb(attribution: Attribution | np.ndarray, signed: bool | None = None, percentile: float = 99.5) -> np.ndarray:
-    """The map alone in the page's colours, H×W×3 uint8."""
-    values = attribution.map if isinstance(attribution, Attribution) else np.asarray(attribution)
-    if signed is None:
-        signed = attribution.signed if isinstance(attribution, Attribution) else bool((values < 0).any())
-    return _colorize(values, signed, color_limit(values, percentile))
-
-
 def overlay_rgb(image: np.ndarray, attribution: Attribution | np.ndarray, opacity: float = 0.6,
                 signed: bool | None = None, percentile: float = 99.5) -> np.ndarray:
     """The image with the coloured map blended over it (PNG downloads, live video)."""

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cvdemo.explain.core import Attribution, AttributionError, ProgressFn, attribute, report, select_scores
+from cvdemo.explain.core import AttributionError, ProgressFn, attribute, report, select_scores
 from cvdemo.explain.occlusion import make_baseline
 
 
@@ -202,8 +202,3 @@ def deletion_insertion(model: Callable, inputs: torch.Tensor, target: int | None
                    f"{kind} curve")
         curves[kind] = Curve(fractions, np.concatenate(values))
     return Faithfulness(curves["deletion"], curves["insertion"])
-
-
-def faithfulness_of(model: Callable, inputs: torch.Tensor, target: int | None, attribution: Attribution,
-                    **options) -> Faithfulness:
-    return deletion_insertion(model, inputs, target, attribution.map, **options)

@@ -88,6 +88,14 @@ class IdentityMap:
     def indices(self) -> np.ndarray:
         return np.flatnonzero(self.found)
 
+    def chip(self, grid_index: int) -> np.ndarray:
+        """The aligned 150-px chip the embedder saw for a face of the grid (one that was found)."""
+        return self.chips[int(np.searchsorted(self.indices, grid_index))]
+
+    def pair_distances(self) -> np.ndarray:
+        """Descriptor distances of every pair of found faces (each pair once)."""
+        return self.distances[np.triu_indices(len(self.descriptors), 1)]
+
     def nearest_pair(self) -> tuple[int, int, float] | None:
         """Grid indices of the two most similar faces and their distance."""
         if len(self.descriptors) < 2:

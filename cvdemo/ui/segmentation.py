@@ -299,7 +299,7 @@ pixels, padding by `k − 1 − p` and running an ordinary convolution with the 
 """
 
 
-def _editable_grid(label: str, values: np.ndarray, key: str) -> np.ndarray:
+def _editable_grid(values: np.ndarray, key: str) -> np.ndarray:
     frame = pd.DataFrame(values, columns=[str(c) for c in range(values.shape[1])])
     edited = st.data_editor(frame, key=key, hide_index=True, width="content")
     return np.nan_to_num(edited.to_numpy(dtype=np.float64))
@@ -341,10 +341,10 @@ def transposed_view() -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Input** (edit the numbers)")
-        x = _editable_grid("input", start_input, key=f"tc_input_{in_h}_{in_w}_{lecture}_{st.session_state.get('tc_seed')}")
+        x = _editable_grid(start_input, key=f"tc_input_{in_h}_{in_w}_{lecture}_{st.session_state.get('tc_seed')}")
     with right:
         st.markdown("**Kernel** (edit the numbers)")
-        k = _editable_grid("kernel", start_kernel, key=f"tc_kernel_{kernel_size}_{lecture}_{st.session_state.get('tc_seed')}")
+        k = _editable_grid(start_kernel, key=f"tc_kernel_{kernel_size}_{lecture}_{st.session_state.get('tc_seed')}")
     if st.button("Random numbers", key="tc_random"):
         st.session_state["tc_seed"] = int(st.session_state.get("tc_seed", 0)) + 1
         st.session_state["tc_lecture"] = False

@@ -7,12 +7,12 @@ The detection page calls :func:`render_yolo_view` inside a tab. All computation 
 from __future__ import annotations
 
 import functools
-import hashlib
 
 import numpy as np
 import streamlit as st
 
 from cvdemo.results import Detections
+from cvdemo.ui.common import image_digest
 from cvdemo.yolo import insight
 
 HELP = """
@@ -56,10 +56,6 @@ def is_yolo_detector(detector) -> bool:
     return isinstance(detector, YoloDetector)
 
 
-def _digest(image: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=12).hexdigest() + str(image.shape)
-
-
 def _detections_for(image: np.ndarray, detector, key: str) -> Detections:
     """Detect once per (picture, model) and keep the result for this session's reruns.
 
@@ -67,7 +63,7 @@ def _detections_for(image: np.ndarray, detector, key: str) -> Detections:
     the network again.
     """
     cache_key = f"{key}-detections"
-    ident = (_digest(image), getattr(detector, "name", type(detector).__name__), getattr(detector, "input_size", None))
+    ident = (image_digest(image), getattr(detector, "name", type(detector).__name__), getattr(detector, "input_size", None))
     cached = st.session_state.get(cache_key)
     if cached is not None and cached[0] == ident:
         return cached[1]
@@ -142,7 +138,7 @@ def render_yolo_view(image: np.ndarray, detector, key: str = "yolo", detections:
     categories = list(detections.categories)
     image_size = detections.image_size
     # Same picture and model → same outputs, even when the page hands over a fresh result each rerun.
-    ident = (_digest(image), detections.extras.get("model"), detections.extras.get("input_size"))
+    ident = (image_digest(image), detections.extras.get("model"), detections.extras.get("input_size"))
     picture = _memo(key, ident, "picture", lambda: insight.display_copy(image))
     level_names = [level.name for level in levels]
 
