@@ -97,6 +97,12 @@ def get(name: str) -> ModelSpec:
     return specs[name]
 
 
+def is_ready(name: str) -> bool:
+    """Whether ``name`` is a known model whose weights are on this machine."""
+    specs = _all_specs()
+    return name in specs and specs[name].ready
+
+
 def ready_models(task: Task | None = None) -> list[ModelSpec]:
     return sorted((s for s in all_models(task) if s.ready), key=lambda s: (s.offline_rank, s.name))
 

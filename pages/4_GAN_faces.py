@@ -220,9 +220,8 @@ with tabs[3]:
         c1, c2 = st.columns(2)
         measured = int(c1.slider("Samples measured per row", 8, 64, 32, step=8, key="gan_temp_n", persist_state="session",
                                  help="Diversity and face statistics are computed on this many faces; 8 are shown."))
-        detector_spec = registry.get("mtcnn") if "mtcnn" in {s.name for s in registry.all_models()} else None
         use_detector = False
-        if detector_spec is not None and detector_spec.ready:
+        if registry.is_ready("mtcnn"):
             use_detector = c2.toggle("Also count faces with MTCNN (8 per row, slower)", key="gan_temp_mtcnn", persist_state="session")
         if not settings:
             st.warning("Pick at least one setting.")
@@ -293,8 +292,7 @@ with tabs[4]:
 # ---------------------------------------------------------------- Face identity (optional models)
 with tabs[5]:
     if tabs[5].open:
-        names = {s.name for s in registry.all_models()}
-        ready = {name: name in names and registry.get(name).ready for name in ("mtcnn", "dlib_resnet")}
+        ready = {name: registry.is_ready(name) for name in ("mtcnn", "dlib_resnet")}
         if not all(ready.values()):
             missing = ", ".join(name for name, ok in ready.items() if not ok)
             st.info(f"This view needs the face detector and embedder of the Face verification page ({missing} not ready).")

@@ -126,6 +126,9 @@ def test_region_proposals_button(default_detector):
     assert not at.exception
     captions = " ".join(c for img in at.get("image") for c in img.captions)
     assert "Selective search (fast):" in captions and "150×150" in captions
+    at.slider(key="det_ss_count").set_value(50).run()  # drawing fewer boxes keeps the proposals
+    captions = " ".join(c for img in at.get("image") for c in img.captions)
+    assert "Selective search (fast):" in captions
 
 
 def test_metrics_on_uploaded_labels(default_detector, astronaut):

@@ -25,7 +25,7 @@ from cvdemo.images import ImageLoadError, distinct_names, load_image
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Detections
 from cvdemo.ui.common import (cached_model, current_device, download_png, download_stem, image_digest, image_input,
-                              model_picker)
+                              in_session_memo, model_picker, session_memo)
 
 TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
         "📈 Metrics on your labels", "🟨 YOLO's output tensor", "🎥 Live webcam"]
@@ -378,12 +378,18 @@ def proposals_tab(settings: Settings) -> None:
     side = b.slider("Search at longest side (px)", 150, 800, MAX_SIDE[mode], 50, key=f"det_ss_side_{mode}",
                     help="The image is shrunk first: selective search time grows quickly with size.")
     count = c.slider("Proposals to draw", 10, 2000, 200, 10, key="det_ss_count")
-    key = ("det_ss", image_digest(image), mode, side)
-    if st.button("Run selective search", key="det_ss_run", type="primary"):
-        progress = st.progress(0.0, text="segmenting…")
-        st.session_state[str(key)] = selective_search(image, mode, side, on_progress=lambda f, text: progress.progress(f, text=text))
-        progress.empty()
-    proposals = st.session_state.get(str(key))
+    key = (image_digest(image), mode, side)
+    proposals = None
+    if st.button("Run selective search", key="det_ss_run", type="primary") or in_session_memo("det_ss", key):
+
+        def search():
+            progress = st.progress(0.0, text="segmenting…")
+            try:
+                return selective_search(image, mode, side, on_progress=lambda f, text: progress.progress(f, text=text))
+            finally:
+                progress.empty()
+
+        proposals = session_memo("det_ss", key, search, size=4)
     spec = settings.spec
     rpn = None
     if spec is not None and spec.family == "two-stage":

@@ -58,13 +58,6 @@ SANITY_RUNS = 4  # randomisation runs hold a few MB of maps each
 # Shared pieces
 
 
-def _ready(name: str) -> bool:
-    try:
-        return registry.get(name).ready
-    except KeyError:
-        return False
-
-
 def _freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
@@ -347,7 +340,7 @@ def sanity_section(subject: Subject, subject_key: tuple, target: int, methods: l
 
 
 def expression_section() -> None:
-    if not _ready("emotion"):
+    if not registry.is_ready("emotion"):
         spec = model_picker(Task.CLASSIFICATION, "xp_emotion_model", "Expression model", only=["emotion"])
         if spec is None:
             return
@@ -355,7 +348,7 @@ def expression_section() -> None:
     if picked is None:
         return
     image, name = picked
-    modes = (["Detected face (MTCNN)"] if _ready("mtcnn") else []) + ["Square I choose", "Whole image"]
+    modes = (["Detected face (MTCNN)"] if registry.is_ready("mtcnn") else []) + ["Square I choose", "Whole image"]
     crop_mode = st.radio("Face crop", modes, key="xp_face_crop", horizontal=True)
     height, width = image.shape[:2]
     box = None
@@ -435,7 +428,7 @@ def detection_section() -> None:
 
 
 def verification_section() -> None:
-    if not (_ready("dlib_resnet") and _ready("mtcnn")):
+    if not (registry.is_ready("dlib_resnet") and registry.is_ready("mtcnn")):
         st.info("Face verification needs the `mtcnn` and `dlib_resnet` models; see the home page for how to get them.")
         return
     from cvdemo.ui import faces as face_view
