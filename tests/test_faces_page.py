@@ -85,3 +85,24 @@ def test_alignment_cascade_and_why_views(app):
     app.button(key="fv_why_go").click().run()
     assert not app.exception
     assert any("patches per chip" in c.value for c in app.caption)
+
+
+def test_a_broken_file_among_enrolment_uploads_skips_only_that_file():
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    at = AppTest.from_file(PAGE, default_timeout=600)
+    at.session_state["fv_mode"] = "Gallery & identify"
+    at.session_state["fv_enrol_source"] = "Upload (several)"
+    at.run()
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buffer, format="PNG")
+    at.file_uploader(key="fv_enrol_files").set_value([
+        ("notes.png", b"not a picture", "image/png"),
+        ("eileen.png", buffer.getvalue(), "image/png"),
+    ]).run()
+    assert not at.exception, at.exception[0].value if at.exception else ""
+    assert any("Skipped" in e.value and "notes.png" in e.value for e in at.error)
+    assert at.button(key="fv_enrol_go").label.startswith("Enrol 1 face(s)")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import streamlit as st
@@ -152,9 +153,19 @@ def decode_upload(data: bytes, name: str) -> np.ndarray:
     return load_image(data, name=name)
 
 
+Samples = Mapping[str, Callable[[], np.ndarray]]  # a sample photo's name → its RGB pixels
+
+
+def _scikit_image_samples() -> Samples:
+    return {name: partial(sample_photo, name) for name in SAMPLE_PHOTOS if _sample_available(name)}
+
+
 def image_input(key: str, label: str = "Image", *, sources=("Upload", "Webcam snapshot", "Sample photo"),
-                default_sample: str = "astronaut (Eileen Collins)") -> tuple[np.ndarray, str] | None:
-    """Upload, webcam snapshot or bundled sample → (RGB uint8 array, name), or None.
+                default_sample: str = "astronaut (Eileen Collins)", samples: Samples | None = None,
+                upload_label: str = "Upload an image (PNG, JPEG, GIF, BMP, TIFF, WebP)",
+                sample_label: str = "Sample photo (shipped with scikit-image)") -> tuple[np.ndarray, str] | None:
+    """Upload, webcam snapshot or a sample photo (scikit-image's, or ``samples``) → (RGB uint8
+    array, name), or None.
 
     Bad files show the loader's message and return None, so the page keeps running.
     """
@@ -162,23 +173,38 @@ def image_input(key: str, label: str = "Image", *, sources=("Upload", "Webcam sn
                       index=list(sources).index("Sample photo") if "Sample photo" in sources else 0)
     try:
         if source == "Upload":
-            uploaded = st.file_uploader("Upload an image (PNG, JPEG, GIF, BMP, TIFF, WebP)", key=f"{key}_file")
-            if uploaded is None:
-                return None
-            return decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name
-        if source == "Webcam snapshot":
-            shot = st.camera_input("Take a picture", key=f"{key}_camera",
-                                   help="Your browser asks for camera permission; if you denied it, re-allow it in the site settings.")
-            if shot is None:
-                return None
-            return decode_upload(shot.getvalue(), "webcam snapshot"), "webcam snapshot"
-        names = [n for n in SAMPLE_PHOTOS if _sample_available(n)]
-        choice = st.selectbox("Sample photo (shipped with scikit-image)", names, key=f"{key}_sample",
-                              index=names.index(default_sample) if default_sample in names else 0)
-        return sample_photo(choice), choice
+            st.file_uploader(upload_label, key=f"{key}_file")
+        elif source == "Webcam snapshot":
+            st.camera_input("Take a picture", key=f"{key}_camera",
+                            help="Your browser asks for camera permission; if you denied it, re-allow it in the site settings.")
+        else:
+            samples = _scikit_image_samples() if samples is None else samples
+            names = list(samples)
+            st.selectbox(sample_label, names, key=f"{key}_sample",
+                         index=names.index(default_sample) if default_sample in names else 0)
+        return current_image(key, samples)
     except ImageLoadError as exc:
         st.error(f"Could not use this image: {exc}")
         return None
+
+
+def current_image(key: str, samples: Samples | None = None) -> tuple[np.ndarray, str] | None:
+    """The picture the :func:`image_input` of ``key`` holds now, without drawing its widgets.
+
+    Raises :class:`ImageLoadError` for a file that is not a readable image.
+    """
+    source = st.session_state.get(f"{key}_source")
+    if source == "Upload":
+        uploaded = st.session_state.get(f"{key}_file")
+        return None if uploaded is None else (decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name)
+    if source == "Webcam snapshot":
+        shot = st.session_state.get(f"{key}_camera")
+        return None if shot is None else (decode_upload(shot.getvalue(), "webcam snapshot"), "webcam snapshot")
+    name = st.session_state.get(f"{key}_sample")
+    if source != "Sample photo" or name is None:
+        return None
+    samples = _scikit_image_samples() if samples is None else samples
+    return (samples[name](), name) if name in samples else None
 
 
 @st.cache_data(show_spinner=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,8 @@ from cvdemo.faces.embedder import DEFAULT_THRESHOLD
 from cvdemo.faces.gallery import Gallery, GalleryError, clean_name, identify_all, identify_frame
 from cvdemo.faces.verify import Face, FacePipeline, compare, distance_matrix, face_notes, largest, no_face_message
 from cvdemo.images import ImageLoadError
-from cvdemo.ui.common import cached_model, current_device, decode_upload, download_png, image_digest
+from cvdemo.ui.common import (Samples, cached_model, current_device, current_image, decode_upload, download_png,
+                              image_digest, image_input)
 
 MODES = ("Verify two photos", "Gallery & identify", "Metric space", "Siamese training")
 GALLERY_KEY = "fv_gallery"
@@ -48,24 +50,14 @@ def gallery() -> Gallery:
     return st.session_state[GALLERY_KEY]
 
 
+FACE_SAMPLES: Samples = {name: partial(samples.sample, name) for name in samples.SAMPLES}
+
+
 def face_image_input(key: str, label: str, default_sample: str = "astronaut (Eileen Collins)") -> tuple[np.ndarray, str] | None:
-    """Upload, webcam snapshot or a sample photo → (RGB, name), or None. Errors are shown, not raised."""
-    source = st.radio(label, ["Upload", "Webcam snapshot", "Sample photo"], index=2, key=f"{key}_source", horizontal=True)
-    try:
-        if source == "Upload":
-            uploaded = st.file_uploader("Photo with a face (PNG, JPEG, WebP…)", key=f"{key}_file")
-            return None if uploaded is None else (decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name)
-        if source == "Webcam snapshot":
-            shot = st.camera_input("Take a picture", key=f"{key}_camera",
-                                   help="Allow camera access in the browser; if you denied it, re-allow it in the site settings.")
-            return None if shot is None else (decode_upload(shot.getvalue(), "webcam snapshot"), "webcam snapshot")
-        names = list(samples.SAMPLES)
-        choice = st.selectbox("Sample photo (public domain, from scikit-image)", names, key=f"{key}_sample",
-                              index=names.index(default_sample) if default_sample in names else 0)
-        return samples.sample(choice), choice
-    except ImageLoadError as exc:
-        st.error(f"Could not use this image: {exc}")
-        return None
+    """Upload, webcam snapshot or a face sample photo → (RGB, name), or None. Errors are shown, not raised."""
+    return image_input(key, label, default_sample=default_sample, samples=FACE_SAMPLES,
+                       upload_label="Photo with a face (PNG, JPEG, WebP…)",
+                       sample_label="Sample photo (public domain, from scikit-image)")
 
 
 def find_faces(image: np.ndarray, name: str, pipe: FacePipeline | None = None) -> list[Face]:
@@ -208,20 +200,10 @@ def face_source_image(side: str) -> np.ndarray:
 
 def face_image_input_cached(key: str) -> tuple[np.ndarray, str] | None:
     """The photo the input widget ``key`` currently holds, without drawing the widget again."""
-    source = st.session_state.get(f"{key}_source")
     try:
-        if source == "Sample photo":
-            name = st.session_state.get(f"{key}_sample")
-            return (samples.sample(name), name) if name else None
-        if source == "Upload":
-            uploaded = st.session_state.get(f"{key}_file")
-            return None if uploaded is None else (decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name)
-        if source == "Webcam snapshot":
-            shot = st.session_state.get(f"{key}_camera")
-            return None if shot is None else (decode_upload(shot.getvalue(), "webcam snapshot"), "webcam snapshot")
+        return current_image(key, FACE_SAMPLES)
     except ImageLoadError:
         return None
-    return None
 
 
 def why_section(face_a: Face, face_b: Face) -> None:
@@ -288,7 +270,10 @@ def enrol_form(g: Gallery) -> None:
         if source == "Upload (several)":
             for uploaded in st.file_uploader("Photos of this person (one face each works best)", accept_multiple_files=True,
                                              key="fv_enrol_files") or []:
-                photos.append((decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name))
+                try:
+                    photos.append((decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name))
+                except ImageLoadError as exc:  # skip this one, keep the others
+                    st.error(f"Skipped: {exc}")
         elif source == "Webcam snapshot":
             shot = st.camera_input("Take a picture (take several: turn your head a little between them)", key="fv_enrol_camera")
             if shot is not None:
