@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from functools import partial
 
 import numpy as np
@@ -15,12 +14,11 @@ from cvdemo.faces.gallery import Gallery, GalleryError, clean_name, identify_all
 from cvdemo.faces.verify import Face, FacePipeline, compare, distance_matrix, face_notes, largest, no_face_message
 from cvdemo.images import ImageLoadError
 from cvdemo.ui.common import (Samples, cached_model, current_device, current_image, decode_upload, download_png,
-                              image_digest, image_input)
+                              image_digest, image_input, session_memo)
 
 MODES = ("Verify two photos", "Gallery & identify", "Metric space", "Siamese training")
 GALLERY_KEY = "fv_gallery"
-FACES_CACHE_KEY = "fv_faces_cache"
-CACHE_SIZE = 16
+CACHE_SIZE = 16  # photos whose faces are kept per session
 
 
 # ----------------------------------------------------------------------------------------------
@@ -62,21 +60,15 @@ def face_image_input(key: str, label: str, default_sample: str = "astronaut (Eil
 
 def find_faces(image: np.ndarray, name: str, pipe: FacePipeline | None = None) -> list[Face]:
     """Faces of a photo, remembered per session so reruns (slider moves) are instant."""
-    cache: OrderedDict = st.session_state.setdefault(FACES_CACHE_KEY, OrderedDict())
-    key = (image_digest(image), str(current_device()))
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    pipe = pipe or pipeline()
-    bar = st.progress(0.0, text=f"Looking for faces in {name}…")
-    try:
-        faces = pipe.faces(image, progress=lambda fraction, text: bar.progress(min(1.0, fraction), text=text))
-    finally:
-        bar.empty()
-    cache[key] = faces
-    while len(cache) > CACHE_SIZE:
-        cache.popitem(last=False)
-    return faces
+
+    def detect() -> list[Face]:
+        bar = st.progress(0.0, text=f"Looking for faces in {name}…")
+        try:
+            return (pipe or pipeline()).faces(image, progress=lambda fraction, text: bar.progress(min(1.0, fraction), text=text))
+        finally:
+            bar.empty()
+
+    return session_memo("faces", (image_digest(image), str(current_device())), detect, size=CACHE_SIZE)
 
 
 def pick_face(faces: list[Face], key: str, name: str) -> Face:
