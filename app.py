@@ -1,13 +1,11 @@
-"""Entry point: `streamlit run app.py`. Every `pages/N_Name.py` file becomes a page."""
-
-from pathlib import Path
+"""Entry point: `streamlit run app.py`. The pages, their titles and icons are listed in cvdemo/ui/pages.py."""
 
 import streamlit as st
 
-PAGES_DIR = Path(__file__).parent / "pages"
+from cvdemo.ui.pages import FEATURES, HOME
 
-home, *features = sorted(PAGES_DIR.glob("[0-9]*_*.py"))
 navigation = st.navigation(
-    [st.Page(home, title="Home", icon="🔍", default=True)] + [st.Page(page) for page in features]
+    [st.Page(HOME.path, title=HOME.title, icon=HOME.icon, default=True)]
+    + [st.Page(page.path, title=page.title, icon=page.icon) for page in FEATURES]
 )
 navigation.run()

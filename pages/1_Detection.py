@@ -5,7 +5,7 @@ import streamlit as st
 from cvdemo.ui import detection as view
 from cvdemo.ui.common import page_setup
 
-page_setup("Detection", icon="🎯")
+page_setup(__file__)
 st.title("🎯 Detection")
 st.caption("What is where: a class, a score and a box for every object. Try your own photos and your webcam, then open "
            "the detector up — its boxes before and after NMS, the grid a one-stage head scores, the region proposals of "

@@ -5,7 +5,7 @@ import streamlit as st
 from cvdemo.ui import segmentation as view
 from cvdemo.ui.common import page_setup
 
-page_setup("Segmentation", icon="🧩")
+page_setup(__file__)
 st.title("🧩 Segmentation")
 st.caption("Every pixel gets a class (semantic) or an object (instance). FCNs downsample for context and "
            "upsample back to pixels — see how on your own photos.")

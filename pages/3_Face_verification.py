@@ -5,7 +5,7 @@ import streamlit as st
 from cvdemo.ui import faces as view
 from cvdemo.ui.common import page_setup
 
-page_setup("Face verification", icon="🪪")
+page_setup(__file__)
 st.title("🪪 Face verification")
 st.caption("One shared network maps every face to 128 numbers; the same person lands close, different people far apart. "
            "Detect (MTCNN) → align → embed (dlib's ResNet, ported to PyTorch) → compare.")

@@ -19,7 +19,7 @@ ENLARGE = 6  # 64 px → 384 px for the chosen face
 PAD = 2  # make_grid's gap between faces
 TABS = ["Sample", "Latent walk", "Latent arithmetic", "Temperature", "Inside the generator", "Face identity"]
 
-device = page_setup("GAN faces", icon="🎲")
+device = page_setup(__file__)
 st.title("🎲 GAN faces — a DCGAN generator to play with")
 st.markdown(
     "A **generator** turns 100 random numbers *z* ~ N(0, 1) into a 64×64 face. It is the transposed-convolution "

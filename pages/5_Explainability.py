@@ -5,7 +5,7 @@ import streamlit as st
 from cvdemo.ui import explain as view
 from cvdemo.ui.common import page_setup
 
-page_setup("Explainability", icon="🔥")
+page_setup(__file__)
 st.title("🔥 Explainability — what did the network look at?")
 st.caption("Pick a model, an image and a class; compare how occlusion (Zeiler & Fergus), image gradients "
            "(Simonyan et al.), SmoothGrad, Integrated Gradients, Grad-CAM and layer-wise relevance propagation "

@@ -20,6 +20,15 @@ def test_home_renders_with_device_and_model_table():
     mobilenet = table[table["model"] == "MobileNetV2 (ImageNet)"]
     assert list(mobilenet["status"]) == ["ready"]
     assert any("Running on" in c.value for c in at.sidebar.caption)
+    cards = {link.label for link in at.get("page_link")}  # one card per feature page, in a 3-column grid
+    assert cards == {"Detection", "Segmentation", "Face verification", "GAN faces", "Explainability", "Architectures"}
+
+
+def test_every_page_file_is_in_the_navigation_with_a_title_and_an_icon():
+    from cvdemo.ui.pages import ALL
+
+    assert sorted(page.file for page in ALL) == sorted(path.name for path in (ROOT / "pages").glob("*.py"))
+    assert all(page.path.exists() and page.title and page.icon for page in ALL)
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:

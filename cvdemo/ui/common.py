@@ -45,10 +45,13 @@ def _use_app_navigation() -> None:
         st.rerun()
 
 
-def page_setup(title: str, icon: str = "🔍", layout: str = "wide") -> torch.device:
-    """Page config plus the sidebar every page shares: device picker and where to get help."""
+def page_setup(script: str, layout: str = "wide") -> torch.device:
+    """Page config plus the sidebar every page shares (the device picker); ``script`` is the page's ``__file__``."""
+    from cvdemo.ui.pages import page_for
+
     _use_app_navigation()
-    st.set_page_config(page_title=f"{title} · cvdemo", page_icon=icon, layout=layout)
+    page = page_for(script)
+    st.set_page_config(page_title=f"{page.title} · cvdemo", page_icon=page.icon, layout=layout)
     configure_cpu()
     devices = available_devices()
     with st.sidebar:
