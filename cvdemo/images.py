@@ -160,6 +160,16 @@ def array_to_rgb(array: np.ndarray, *, channel_order: str = "rgb") -> np.ndarray
     return np.ascontiguousarray(array)
 
 
+def fit_longest_side(image: np.ndarray, longest: int) -> np.ndarray:
+    """``image`` shrunk (bilinear, aspect kept) so that its longest side is at most ``longest``."""
+    height, width = image.shape[:2]
+    scale = longest / max(height, width)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+
+
 def distinct_names(names: list[str]) -> list[str]:
     """File names made unique in order: two uploads called ``photo.jpg`` become ``photo.jpg`` and
     ``photo.jpg (2)``, so results keyed by name do not overwrite each other."""

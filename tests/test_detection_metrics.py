@@ -201,3 +201,30 @@ def test_match_image_marks_hits_misses_and_duplicates():
     assert result.detection_status == ["tp", "fp", "fp", "ignored", "fp"]
     assert result.matched_to.tolist() == [0, -1, -1, 2, -1]
     assert result.truth_found.tolist() == [True, False, False]
+
+
+def test_hits_misses_and_false_positives_are_drawn_in_their_colours():
+    from cvdemo.detection.drawing import MATCH_COLORS, MISSED_COLOR, draw_match
+    from cvdemo.detection.metrics import ImageTruth, match_image
+
+    image = np.zeros((200, 300, 3), np.uint8)
+    truth = ImageTruth([[20, 20, 80, 80], [150, 40, 250, 160]], ["person", "dog"])
+    detections = Detections([[22, 21, 81, 79], [100, 150, 140, 190]], [0.9, 0.7], [0, 0], ["person", "dog"], (200, 300))
+    match = match_image(truth, detections, 0.5)
+    assert match.detection_status == ["tp", "fp"] and list(match.truth_found) == [True, False]
+    drawn = draw_match(image, truth, detections, match)
+    assert (image == 0).all()  # the photo itself is not drawn on
+
+    def hue_at(row: int, columns: slice) -> np.ndarray:  # lines are anti-aliased: compare the strongest pixel's hue
+        strip = drawn[row, columns].astype(float)
+        peak = strip[strip.sum(axis=1).argmax()]
+        return peak / peak.max()
+
+    def hue(color) -> np.ndarray:
+        return np.array(color, float) / max(color)
+
+    np.testing.assert_allclose(hue_at(50, slice(17, 28)), hue(MATCH_COLORS["tp"]), atol=0.05)  # the hit's left edge
+    np.testing.assert_allclose(hue_at(170, slice(95, 106)), hue(MATCH_COLORS["fp"]), atol=0.05)  # the false positive's
+    left_edge_of_the_missed_dog = drawn[40:160, 150]
+    dashes = (left_edge_of_the_missed_dog == MISSED_COLOR).all(axis=1)
+    assert 0.3 < dashes.mean() < 0.8  # dashed, not solid

@@ -155,3 +155,14 @@ def test_uploads_with_the_same_name_get_distinct_names():
 
     assert distinct_names(["a.jpg", "b.jpg", "a.jpg", "a.jpg"]) == ["a.jpg", "b.jpg", "a.jpg (2)", "a.jpg (3)"]
     assert distinct_names(["a.jpg (2)", "a.jpg", "a.jpg"]) == ["a.jpg (2)", "a.jpg", "a.jpg (3)"]
+
+
+def test_large_photos_are_shrunk_to_a_longest_side_and_small_ones_kept():
+    from cvdemo.images import fit_longest_side
+
+    wide = np.zeros((3000, 4000, 3), np.uint8)
+    assert fit_longest_side(wide, 640).shape == (480, 640, 3)
+    strip = np.zeros((1, 5000, 3), np.uint8)
+    assert fit_longest_side(strip, 640).shape == (1, 640, 3)  # never a side of 0 pixels
+    small = np.zeros((100, 80, 3), np.uint8)
+    assert fit_longest_side(small, 640) is small

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import zlib
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from cvdemo.results import Detections, HeadLevel
+
+if TYPE_CHECKING:
+    from cvdemo.detection.metrics import ImageMatch, ImageTruth
 
 # Kelly's colours of maximum contrast (without white and black), so neighbouring classes differ
 # and every colour still carries a readable label in black or white.
@@ -169,3 +172,28 @@ def draw_text_block(image: np.ndarray, lines: Sequence[str], corner: tuple[int, 
     for i, line in enumerate(lines):
         cv2.putText(out, line, (x + 6, y + (i + 1) * line_h), FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
     return out
+
+
+MATCH_COLORS = {"tp": (40, 200, 60), "fp": (230, 40, 40), "ignored": (150, 150, 150)}
+MISSED_COLOR = (255, 255, 255)
+
+
+def _dashed_rectangle(image: np.ndarray, box: Sequence[float], color: Sequence[int], dash: int = 6, thickness: int = 2) -> None:
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    for start in range(x1, x2, 2 * dash):
+        cv2.line(image, (start, y1), (min(start + dash, x2), y1), color, thickness)
+        cv2.line(image, (start, y2), (min(start + dash, x2), y2), color, thickness)
+    for start in range(y1, y2, 2 * dash):
+        cv2.line(image, (x1, start), (x1, min(start + dash, y2)), color, thickness)
+        cv2.line(image, (x2, start), (x2, min(start + dash, y2)), color, thickness)
+
+
+def draw_match(image: np.ndarray, truth: "ImageTruth", detections: Detections, match: "ImageMatch") -> np.ndarray:
+    """Hits green, false positives red, matches of crowd/difficult labels grey; labels that no
+    detection found as dashed white rectangles."""
+    out = image.copy()
+    for i in range(len(truth)):
+        if not match.truth_found[i] and not (truth.crowd[i] or truth.difficult[i]):
+            _dashed_rectangle(out, truth.boxes[i], MISSED_COLOR)
+    texts = [f"{name} {score:.2f}" for name, score in zip(detections.label_names, detections.scores)]
+    return draw_boxes(out, detections.boxes, [MATCH_COLORS[status] for status in match.detection_status], texts, copy=False)

@@ -19,7 +19,7 @@ from cvdemo.architectures.convolutionalize import (ClassMap, check_equal, class_
                                                    describe_conversion, find_pooled_head)
 from cvdemo.architectures.explorer import effective_field, fit_to_input, load_network, weights_ready
 from cvdemo.architectures.graph import LayerGraph, analyse
-from cvdemo.images import ImageLoadError, load_image
+from cvdemo.images import ImageLoadError, fit_longest_side, load_image
 from cvdemo.registry import Task
 from cvdemo.ui.common import bounded_slider, cached_model, current_device, download_png, image_digest, image_input, session_memo
 
@@ -403,7 +403,7 @@ def augmentation_section() -> None:
         if picked is None:
             return
         image, image_name = picked
-        image = _limit(image, 640)
+        image = fit_longest_side(image, 640)  # 25 augmentations of a 12-megapixel photo would take minutes
         boxes, masks, labels, described = _object_source(image)
         st.session_state.setdefault("arch_aug_seed", 0)
         seed = int(st.number_input("Random seed", 0, 2**31 - 1, key="arch_aug_seed",
@@ -443,17 +443,6 @@ def augmentation_section() -> None:
     with st.expander("What each augmentation does"):
         st.dataframe(pd.DataFrame([{"augmentation": a.name, "group": a.group, "moves boxes": a.geometric, "what": a.description}
                                    for a in augment.AUGMENTATIONS.values()]), hide_index=True, width="stretch")
-
-
-def _limit(image: np.ndarray, longest: int) -> np.ndarray:
-    """Large photos are shrunk first: 25 augmentations of a 12-megapixel photo would take minutes."""
-    from PIL import Image
-
-    height, width = image.shape[:2]
-    scale = longest / max(height, width)
-    if scale >= 1:
-        return image
-    return np.asarray(Image.fromarray(image).resize((round(width * scale), round(height * scale)), Image.BILINEAR))
 
 
 # --- transfer learning ---------------------------------------------------------------------------

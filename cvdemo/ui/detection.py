@@ -13,7 +13,7 @@ import streamlit as st
 
 from cvdemo import registry
 from cvdemo.detection.boxes import explain_nms, intersection_box, intersection_matrix, box_area, iou_matrix
-from cvdemo.detection.drawing import (class_color, draw_boxes, draw_detections, heatmap_overlay, shade_box)
+from cvdemo.detection.drawing import class_color, draw_boxes, draw_detections, draw_match, heatmap_overlay, shade_box
 from cvdemo.detection.export import to_coco_results, to_json
 from cvdemo.detection.groundtruth import (GroundTruthError, align_labels, match_images, parse_annotation_files,
                                           size_warnings)
@@ -556,7 +556,7 @@ def metrics_tab(settings: Settings) -> None:
     name = st.selectbox("Photo", list(aligned), key="det_metric_photo")
     shown = visible(predictions[name], settings.threshold, settings.classes)
     match = match_image(aligned[name], shown, 0.5)
-    st.image(_draw_match(images[name], aligned[name], shown, match), width="stretch",
+    st.image(draw_match(images[name], aligned[name], shown, match), width="stretch",
              caption="Green: hit (IoU ≥ 0.5 with a label of the same class). Red: false positive (no label, wrong class or a "
                      "duplicate). Grey: matched a 'difficult'/crowd label (not counted). Dashed-white: label nobody found.")
     ids = truth.image_ids
@@ -572,24 +572,6 @@ def _only(image_truth, wanted: set[str]):
     keep = [i for i, label in enumerate(image_truth.labels) if label in wanted]
     return type(image_truth)(image_truth.boxes[keep], [image_truth.labels[i] for i in keep], image_truth.crowd[keep],
                              image_truth.difficult[keep], image_truth.size)
-
-
-def _draw_match(image: np.ndarray, image_truth, detections: Detections, match) -> np.ndarray:
-    import cv2
-
-    out = image.copy()
-    colors = {"tp": (40, 200, 60), "fp": (230, 40, 40), "ignored": (150, 150, 150)}
-    missed = [i for i in range(len(image_truth)) if not match.truth_found[i] and not (image_truth.crowd[i] or image_truth.difficult[i])]
-    for i in missed:  # dashed white rectangles for labels nobody found
-        x1, y1, x2, y2 = (int(round(v)) for v in image_truth.boxes[i])
-        for start in range(x1, x2, 12):
-            cv2.line(out, (start, y1), (min(start + 6, x2), y1), (255, 255, 255), 2)
-            cv2.line(out, (start, y2), (min(start + 6, x2), y2), (255, 255, 255), 2)
-        for start in range(y1, y2, 12):
-            cv2.line(out, (x1, start), (x1, min(start + 6, y2)), (255, 255, 255), 2)
-            cv2.line(out, (x2, start), (x2, min(start + 6, y2)), (255, 255, 255), 2)
-    texts = [f"{n} {s:.2f}" for n, s in zip(detections.label_names, detections.scores)]
-    return draw_boxes(out, detections.boxes, [colors[s] for s in match.detection_status], texts, copy=False)
 
 
 # ---------------------------------------------------------------------------------------------
