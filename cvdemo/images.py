@@ -172,14 +172,17 @@ def fit_longest_side(image: np.ndarray, longest: int) -> np.ndarray:
 
 def distinct_names(names: list[str]) -> list[str]:
     """File names made unique in order: two uploads called ``photo.jpg`` become ``photo.jpg`` and
-    ``photo.jpg (2)``, so results keyed by name do not overwrite each other."""
+    ``photo (2).jpg``, so results and downloads named after them do not overwrite each other."""
     taken: set[str] = set()
     distinct = []
     for name in names:
+        stem, dot, suffix = name.rpartition(".")
+        if not stem:  # no extension, or a name like ".png"
+            stem, dot, suffix = name, "", ""
         candidate, copy = name, 1
         while candidate in taken:
             copy += 1
-            candidate = f"{name} ({copy})"
+            candidate = f"{stem} ({copy}){dot}{suffix}"
         taken.add(candidate)
         distinct.append(candidate)
     return distinct

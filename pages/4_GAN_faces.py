@@ -38,7 +38,7 @@ with st.sidebar:
                                help="Click a face in the grid, or type its number (0 = top left, row by row)."))
 
 session = ui.GanSession(spec, generator, device, seed, n, face)
-for tab, view in zip(st.tabs(ui.TABS, key="gan_tab", on_change="rerun"), ui.VIEWS.values()):
+for tab, view in zip(st.tabs(list(ui.VIEWS), key="gan_tab", on_change="rerun"), ui.VIEWS.values()):
     with tab:
         if tab.open:  # only the open tab computes
             view(session)

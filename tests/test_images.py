@@ -153,8 +153,9 @@ def test_arrays_from_cameras():
 def test_uploads_with_the_same_name_get_distinct_names():
     from cvdemo.images import distinct_names
 
-    assert distinct_names(["a.jpg", "b.jpg", "a.jpg", "a.jpg"]) == ["a.jpg", "b.jpg", "a.jpg (2)", "a.jpg (3)"]
-    assert distinct_names(["a.jpg (2)", "a.jpg", "a.jpg"]) == ["a.jpg (2)", "a.jpg", "a.jpg (3)"]
+    assert distinct_names(["a.jpg", "b.jpg", "a.jpg", "a.jpg"]) == ["a.jpg", "b.jpg", "a (2).jpg", "a (3).jpg"]
+    assert distinct_names(["a (2).jpg", "a.jpg", "a.jpg"]) == ["a (2).jpg", "a.jpg", "a (3).jpg"]
+    assert distinct_names(["notes", "notes", ".png", ".png"]) == ["notes", "notes (2)", ".png", ".png (2)"]
 
 
 def test_large_photos_are_shrunk_to_a_longest_side_and_small_ones_kept():

@@ -90,7 +90,10 @@ class IdentityMap:
 
     def chip(self, grid_index: int) -> np.ndarray:
         """The aligned 150-px chip the embedder saw for a face of the grid (one that was found)."""
-        return self.chips[int(np.searchsorted(self.indices, grid_index))]
+        position = int(np.searchsorted(self.indices, grid_index))
+        if position >= len(self.indices) or self.indices[position] != grid_index:
+            raise KeyError(f"MTCNN found no face in grid face {grid_index}")
+        return self.chips[position]
 
     def pair_distances(self) -> np.ndarray:
         """Descriptor distances of every pair of found faces (each pair once)."""

@@ -157,7 +157,8 @@ def layers_section() -> None:
             graph = _remember(("graph", name, size), lambda: _with_spinner(f"Tracing {spec.title}…", lambda: _graph(name, size)))
         except (RuntimeError, ValueError, AssertionError, TraceError) as exc:
             # e.g. Inception v3 below ~75 px: its pooling shrinks the map to nothing.
-            st.error(f"{spec.title} cannot run on a {size}×{size} input: {exc}. Try a larger input size.")
+            advice = "" if spec.fixed_input else " Try a larger input size."
+            st.error(f"{spec.title} could not be traced at {size}×{size}: {exc}.{advice}")
             return
         spatial = graph.spatial_layers()
         a, b, c = st.columns(3)

@@ -15,6 +15,7 @@ from cvdemo import registry
 from cvdemo.device import available_devices, configure_cpu, describe_device, pick_device
 from cvdemo.images import ImageLoadError, encode_png, load_image
 from cvdemo.registry import ModelSpec, Task
+from cvdemo.ui.pages import page_for
 from cvdemo.weights import Status, TorchvisionWeights, WeightsUnavailable
 
 DEVICE_KEY = "cvdemo_device"
@@ -47,8 +48,6 @@ def _use_app_navigation() -> None:
 
 def page_setup(script: str, layout: str = "wide") -> torch.device:
     """Page config plus the sidebar every page shares (the device picker); ``script`` is the page's ``__file__``."""
-    from cvdemo.ui.pages import page_for
-
     _use_app_navigation()
     page = page_for(script)
     st.set_page_config(page_title=f"{page.title} · cvdemo", page_icon=page.icon, layout=layout)

@@ -247,7 +247,7 @@ def classifier_section() -> None:
     try:
         classifier = cached_model(spec.name)
         subject = classifier_subject(classifier, image, spec.title)
-    except Exception as exc:  # a bad upload or a model that fails to load: say so, keep the page
+    except Exception as exc:  # an image the classifier's preprocessing cannot take: say so, keep the page
         show_error(exc)
         return
     with right:
@@ -315,17 +315,22 @@ def sanity_section(subject: Subject, subject_key: tuple, target: int, methods: l
             def measure_curves():
                 bar = st.progress(0.0)
                 found = {}
-                for index, (method, attribution) in enumerate(results.items()):
-                    if refused(attribution):
-                        continue
-                    found[TITLES[method]] = deletion_insertion(
-                        subject.model, subject.inputs, target, attribution.map,
-                        progress=lambda f, text, i=index, m=method: bar.progress((i + f) / len(results),
-                                                                                 text=f"{TITLES[m]}: {text}") or True)
-                bar.empty()
+                try:
+                    for index, (method, attribution) in enumerate(results.items()):
+                        if refused(attribution):
+                            continue
+                        found[TITLES[method]] = deletion_insertion(
+                            subject.model, subject.inputs, target, attribution.map,
+                            progress=lambda f, text, i=index, m=method: bar.progress((i + f) / len(results),
+                                                                                     text=f"{TITLES[m]}: {text}") or True)
+                finally:
+                    bar.empty()
                 return found
 
-            curves = session_memo(SANITY, run_key, measure_curves, size=SANITY_RUNS)
+            try:
+                curves = session_memo(SANITY, run_key, measure_curves, size=SANITY_RUNS)
+            except AttributionError as exc:
+                st.warning(str(exc))
         if curves:
             c1, c2 = st.columns(2)
             c1.plotly_chart(curves_figure(curves, "deletion"), key="xp_deletion")

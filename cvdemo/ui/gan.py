@@ -82,7 +82,6 @@ def select_from_chart(chart_key: str, face_key: str) -> None:
 
 ENLARGE = 6  # 64 px → 384 px for the chosen face
 PAD = 2  # make_grid's gap between faces
-TABS = ["Sample", "Latent walk", "Latent arithmetic", "Temperature", "Inside the generator", "Face identity"]
 
 
 @dataclass
@@ -363,7 +362,7 @@ def identity_tab(session: GanSession) -> None:
 
             try:
                 identity = remember(key, compute_identity)
-            except Exception as exc:  # the face pipeline belongs to another page; keep this one alive
+            except Exception as exc:  # a face-pipeline failure (another page's models): say so, keep this tab
                 show_error(exc)
                 identity = None
             if identity is not None:
@@ -394,4 +393,11 @@ def identity_tab(session: GanSession) -> None:
                                "walk to see identity change gradually.")
 
 
-VIEWS = dict(zip(TABS, (sample_tab, walk_tab, arithmetic_tab, temperature_tab, inside_tab, identity_tab)))
+VIEWS = {  # tab title → what it shows
+    "Sample": sample_tab,
+    "Latent walk": walk_tab,
+    "Latent arithmetic": arithmetic_tab,
+    "Temperature": temperature_tab,
+    "Inside the generator": inside_tab,
+    "Face identity": identity_tab,
+}
