@@ -370,3 +370,14 @@ def test_page_face_identity_embeds_the_grid():
     assert any("Median distance between two generated faces" in m.value for m in at.markdown)
     chips = [image for image in at.get("image") if any("the aligned chip compared" in c for c in image.captions)]
     assert len(chips) == 2  # the closest pair, as the embedder saw it
+
+
+def test_identity_map_hands_out_the_chip_of_each_found_face_only():
+    from cvdemo.gan.explore import IdentityMap
+
+    chips = np.stack([np.full((150, 150, 3), value, np.uint8) for value in (10, 20)])
+    identity = IdentityMap(found=np.array([True, False, True]), descriptors=np.zeros((2, 128), np.float32),
+                           distances=np.zeros((2, 2)), latent_distances=np.zeros((2, 2)), chips=chips)
+    assert identity.chip(0)[0, 0, 0] == 10 and identity.chip(2)[0, 0, 0] == 20
+    with pytest.raises(KeyError, match="no face in grid face 1"):
+        identity.chip(1)
