@@ -173,52 +173,41 @@ def canonical_form(network: nn.Module, example: torch.Tensor) -> fx.GraphModule:
     G.unshare_modules(gm)
     _merge_padding(gm)
     graph = gm.graph
-    counter = 0
     constants = _constant_values(gm)
+    replaced = 0
+
+    def swap(node: fx.Node, prefix: str, module: nn.Module, *inputs) -> None:
+        """Replace ``node`` by ``module`` called on ``inputs``."""
+        nonlocal replaced
+        name = f"lrp_{prefix}_{replaced}"
+        gm.add_submodule(name, module)
+        with graph.inserting_before(node):
+            new = graph.call_module(name, inputs)
+        new.meta = dict(node.meta)  # shapes, for the residual adds that consume this node
+        node.replace_all_uses_with(new)
+        graph.erase_node(node)
+        replaced += 1
+
     for node in list(graph.nodes):
-        replacement_module = None
         args = node.args
         flowing = [a for a in args if isinstance(a, fx.Node) and a not in constants]
         if node.op == "call_function" and node.target in _ELEMENTWISE and len(flowing) == 1 and not node.kwargs:
             position = next(i for i, a in enumerate(args) if a is flowing[0])
             fixed = [constants[a] if isinstance(a, fx.Node) and a in constants else a for a in args]
-            name = f"lrp_elementwise_{counter}"
-            gm.add_submodule(name, _Elementwise(node.target, fixed, position))
-            with graph.inserting_before(node):
-                new = graph.call_module(name, (flowing[0],))
-            new.meta = dict(node.meta)  # shapes, for the residual adds that consume this node
-            node.replace_all_uses_with(new)
-            graph.erase_node(node)
-            counter += 1
-            continue
-        if node.op == "call_function" and node.target in _ADDS and len(args) == 2 and not node.kwargs \
+            swap(node, "elementwise", _Elementwise(node.target, fixed, position), flowing[0])
+        elif node.op == "call_function" and node.target in _ADDS and len(args) == 2 and not node.kwargs \
                 and all(isinstance(a, fx.Node) for a in args) and _same_shape(*args):
-            name = f"lrp_sum_{counter}"
-            gm.add_submodule(name, Sum(dim=-1))
+            # zennit's Sum module (with its own rule) over the stacked summands: the residual "+" becomes a layer.
             with graph.inserting_before(node):
                 stacked = graph.call_function(torch.stack, (list(args),), {"dim": -1})
-                new = graph.call_module(name, (stacked,))
-            new.meta = dict(node.meta)  # shapes, for the residual adds that consume this node
-            node.replace_all_uses_with(new)
-            graph.erase_node(node)
-            counter += 1
-            continue
-        if node.op == "call_function" and node.target in _FUNCTIONAL_MODULES and len(node.all_input_nodes) == 1:
-            replacement_module = _FUNCTIONAL_MODULES[node.target]()
+            swap(node, "sum", Sum(dim=-1), stacked)
+        elif node.op == "call_function" and node.target in _FUNCTIONAL_MODULES and len(node.all_input_nodes) == 1:
+            swap(node, "module", _FUNCTIONAL_MODULES[node.target](), args[0])
         elif node.op == "call_method" and node.target in _METHOD_MODULES and len(args) == 1:
-            replacement_module = _METHOD_MODULES[node.target]()
+            swap(node, "module", _METHOD_MODULES[node.target](), args[0])
         elif node.op == "call_function" and node.target is F.adaptive_avg_pool2d:
             size = args[1] if len(args) > 1 else node.kwargs.get("output_size")
-            replacement_module = nn.AdaptiveAvgPool2d(size)
-        if replacement_module is not None:
-            name = f"lrp_module_{counter}"
-            gm.add_submodule(name, replacement_module)
-            with graph.inserting_before(node):
-                new = graph.call_module(name, (args[0],))
-            new.meta = dict(node.meta)  # shapes, for the residual adds that consume this node
-            node.replace_all_uses_with(new)
-            graph.erase_node(node)
-            counter += 1
+            swap(node, "module", nn.AdaptiveAvgPool2d(size), args[0])
     graph.lint()
     gm.recompile()
     return gm

@@ -42,14 +42,19 @@ def resize_map(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return F.interpolate(tensor, size=tuple(shape), mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
+def _map_for(image: np.ndarray, attribution: Attribution | np.ndarray, signed: bool | None) -> tuple[np.ndarray, bool]:
+    """The map at the image's size, and whether to show it with a sign (a bare array: if it has negatives)."""
+    values = attribution.map if isinstance(attribution, Attribution) else np.asarray(attribution)
+    if signed is None:
+        signed = attribution.signed if isinstance(attribution, Attribution) else bool((values < 0).any())
+    return resize_map(values, image.shape[:2]), signed
+
+
 def heatmap_figure(image: np.ndarray, attribution: Attribution | np.ndarray, *, opacity: float = 0.6,
                    signed: bool | None = None, title: str = "", height: int = 420, percentile: float = 99.5,
                    value_name: str = "attribution") -> go.Figure:
     """The image with the map over it; hovering shows each pixel's value."""
-    values = attribution.map if isinstance(attribution, Attribution) else np.asarray(attribution)
-    if signed is None:
-        signed = attribution.signed if isinstance(attribution, Attribution) else bool((values < 0).any())
-    values = resize_map(values, image.shape[:2])
+    values, signed = _map_for(image, attribution, signed)
     limit = color_limit(values, percentile)
     figure = go.Figure()
     figure.add_trace(go.Image(z=image, hoverinfo="skip", name="image"))
@@ -84,10 +89,7 @@ def _colorize(values: np.ndarray, signed: bool, limit: float) -> np.ndarray:
 def overlay_rgb(image: np.ndarray, attribution: Attribution | np.ndarray, opacity: float = 0.6,
                 signed: bool | None = None, percentile: float = 99.5) -> np.ndarray:
     """The image with the coloured map blended over it (PNG downloads, live video)."""
-    values = attribution.map if isinstance(attribution, Attribution) else np.asarray(attribution)
-    if signed is None:
-        signed = attribution.signed if isinstance(attribution, Attribution) else bool((values < 0).any())
-    values = resize_map(values, image.shape[:2])
+    values, signed = _map_for(image, attribution, signed)
     limit = color_limit(values, percentile)
     colours = _colorize(values, signed, limit).astype(np.float32)
     if not signed:
