@@ -208,3 +208,24 @@ def test_unknown_methods_and_bad_inputs_are_explained(net, x):
     with pytest.raises(AttributionError, match=r"\(N, C, H, W\)"):
         attribute("gradient", net, x[0], 0)
     assert attribute("ig", net, x, 0, steps=4).method == "integrated_gradients"  # aliases
+
+
+@pytest.mark.parametrize("method", ["gradient", "gradient_x_input", "gradcam"])
+def test_the_top_class_target_explains_the_prediction_of_the_same_pass(net, x, method):
+    from cvdemo.explain.core import TopClass
+
+    with torch.no_grad():
+        predicted = int(net(x).argmax())
+    top = TopClass()
+    chosen = attribute(method, net, x, top)
+    assert chosen.target == predicted
+    np.testing.assert_allclose(chosen.map, attribute(method, net, x, predicted).map, rtol=1e-5, atol=1e-7)
+    assert top.outputs.shape == (1, 5)  # the pass's scores, for the prediction's probability
+
+
+@pytest.mark.parametrize("method", ["smoothgrad", "integrated_gradients", "occlusion", "lrp_epsilon"])
+def test_methods_of_several_passes_refuse_the_top_class_target(net, x, method):
+    from cvdemo.explain.core import TopClass
+
+    with pytest.raises(AttributionError, match="give it a class"):
+        attribute(method, net, x, TopClass())

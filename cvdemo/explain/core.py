@@ -128,8 +128,32 @@ class Attribution:
 # Scores: what "the output" is for a target
 
 
-def select_scores(outputs: torch.Tensor, target: int | None) -> torch.Tensor:
+class TopClass:
+    """A target that is each item's highest-scoring class, chosen in the same forward pass that is
+    explained: one pass gives the prediction and its map (live video). It keeps that pass's
+    outputs; only single-pass methods accept it, since every pass would pick anew.
+    """
+
+    def __init__(self) -> None:
+        self.outputs: torch.Tensor | None = None
+
+    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
+        if outputs.ndim != 2:
+            raise AttributionError(f"the top class needs (N, classes) scores, got shape {tuple(outputs.shape)}")
+        self.outputs = outputs.detach()
+        return outputs.gather(1, outputs.argmax(dim=1, keepdim=True))[:, 0]
+
+    @property
+    def classes(self) -> torch.Tensor:
+        if self.outputs is None:
+            raise AttributionError("no forward pass has picked the top class yet")
+        return self.outputs.argmax(dim=1)
+
+
+def select_scores(outputs: torch.Tensor, target: "int | None | TopClass") -> torch.Tensor:
     """(N, C) scores and a class index, or (N,)/(N, 1) scalars and None → (N,) scores."""
+    if isinstance(target, TopClass):
+        return target.scores(outputs)
     if target is None:
         if outputs.ndim == 1:
             return outputs
@@ -275,6 +299,7 @@ class AttributionMethod:
     name: str = ""
     title: str = ""
     needs_module: bool = False  # True: model must be an nn.Module (hooks, rewriting)
+    single_pass: bool = False  # True: one forward pass (and one backward), so a TopClass target works
 
     def __init__(self, model: Callable[[torch.Tensor], torch.Tensor]):
         if self.needs_module and not isinstance(model, nn.Module):
@@ -307,6 +332,16 @@ ALIASES = {
 
 
 def attribute(method: str, model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
-              target: int | None = None, **options) -> Attribution:
-    """Explain ``model``'s score for ``target`` on ``inputs`` with ``method`` (see ``METHODS``)."""
-    return method_class(method)(model).attribute(check_inputs(inputs), target, **options)
+              target: "int | None | TopClass" = None, **options) -> Attribution:
+    """Explain ``model``'s score for ``target`` on ``inputs`` with ``method`` (see ``METHODS``).
+
+    With a :class:`TopClass` target the result's ``target`` is the class that pass chose for the
+    first item.
+    """
+    explainer = method_class(method)(model)
+    if isinstance(target, TopClass) and not explainer.single_pass:
+        raise AttributionError(f"{explainer.title or method} runs several passes; give it a class, not the top class")
+    result = explainer.attribute(check_inputs(inputs), target, **options)
+    if isinstance(target, TopClass):
+        result.target = int(target.classes[0])
+    return result

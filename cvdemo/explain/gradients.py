@@ -55,6 +55,7 @@ def _device_inputs(model, inputs: torch.Tensor) -> torch.Tensor:
 class Saliency(AttributionMethod):
     name = "gradient"
     title = "Vanilla gradient (Simonyan et al.)"
+    single_pass = True
 
     def attribute(self, inputs, target=None, *, reduction: str = "abs_max", **_ignored) -> Attribution:
         x = _device_inputs(self.model, inputs)
@@ -68,6 +69,7 @@ class Saliency(AttributionMethod):
 class InputXGradient(AttributionMethod):
     name = "gradient_x_input"
     title = "Gradient × input"
+    single_pass = True
 
     def attribute(self, inputs, target=None, *, reduction: str = "sum", **_ignored) -> Attribution:
         x = _device_inputs(self.model, inputs)
@@ -227,6 +229,7 @@ class GradCAM(AttributionMethod):
     name = "gradcam"
     title = "Grad-CAM (Selvaraju et al.)"
     needs_module = True
+    single_pass = True
 
     def attribute(self, inputs, target=None, *, layer: str | None = None, relu: bool = True,
                   **_ignored) -> Attribution:

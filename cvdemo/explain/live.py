@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch.nn.functional as F
 
 from cvdemo.explain import LIVE_METHODS
-from cvdemo.explain.core import AttributionError, attribute
+from cvdemo.explain.core import AttributionError, TopClass, attribute
 from cvdemo.explain.plots import overlay_rgb
-from cvdemo.explain.targets import classifier_subject
+from cvdemo.explain.targets import network_view
 
 SHOWN_SIZE = 448  # the network's 224×224 view, doubled so the map is readable in a browser
 
 
 def explain_frame(classifier, rgb: np.ndarray, method: str = "gradcam", opacity: float = 0.55) -> np.ndarray:
-    """``rgb`` (H×W×3 uint8) → the network's view with the top-1 class's map and label, 448×448."""
+    """``rgb`` (H×W×3 uint8) → the network's view with the top-1 class's map and label, 448×448.
+
+    One forward pass both predicts and is explained (a :class:`TopClass` target), so a frame
+    costs one forward and one backward pass.
+    """
     if method not in LIVE_METHODS:
         raise AttributionError(f"{method} is too slow for live video; use one of {', '.join(LIVE_METHODS)}")
-    subject = classifier_subject(classifier, rgb)
-    target = subject.default_target
-    result = attribute(method, subject.model, subject.inputs, target)
-    out = cv2.resize(overlay_rgb(subject.image, result, opacity), (SHOWN_SIZE, SHOWN_SIZE),
-                     interpolation=cv2.INTER_LINEAR)
-    label = f"{subject.categories[target]} {subject.probabilities[target]:.0%}"
+    inputs = classifier.preprocess(rgb).detach()
+    top = TopClass()
+    result = attribute(method, classifier.network, inputs, top)
+    probability = float(F.softmax(top.outputs[0].float(), dim=0)[result.target])
+    view = network_view(classifier, inputs)
+    out = cv2.resize(overlay_rgb(view, result, opacity), (SHOWN_SIZE, SHOWN_SIZE), interpolation=cv2.INTER_LINEAR)
+    label = f"{classifier.categories[result.target]} {probability:.0%}"
     # A dark outline under white text stays readable over any colour of the map.
     cv2.putText(out, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 4, cv2.LINE_AA)
     cv2.putText(out, label, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)

@@ -124,8 +124,13 @@ def classifier_subject(classifier, image: np.ndarray, title: str = "") -> Subjec
     elif inputs.shape[1] == 1 and float(inputs.min()) >= -1.0 and float(inputs.max()) <= 1.0:
         bounds = (torch.tensor(-1.0), torch.tensor(1.0))  # grey in [-1, 1] (the emotion model)
     return Subject("classifier", title or type(classifier).__name__, classifier.network, inputs,
-                   _display(inputs, mean, std), tuple(classifier.categories), probabilities,
+                   network_view(classifier, inputs), tuple(classifier.categories), probabilities,
                    int(np.argmax(probabilities)), bounds)
+
+
+def network_view(classifier, inputs: torch.Tensor) -> np.ndarray:
+    """What the classifier sees: its preprocessed input as an RGB picture."""
+    return _display(inputs, getattr(classifier, "mean", None), getattr(classifier, "std", None))
 
 
 def face_crop(image: np.ndarray, detector=None, box: Sequence[float] | None = None, margin: float = 0.25
