@@ -158,7 +158,8 @@ def layers_section() -> None:
         except (RuntimeError, ValueError, AssertionError, TraceError) as exc:
             # e.g. Inception v3 below ~75 px: its pooling shrinks the map to nothing.
             advice = "" if spec.fixed_input else " Try a larger input size."
-            st.error(f"{spec.title} could not be traced at {size}×{size}: {exc}.{advice}")
+            reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0].rstrip(".")  # not torch.fx's trace dump
+            st.error(f"{spec.title} could not be traced at {size}×{size}: {reason}.{advice}")
             return
         spatial = graph.spatial_layers()
         a, b, c = st.columns(3)
