@@ -170,7 +170,7 @@ def occlusion_comparison(device: torch.device, runs: int, model_name: str = "mob
 
 
 def live_cases(device: torch.device, runs: int, model_name: str = "mobilenet_v2") -> list[BenchResult]:
-    """The live view's work per webcam frame: classify, explain the top-1 class, draw."""
+    """The live view's work per webcam frame: one pass predicts and is explained, then the drawing."""
     from cvdemo import registry
     from cvdemo.bench import sample_frame
     from cvdemo.explain import LIVE_METHODS
@@ -180,7 +180,7 @@ def live_cases(device: torch.device, runs: int, model_name: str = "mobilenet_v2"
     if not spec.ready:
         return []
     classifier, frame = spec.build(device), sample_frame()
-    return [measure(f"live frame 640×480: classify → {method} → draw", model_name,
+    return [measure(f"live frame 640×480: predict + {method} in one pass → draw", model_name,
                     lambda method=method: explain_frame(classifier, frame, method), device, runs)
             for method in LIVE_METHODS]
 

@@ -21,11 +21,11 @@ from cvdemo.detection.metrics import COCO_IOU_THRESHOLDS, evaluate, match_image
 from cvdemo.detection.pipeline import DETECTION_FLOOR, TimedDetections, class_names, detect_and_draw, timed_detect, visible
 from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
 from cvdemo.device import describe_device
-from cvdemo.images import ImageLoadError, distinct_names, load_image
+from cvdemo.images import ImageLoadError, distinct_names
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Detections
-from cvdemo.ui.common import (cached_model, current_device, download_png, download_stem, image_digest, image_input,
-                              in_session_memo, model_picker, session_memo)
+from cvdemo.ui.common import (cached_model, current_device, decode_upload, download_png, download_stem, image_digest,
+                              image_input, in_session_memo, model_picker, session_memo)
 
 TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
         "📈 Metrics on your labels", "🟨 YOLO's output tensor", "🎥 Live webcam"]
@@ -116,7 +116,7 @@ def photos_tab(settings: Settings) -> None:
     images: list[tuple[str, np.ndarray]] = []
     for file, name in zip(files or [], distinct_names([file.name for file in files or []])):
         try:
-            images.append((name, load_image(file.getvalue(), name=file.name)))
+            images.append((name, decode_upload(file.getvalue(), file.name)))
         except ImageLoadError as exc:
             st.error(f"Skipped: {exc}")
     if not files:
@@ -477,7 +477,7 @@ def metrics_tab(settings: Settings) -> None:
             st.warning(f"Two photos are named {file.name}: labels are matched by file name, so only the first is scored.")
             continue
         try:
-            images[file.name] = load_image(file.getvalue(), name=file.name)
+            images[file.name] = decode_upload(file.getvalue(), file.name)
         except ImageLoadError as exc:
             st.error(f"Skipped: {exc}")
     matching = match_images(list(images), truth)

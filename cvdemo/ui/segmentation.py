@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from cvdemo import registry
-from cvdemo.images import ImageLoadError, load_image
+from cvdemo.images import ImageLoadError
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.segmentation import figures, upsampling
 from cvdemo.segmentation.decoders import DecoderTrace, trace_decoder
@@ -22,8 +22,8 @@ from cvdemo.segmentation.overlay import (background_effect, class_colours, color
                                          indexed_png, instance_id_map, legend, overlay_classes, overlay_instances,
                                          BACKGROUND_NAMES, LiveBackdrop)
 from cvdemo.segmentation.pipeline import live_default
-from cvdemo.ui.common import (cached_model, download_png, download_stem, image_digest, image_input, model_picker,
-                              session_memo)
+from cvdemo.ui.common import (cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
+                              model_picker, session_memo)
 
 MODES = ("Semantic (photo)", "Instances (photo)", "Live webcam", "mIoU vs. ground truth", "How decoders upsample")
 DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder")
@@ -193,7 +193,7 @@ def live_section() -> None:
     backdrop = None
     if upload is not None:
         try:
-            backdrop = LiveBackdrop(load_image(upload.getvalue(), name=upload.name))
+            backdrop = LiveBackdrop(decode_upload(upload.getvalue(), upload.name))
         except ImageLoadError as exc:
             c.error(str(exc))
     rgb_colour = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from cvdemo.images import fit_longest_side
 from cvdemo.results import Detections, HeadLevel
 from cvdemo.yolo.decode import decode_level, per_class_nms
 
@@ -389,12 +390,7 @@ def _factor(picture: np.ndarray, image_size: tuple[int, int]) -> tuple[float, fl
 
 def display_copy(image: np.ndarray, max_side: int = 900) -> np.ndarray:
     """A copy no larger than ``max_side`` to draw on: drawing a 12 MP photo is slow and pointless."""
-    height, width = image.shape[:2]
-    factor = max_side / max(height, width)
-    if factor >= 1.0:
-        return np.ascontiguousarray(image)
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+    return np.ascontiguousarray(fit_longest_side(image, max_side))
 
 
 def draw_grid(picture: np.ndarray, level: HeadLevel, image_size: tuple[int, int], cell: tuple[int, int] | None = None,
