@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
@@ -22,6 +25,9 @@ FORMAT = "cvdemo-face-gallery"
 VERSION = 1
 MAX_NAME_LENGTH = 60
 MAX_ENTRIES = 2000  # an import larger than this is not a class gallery
+MAX_SOURCE_LENGTH = 260  # a photo's file name, as enrolled
+CHIP_SHAPE = (150, 150, 3)
+MAX_JSON_BYTES = 16 << 20  # a full gallery's JSON is about 4 MiB
 
 
 class GalleryError(ValueError):
@@ -75,7 +81,7 @@ class Gallery:
             raise GalleryError(f"The gallery is full ({MAX_ENTRIES} photos).")
         if chip is not None:
             chip = np.asarray(chip, dtype=np.uint8)
-        entry = Enrolment(clean_name(name), _check_descriptor(descriptor), chip, source)
+        entry = Enrolment(clean_name(name), _check_descriptor(descriptor), chip, source[:MAX_SOURCE_LENGTH])
         self.entries.append(entry)
         return entry
 
@@ -152,6 +158,9 @@ class Gallery:
 
     @classmethod
     def _from_json(cls, data: bytes, name: str) -> "Gallery":
+        if len(data) > MAX_JSON_BYTES:  # parsed JSON takes several times its size in Python objects
+            raise GalleryError(f"{name} is {len(data) / 2**20:.1f} MiB; a {MAX_ENTRIES}-photo gallery file is under "
+                               f"{MAX_JSON_BYTES / 2**20:.0f} MiB.")
         try:
             payload = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -173,30 +182,131 @@ class Gallery:
 
     @classmethod
     def _from_npz(cls, data: bytes, name: str) -> "Gallery":
+        # Every member's header is read and checked before any array is inflated: a few MB of
+        # compressed zeros can declare gigabytes, and the server holds every session's memory.
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                fields = {k: archive[k] for k in archive.files}
-        except Exception as exc:  # zip, zlib and numpy header errors
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = _npz_members(archive, name)
+                fields = {key: _read_small_member(archive, member) for key, member in members.items() if key != "chips"}
+                if str(fields["format"]) != FORMAT:
+                    raise GalleryError(f"{name} is an .npz archive but not a {FORMAT} file.")
+                if int(fields["version"]) != VERSION:
+                    raise GalleryError(f"{name} has gallery version {fields['version']}; this app reads version {VERSION}.")
+                chips = _iter_chips(archive, members.get("chips"), fields.get("has_chip"))
+                gallery = cls()
+                sources = fields.get("sources")
+                for i, descriptor in enumerate(fields["descriptors"]):
+                    try:
+                        gallery.add(str(fields["names"][i]), descriptor, next(chips),
+                                    str(sources[i]) if sources is not None else "")
+                    except GalleryError as exc:
+                        raise GalleryError(f"{name}: entry {i + 1} is unusable ({exc}).") from None
+        except GalleryError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError, NotImplementedError) as exc:
             raise GalleryError(f"{name} is not a readable .npz archive ({exc}).") from None
-        if str(fields.get("format", "")) != FORMAT:
-            raise GalleryError(f"{name} is an .npz archive but not a {FORMAT} file.")
-        if int(fields.get("version", -1)) != VERSION:
-            raise GalleryError(f"{name} has gallery version {fields.get('version')}; this app reads version {VERSION}.")
-        names, descriptors = fields.get("names"), fields.get("descriptors")
-        if names is None or descriptors is None or len(names) != len(descriptors) or len(names) > MAX_ENTRIES:
-            raise GalleryError(f"{name}: names and descriptors are missing or do not match.")
-        chips, has_chip = fields.get("chips"), fields.get("has_chip")
-        sources = fields.get("sources", np.array([""] * len(names)))
-        gallery = cls()
-        for i in range(len(names)):
-            chip = None
-            if chips is not None and has_chip is not None and i < len(chips) and bool(has_chip[i]) and chips[i].shape == (150, 150, 3):
-                chip = chips[i]
-            try:
-                gallery.add(str(names[i]), descriptors[i], chip, str(sources[i]) if i < len(sources) else "")
-            except GalleryError as exc:
-                raise GalleryError(f"{name}: entry {i + 1} is unusable ({exc}).") from None
         return gallery
+
+    def import_entries(self, other: "Gallery", replace: bool = False) -> None:
+        """Add (or, with ``replace``, swap in) ``other``'s entries, all or none, within :data:`MAX_ENTRIES`."""
+        kept = 0 if replace else len(self.entries)
+        if kept + len(other) > MAX_ENTRIES:
+            raise GalleryError(f"Importing {len(other)} photos into a gallery of {kept} would exceed its "
+                               f"{MAX_ENTRIES} photos; remove some people or replace the gallery instead.")
+        if replace:
+            self.entries.clear()
+        self.entries.extend(other.entries)
+
+
+@dataclass(frozen=True)
+class _Member:
+    info: zipfile.ZipInfo
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    data_offset: int  # bytes of .npy header before the array data
+
+
+# The members an exported archive holds, and the longest string each may carry.
+_STRING_LIMITS = {"format": 64, "names": MAX_NAME_LENGTH, "sources": MAX_SOURCE_LENGTH}
+_REQUIRED = ("format", "version", "names", "descriptors")
+_OPTIONAL = ("sources", "chips", "has_chip")
+
+
+def _expected_shape(key: str, n: int) -> tuple[int, ...]:
+    """The shape member ``key`` has in a gallery of ``n`` entries."""
+    return {"format": (), "version": (), "names": (n,), "sources": (n,), "descriptors": (n, DESCRIPTOR_SIZE),
+            "chips": (n, *CHIP_SHAPE), "has_chip": (n,)}[key]
+
+
+def _dtype_fits(key: str, dtype: np.dtype) -> bool:
+    if key in _STRING_LIMITS:
+        return dtype.kind == "U" and dtype.itemsize // 4 <= _STRING_LIMITS[key]
+    if key == "version":
+        return dtype.kind in "iu"
+    if key == "descriptors":
+        return dtype.kind == "f" and dtype.itemsize in (4, 8)
+    if key == "chips":
+        return dtype == np.uint8
+    return dtype == np.bool_  # has_chip
+
+
+def _npz_members(archive: zipfile.ZipFile, name: str) -> dict[str, _Member]:
+    """Each member's .npy header, checked against the gallery layout; no array data is read."""
+    infos = archive.infolist()
+    known = set(_REQUIRED + _OPTIONAL)
+    keys = [info.filename.removesuffix(".npy") for info in infos]
+    if len(infos) > len(known) or not set(keys) <= known or len(set(keys)) != len(keys):
+        raise GalleryError(f"{name} is an .npz archive but not a {FORMAT} file (unexpected members).")
+    missing = [key for key in _REQUIRED if key not in keys]
+    if missing:
+        raise GalleryError(f"{name}: {', '.join(missing)} missing; is this a {FORMAT} file?")
+    members = {}
+    for key, info in zip(keys, infos):
+        with archive.open(info) as stream:
+            version = np.lib.format.read_magic(stream)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran_order, dtype = read_header(stream)
+            members[key] = _Member(info, tuple(shape), dtype, stream.tell())
+        if not _dtype_fits(key, dtype) or fortran_order:
+            raise GalleryError(f"{name}: member {key} has the wrong type ({dtype}); is this a {FORMAT} file?")
+    count = members["names"].shape[0] if len(members["names"].shape) == 1 else -1
+    if not 0 <= count <= MAX_ENTRIES:
+        raise GalleryError(f"{name}: a gallery file holds at most {MAX_ENTRIES} photos.")
+    for key, member in members.items():
+        if member.shape != _expected_shape(key, count):
+            raise GalleryError(f"{name}: {key} has shape {member.shape}, expected {_expected_shape(key, count)} "
+                               f"for {count} entries.")
+        if member.info.file_size != member.data_offset + _data_bytes(member):
+            raise GalleryError(f"{name}: member {key} is not the size its header declares.")
+    return members
+
+
+def _data_bytes(member: _Member) -> int:
+    return int(np.prod(member.shape, dtype=np.int64)) * member.dtype.itemsize
+
+
+def _read_small_member(archive: zipfile.ZipFile, member: _Member) -> np.ndarray:
+    with archive.open(member.info) as stream:
+        return np.lib.format.read_array(stream, allow_pickle=False)
+
+
+def _iter_chips(archive: zipfile.ZipFile, member: _Member | None, has_chip: np.ndarray | None) -> Iterator[np.ndarray | None]:
+    """One chip per entry (None where the file has none), inflated one at a time; then None for ever."""
+    if member is not None and has_chip is not None:
+        yield from _read_chips(archive, member, has_chip)
+    while True:
+        yield None
+
+
+def _read_chips(archive: zipfile.ZipFile, member: _Member, has_chip: np.ndarray) -> Iterator[np.ndarray | None]:
+    chip_bytes = int(np.prod(CHIP_SHAPE))
+    with archive.open(member.info) as stream:
+        stream.read(member.data_offset)
+        for flag in has_chip:
+            data = stream.read(chip_bytes)
+            if len(data) != chip_bytes:
+                raise EOFError("the chips end early")
+            yield np.frombuffer(data, dtype=np.uint8).reshape(CHIP_SHAPE).copy() if flag else None
 
 
 def identify_all(gallery: Gallery, faces, threshold: float = DEFAULT_THRESHOLD) -> list[Identification]:

@@ -343,12 +343,10 @@ def gallery_listing(g: Gallery) -> None:
         if st.button("Import", key="fv_import_go"):
             try:
                 imported = Gallery.from_bytes(uploaded.getvalue(), uploaded.name)
+                g.import_entries(imported, replace=how.startswith("Replace"))
             except GalleryError as exc:
                 st.error(str(exc))
                 return
-            if how.startswith("Replace"):
-                g.entries.clear()
-            g.entries.extend(imported.entries)
             st.success(f"Imported {len(imported)} photos of {len(imported.names())} people.")
             st.rerun()
 

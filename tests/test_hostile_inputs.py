@@ -1,0 +1,193 @@
+"""Hostile and degenerate inputs from the issue-15 probe: each is refused with a clear message,
+costs the server no more than it must, and leaves the app (or the CLI's promise) intact."""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import sys
+import textwrap
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cvdemo.faces.gallery import MAX_ENTRIES, Gallery, GalleryError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- gallery import
+
+
+def _zip64(members: dict[str, tuple[bytes, int, int]]) -> bytes:
+    """A ZIP archive of already deflated members: name → (deflated bytes, declared size, crc32).
+
+    Written by hand because zipfile can only store what it compresses itself, and a bomb's
+    50 GB of zeros would take minutes to compress.
+    """
+    out, central = bytearray(), bytearray()
+    for name, (deflated, size, crc) in members.items():
+        encoded = name.encode()
+        offset = len(out)
+        extra = struct.pack("<HHQQ", 1, 16, size, len(deflated))
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 8, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF,
+                           len(encoded), len(extra)) + encoded + extra + deflated
+        extra = struct.pack("<HHQQQ", 1, 24, size, len(deflated), offset)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 8, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF,
+                               len(encoded), len(extra), 0, 0, 0, 0, 0xFFFFFFFF) + encoded + extra
+    start = len(out)
+    out += central
+    end64 = len(out)
+    out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, len(members), len(members), len(central), start)
+    out += struct.pack("<IIQI", 0x07064B50, 0, end64, 1)
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return bytes(out)
+
+
+def _npy_header(shape: tuple[int, ...], dtype: str) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def _deflated(payload: bytes) -> tuple[bytes, int, int]:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(payload) + compressor.flush(), len(payload), zlib.crc32(payload)
+
+
+def gallery_bomb(compressed_bytes: int, *, names_shape=(1,), lie_in_header: bool = False) -> bytes:
+    """A gallery .npz of about ``compressed_bytes`` whose descriptors inflate to ~1000× that.
+
+    The zeros are one deflated 64 MiB run repeated (each ends on a full flush, so the copies are
+    independent), which is how a real bomb reaches the upload cap. ``lie_in_header``: the .npy
+    header claims one descriptor while the archive still declares the full size.
+    """
+    run = 64 << 20
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    chunk = compressor.compress(bytes(run)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    copies = max(1, compressed_bytes // len(chunk))
+    rows = copies * run // (128 * 4)
+    header = _npy_header((1, 128) if lie_in_header else (rows, 128), "<f4")
+    head = zlib.compressobj(1, zlib.DEFLATED, -15)
+    first = head.compress(header) + head.flush(zlib.Z_FULL_FLUSH)
+    bomb = first + chunk * copies + b"\x03\x00"  # an empty final block ends the stream
+    small = {
+        "format.npy": np.array("cvdemo-face-gallery"), "version.npy": np.array(1),
+        "names.npy": np.full(names_shape, "x", dtype="<U1"),
+    }
+    members = {}
+    for name, array in small.items():
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        members[name] = _deflated(buffer.getvalue())
+    members["descriptors.npy"] = (bomb, len(header) + copies * run, 0)  # crc never reached
+    return _zip64(members)
+
+
+def _import_in_fresh_process(path: Path) -> dict:
+    """Import ``path`` in a new interpreter capped at 2 GiB more address space than it starts
+    with (so an unchecked inflate fails there instead of taking the machine down); report its
+    message and how far its peak RSS rose over the RSS just before the import."""
+    code = textwrap.dedent(f"""
+        import json, resource, sys
+        from cvdemo.faces.gallery import Gallery, GalleryError
+
+        def status(field):
+            for line in open("/proc/self/status"):
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
+
+        data = open({str(path)!r}, "rb").read()
+        limit = status("VmSize:") + (2 << 30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        before = status("VmRSS:")
+        try:
+            Gallery.from_bytes(data, "bomb.npz")
+            outcome = "imported"
+        except GalleryError as exc:
+            ran_out = isinstance(exc.__context__, MemoryError)  # refused only because the cap stopped it
+            outcome = "MemoryError" if ran_out else "refused: " + str(exc)
+        except MemoryError:
+            outcome = "MemoryError"
+        print(json.dumps({{"outcome": outcome, "growth": status("VmHWM:") - before}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("compressed_mb, lie_in_header", [(49, False), (49, True), (1, False)],
+                         ids=["at-the-cap-declares-50GB", "header-lies", "1MB-declares-1GB"])
+def test_a_gallery_bomb_is_refused_without_inflating(tmp_path, compressed_mb, lie_in_header):
+    from cvdemo.images import MAX_BYTES
+
+    data = gallery_bomb(compressed_mb << 20, lie_in_header=lie_in_header)
+    assert len(data) <= MAX_BYTES
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(data)
+    result = _import_in_fresh_process(path)
+    assert result["outcome"].startswith("refused: bomb.npz"), result
+    assert result["growth"] < 100 * 2**20, f"peak RSS rose {result['growth'] / 2**20:.0f} MiB"
+
+
+def test_a_gallery_naming_more_people_than_the_cap_is_refused():
+    data = gallery_bomb(1 << 20, names_shape=(MAX_ENTRIES + 1,))
+    with pytest.raises(GalleryError, match=f"at most {MAX_ENTRIES} photos"):
+        Gallery.from_bytes(data, "crowd.npz")
+
+
+def _gallery(count: int, name: str = "p") -> Gallery:
+    gallery = Gallery()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        gallery.add(f"{name}{i % 7}", rng.standard_normal(128), np.full((150, 150, 3), i % 256, np.uint8), f"{i}.jpg")
+    return gallery
+
+
+def test_an_exported_npz_round_trips_with_its_chips():
+    original = _gallery(5)
+    original.entries[2].chip = None
+    copy = Gallery.from_bytes(original.to_npz(), "g.npz")
+    assert copy.labels == original.labels
+    assert [e.source for e in copy.entries] == [e.source for e in original.entries]
+    np.testing.assert_array_equal(copy.descriptors(), original.descriptors())
+    assert copy.entries[2].chip is None
+    np.testing.assert_array_equal(copy.entries[4].chip, original.entries[4].chip)
+
+
+def test_imports_respect_the_entry_cap_across_imports():
+    file = Gallery.from_bytes(_gallery(1200).to_json(), "big.json")
+    gallery = Gallery()
+    gallery.import_entries(file)
+    with pytest.raises(GalleryError, match="would exceed"):
+        gallery.import_entries(file)
+    assert len(gallery) == 1200  # all or nothing
+    gallery.import_entries(file, replace=True)
+    assert len(gallery) == 1200
+
+
+@pytest.mark.parametrize("member, array", [
+    ("names.npy", np.array(["x" * 500])),  # longer than any cleaned name
+    ("descriptors.npy", np.zeros((1, 128), dtype=object)),
+    ("chips.npy", np.zeros((1, 150, 150, 4), dtype=np.uint8)),
+])
+def test_npz_members_of_the_wrong_type_or_shape_are_refused(member, array):
+    good = _gallery(1).to_npz()
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename == member:
+                npy = io.BytesIO()
+                np.save(npy, array, allow_pickle=True)
+                target.writestr(member, npy.getvalue())
+            else:
+                target.writestr(info.filename, source.read(info))
+    with pytest.raises(GalleryError, match="evil.npz"):
+        Gallery.from_bytes(buffer.getvalue(), "evil.npz")
