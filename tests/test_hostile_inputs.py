@@ -4,10 +4,14 @@ costs the server no more than it must, and leaves the app (or the CLI's promise)
 from __future__ import annotations
 
 import io
+import os
+import socket
 import struct
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -191,3 +195,80 @@ def test_npz_members_of_the_wrong_type_or_shape_are_refused(member, array):
                 target.writestr(info.filename, source.read(info))
     with pytest.raises(GalleryError, match="evil.npz"):
         Gallery.from_bytes(buffer.getvalue(), "evil.npz")
+
+
+# --------------------------------------------------------------------------- the server as `make run` starts it
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _outward_address() -> str | None:
+    """This machine's address on its default route (no packet is sent), or None offline."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.browser
+def test_make_run_serves_loopback_only_and_an_idle_session_costs_almost_no_cpu(browser, tmp_path):
+    """`make run` is `.venv/bin/streamlit run app.py` with the project's config and no flags; only
+    the port comes from the environment, so that parallel runs do not collide."""
+    from tests.conftest import _free_port, wait_for_streamlit
+
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")
+    streamlit = Path(sys.executable).parent / "streamlit"
+    server = subprocess.Popen([str(streamlit), "run", "app.py"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, env=dict(os.environ, STREAMLIT_SERVER_PORT=str(port)))
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        outward = _outward_address()
+        if outward is not None:
+            with pytest.raises(OSError), socket.create_connection((outward, port), timeout=3):
+                pass
+        context = browser.new_context(base_url=url)
+        try:
+            page = context.new_page()
+            page.goto("/")
+            wait_for_streamlit(page)
+            time.sleep(5)  # let the first run's after-work settle
+            started_cpu, started = _cpu_seconds(server.pid), time.monotonic()
+            time.sleep(15)
+            share = (_cpu_seconds(server.pid) - started_cpu) / (time.monotonic() - started)
+        finally:
+            context.close()
+        assert share < 0.05, f"the idle server used {share:.0%} of a core"
+        assert "Inotify" not in (tmp_path / "server.log").read_text()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_the_server_config_is_safe_for_a_class():
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["client"]["showErrorDetails"] in ("type", "none")
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".streamlit/secrets.toml"], cwd=ROOT)
+    assert ignored.returncode == 0, ".streamlit/secrets.toml (TURN credentials) must never be committed"
