@@ -272,3 +272,58 @@ def test_the_server_config_is_safe_for_a_class():
     assert config["client"]["showErrorDetails"] in ("type", "none")
     ignored = subprocess.run(["git", "check-ignore", "-q", ".streamlit/secrets.toml"], cwd=ROOT)
     assert ignored.returncode == 0, ".streamlit/secrets.toml (TURN credentials) must never be committed"
+
+
+# --------------------------------------------------------------------------- uploads in the app
+
+
+def _png(array: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=9)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def huge_pngs() -> list[bytes]:
+    """Four small PNGs (about 150 KB each) that each decode to 7000×7000 RGB: 147 MB of pixels."""
+    canvas = np.zeros((7000, 7000, 3), np.uint8)
+    pngs = []
+    for shade in (40, 90, 140, 190):
+        canvas[:] = shade
+        pngs.append(_png(canvas))
+    return pngs
+
+
+def _upload_app():
+    import streamlit as st
+
+    from cvdemo.ui.common import image_input
+
+    picked = image_input("probe", sources=("Upload",))
+    if picked is not None:
+        st.write(f"{picked[0].shape[1]}×{picked[0].shape[0]}")
+
+
+def test_declared_7000px_uploads_stay_within_the_sessions_budget(huge_pngs):
+    import gc
+    import tracemalloc
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_upload_app, default_timeout=300).run()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for number, png in enumerate(huge_pngs):
+            at.file_uploader(key="probe_file").set_value((f"huge{number}.png", png, "image/png")).run()
+            assert not at.exception and not at.error, (at.exception, at.error)
+            assert at.markdown[-1].value == "7000×7000"
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    picture = 7000 * 7000 * 3
+    # The session keeps at most what fits its budget (two such pictures), never all four.
+    assert held < 2.5 * picture, f"{held / 2**20:.0f} MiB still held after four uploads of {picture / 2**20:.0f} MiB each"

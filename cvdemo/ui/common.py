@@ -149,10 +149,28 @@ def sample_photo(name: str) -> np.ndarray:
     return load_image(np.asarray(getattr(data, SAMPLE_PHOTOS[name])()))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+DECODED_UPLOADS_BYTES = 320 << 20  # per session: two photos at the 50 MP cap, or many ordinary ones
+
+
 def decode_upload(data: bytes, name: str) -> np.ndarray:
-    """An uploaded or snapshot file's bytes → RGB uint8, decoded once per content."""
-    return load_image(data, name=name)
+    """An uploaded or snapshot file's bytes → RGB uint8 (read-only), decoded once per content.
+
+    Kept in this browser session only, most recently used first, within
+    :data:`DECODED_UPLOADS_BYTES` (the newest picture always stays): a server-wide cache let one
+    visitor pin gigabytes of full-resolution pixels for everyone, long after leaving.
+    """
+    cache: dict[bytes, np.ndarray] = st.session_state.setdefault("_decoded_uploads", {})
+    key = hashlib.blake2b(data, digest_size=16).digest()
+    if key in cache:
+        cache[key] = cache.pop(key)
+        return cache[key]
+    image = load_image(data, name=name)
+    image.flags.writeable = False  # every rerun gets this same array
+    cache[key] = image
+    held = sum(array.nbytes for array in cache.values())
+    while held > DECODED_UPLOADS_BYTES and len(cache) > 1:
+        held -= cache.pop(next(iter(cache))).nbytes
+    return image
 
 
 Samples = Mapping[str, Callable[[], np.ndarray]]  # a sample photo's name → its RGB pixels
