@@ -17,6 +17,10 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = int(os.environ.get("CVDEMO_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
 MAX_PIXELS = int(os.environ.get("CVDEMO_MAX_IMAGE_PIXELS", 50_000_000))
+# Wider than this (either way) cannot be drawn: shown 1460 px wide, a 20000×1 strip is 0 px high.
+MAX_ASPECT = 50
+# Below this a picture holds too little for any network here to see (their inputs are 64–640 px).
+MIN_USEFUL_SIDE = 32
 # Transparent pixels are composited over mid-grey: close to the ImageNet mean, so it neither adds
 # strong edges for the networks nor reveals whatever colour an editor left under the alpha.
 TRANSPARENT_BACKGROUND = (128, 128, 128)
@@ -71,6 +75,9 @@ def decode_image_bytes(data: bytes, *, name: str | None = None) -> np.ndarray:
                 )
             if width == 0 or height == 0:
                 raise ImageLoadError(f"{label} has no pixels ({width}×{height})")
+            if max(width, height) > MAX_ASPECT * min(width, height):
+                raise ImageLoadError(f"{label} is {width}×{height} pixels, more than {MAX_ASPECT} times as long as it is "
+                                     "wide: too thin to show. Please crop it first.")
             image.seek(0)  # first frame of animations
             image.load()
     except ImageLoadError:
@@ -82,6 +89,15 @@ def decode_image_bytes(data: bytes, *, name: str | None = None) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(f"{label} is damaged or truncated and cannot be decoded ({exc})") from None
     return _pil_to_rgb(image)
+
+
+def size_note(image: np.ndarray, label: str) -> str | None:
+    """A warning for a picture too small to show the networks anything, or None."""
+    height, width = image.shape[:2]
+    if min(height, width) >= MIN_USEFUL_SIDE:
+        return None
+    return (f"{label} is only {width}×{height} pixels: too small for the networks to find much. It is scaled up "
+            f"as it is; results on pictures under {MIN_USEFUL_SIDE} px a side mean little.")
 
 
 def _too_many_bytes(label: str, size: int) -> str:

@@ -327,3 +327,126 @@ def test_declared_7000px_uploads_stay_within_the_sessions_budget(huge_pngs):
     picture = 7000 * 7000 * 3
     # The session keeps at most what fits its budget (two such pictures), never all four.
     assert held < 2.5 * picture, f"{held / 2**20:.0f} MiB still held after four uploads of {picture / 2**20:.0f} MiB each"
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A valid PNG header for ``width``×``height`` with almost no pixel data: Pillow reads the size
+    without decoding, exactly what a decompression-bomb upload looks like."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale, like a class mask
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+MARKDOWN_IMAGE_NAME = "![probe](http://127.0.0.1:9/beacon.png).png"
+
+
+def _rendered_strings(at) -> str:
+    """Every string the page sent to the browser (markdown bodies, captions, labels, messages)."""
+    from google.protobuf.json_format import MessageToDict
+
+    texts = []
+
+    def strings(value):
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                strings(item)
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            strings(MessageToDict(proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(texts)
+
+
+@pytest.fixture(scope="module")
+def detection_photos():
+    from streamlit.testing.v1 import AppTest
+
+    from cvdemo import registry
+    from cvdemo.registry import Task
+
+    try:
+        registry.default_model(Task.DETECTION)
+    except LookupError:
+        pytest.skip("no detector is ready offline")
+
+    def open_photos_tab():
+        at = AppTest.from_file(str(ROOT / "pages" / "1_Detection.py"), default_timeout=600)
+        at.session_state["det_tab"] = "📷 Photos"
+        return at.run()
+
+    return open_photos_tab
+
+
+def test_detection_survives_a_20000x1_strip_and_a_1x1_photo(detection_photos):
+    at = detection_photos()
+    at.file_uploader(key="det_uploads").set_value([
+        ("strip.png", _png(np.full((1, 20000, 3), 90, np.uint8)), "image/png"),
+        ("dot.png", _png(np.full((1, 1, 3), 90, np.uint8)), "image/png"),
+    ]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("strip.png is 20000×1 pixels" in e.value and "crop it" in e.value for e in at.error)
+    assert any("dot.png is only 1×1 pixels: too small" in w.value for w in at.warning)
+    assert [m.label for m in at.metric].count("Boxes shown") == 1  # the dot still goes through the detector
+    at.run()  # a rerun with the same uploads stays clean
+    assert not at.exception
+
+
+def test_an_upload_named_like_markdown_is_shown_as_plain_text(detection_photos, astronaut):
+    at = detection_photos()
+    at.file_uploader(key="det_uploads").set_value([
+        (MARKDOWN_IMAGE_NAME, _png(astronaut), "image/png"),
+        ("_" + MARKDOWN_IMAGE_NAME, b"not a picture", "image/png"),
+    ]).run()
+    assert not at.exception
+    rendered = _rendered_strings(at)
+    assert "\\!\\[probe\\]" in rendered  # shown, escaped...
+    assert "![probe]" not in rendered.replace("\\!\\[probe\\]", "")  # ...and never as an image to fetch
+
+
+def test_the_miou_view_refuses_a_20000x20000_mask_with_a_message():
+    from streamlit.testing.v1 import AppTest
+
+    from cvdemo import registry
+    from cvdemo.registry import Task
+
+    ready = [s for s in registry.ready_models(Task.SEMANTIC_SEGMENTATION) if "person" in s.categories]
+    if not ready:
+        pytest.skip("no person segmenter is ready offline")
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Segmentation.py"), default_timeout=300)
+    at.session_state["segmentation_live_mode"] = "Snapshot"
+    at.run()
+    at.radio(key="seg_mode").set_value("mIoU vs. ground truth").run()
+    at.selectbox(key="seg_model").set_value(ready[0].name).run()
+    at.file_uploader(key="miou_truth").set_value(("hugemask.png", _png_declaring(20000, 20000), "image/png")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("hugemask.png declares too many pixels" in e.value for e in at.error), [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("width, height, message", [(20000, 1, "too thin"), (1, 20000, "too thin"), (0, 5, "not an image file")])
+def test_the_loader_refuses_what_cannot_be_shown(width, height, message):
+    from cvdemo.images import ImageLoadError, load_image
+
+    data = _png(np.zeros((height, width, 3), np.uint8)) if width else _png_declaring(width, height)
+    with pytest.raises(ImageLoadError, match=message):
+        load_image(data, name="x.png")
+
+
+def test_plain_escapes_every_markdown_construct_a_name_could_carry():
+    from cvdemo.ui.common import plain
+
+    escaped = plain("![a](http://h/x.png) <http://h> **b** `c` $x$ ~d~ | e\n# f")
+    assert "![" not in escaped.replace("\\![", "") and "\n" not in escaped
+    for mark in ("\\[", "\\]", "\\<", "\\*\\*", "\\`", "\\$", "\\~", "\\|", "\\#"):
+        assert mark in escaped

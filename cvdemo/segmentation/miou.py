@@ -201,6 +201,8 @@ def _open(source, name: str) -> Image.Image:
         image.load()
     except GroundTruthError:
         raise
+    except Image.DecompressionBombError:  # Pillow's own limit, before ours could look at the size
+        raise GroundTruthError(f"{name} declares too many pixels to decode safely; the limit is {MAX_PIXELS / 1e6:.0f} MP") from None
     except UnidentifiedImageError:
         raise GroundTruthError(f"{name} is not an image file; upload an indexed or greyscale PNG of class indices") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

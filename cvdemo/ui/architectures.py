@@ -21,7 +21,8 @@ from cvdemo.architectures.explorer import effective_field, fit_to_input, load_ne
 from cvdemo.architectures.graph import LayerGraph, analyse
 from cvdemo.images import ImageLoadError, fit_longest_side, load_image
 from cvdemo.registry import Task
-from cvdemo.ui.common import bounded_slider, cached_model, current_device, download_png, image_digest, image_input, session_memo
+from cvdemo.ui.common import (bounded_slider, cached_model, current_device, download_png, image_digest, image_input,
+                              plain, session_memo)
 
 VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning")
 
@@ -214,7 +215,7 @@ def layers_section() -> None:
         heatmap = np.sqrt(heatmap)  # gradients are heavy-tailed; the square root shows their extent
     drawn = figures.draw_receptive_field(framed, field, row, col, (rows, cols) if show_grid else None, heatmap)
     with right:
-        st.image(drawn, caption=f"{image_name}, resized and centre-cropped to {size}×{size}: yellow = receptive field of the red unit"
+        st.image(drawn, caption=f"{plain(image_name)}, resized and centre-cropped to {size}×{size}: yellow = receptive field of the red unit"
                  + (", blue dots = centres of the other units" if show_grid else ""), width="stretch")
         download_png(drawn, f"receptive_field_{name}_{layer_name}.png", key="arch_layers_download")
 
@@ -333,7 +334,7 @@ def convolutionalization_section() -> None:
     heat = result.heatmap(class_index, "probability" if kind.startswith("probability") else "score")
     blended = figures.overlay_heatmap(image, heat, 0.55, normalise=not kind.startswith("probability"))
     with right:
-        st.image(blended, caption=f"'{result.categories[class_index]}' over {image_name}: a {heat.shape[0]}×{heat.shape[1]} map "
+        st.image(blended, caption=f"'{result.categories[class_index]}' over {plain(image_name)}: a {heat.shape[0]}×{heat.shape[1]} map "
                  f"from a {result.input_size[1]}×{result.input_size[0]} input (peak {heat.max():.2f})", width="stretch")
         download_png(blended, f"class_map_{result.categories[class_index].replace(' ', '_')}.png", key="arch_conv_download")
 
@@ -422,7 +423,7 @@ def augmentation_section() -> None:
     sample = augment.make_sample(image, boxes, masks, labels)
     with right:
         st.image(figures.draw_sample(sample.image, sample.boxes, sample.masks, sample.labels),
-                 caption=f"{image_name} with {described} and its mask", width="stretch")
+                 caption=f"{plain(image_name)} with {described} and its mask", width="stretch")
     key = ("augment", image_digest(image), tuple(map(tuple, np.round(sample.boxes, 1))), masks is not None, strength, tuple(jobs))
     results = st.session_state.get("_arch_aug_last")
     if results is None or results[0] != key:
@@ -489,7 +490,7 @@ def _user_classes() -> tuple[list[str], list[tuple[np.ndarray, int]], list[tuple
                 try:
                     images.append(load_image(upload.getvalue(), name=upload.name))
                 except ImageLoadError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
             for data in snapshots:
                 images.append(load_image(data, name="webcam snapshot"))
             if snapshots and st.button(f"Forget {len(snapshots)} snapshot(s)", key=f"arch_tl_forget_{index}"):
@@ -631,7 +632,7 @@ def _results(backbone: transfer.Backbone) -> None:
         image, image_name = picked
         probabilities = head.predict(backbone, [image])[0]
         left, right = st.columns([1, 1])
-        left.image(image, caption=image_name, width="stretch")
+        left.image(image, caption=plain(image_name), width="stretch")
         right.plotly_chart(figures.probability_bars(head.classes, probabilities), key="arch_tl_bars")
     with st.expander("Live webcam"):
         from cvdemo.ui.live import live_video

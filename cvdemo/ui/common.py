@@ -13,7 +13,7 @@ import torch
 
 from cvdemo import registry
 from cvdemo.device import available_devices, configure_cpu, describe_device, pick_device
-from cvdemo.images import ImageLoadError, encode_png, load_image
+from cvdemo.images import ImageLoadError, encode_png, load_image, size_note
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.ui.pages import page_for
 from cvdemo.weights import Status, TorchvisionWeights, WeightsUnavailable
@@ -202,10 +202,14 @@ def image_input(key: str, label: str = "Image", *, sources=("Upload", "Webcam sn
             names = list(samples)
             st.selectbox(sample_label, names, key=f"{key}_sample",
                          index=names.index(default_sample) if default_sample in names else 0)
-        return current_image(key, samples)
+        picked = current_image(key, samples)
     except ImageLoadError as exc:
-        st.error(f"Could not use this image: {exc}")
+        st.error(f"Could not use this image: {plain(exc)}")
         return None
+    note = None if picked is None else size_note(*picked)
+    if note:
+        st.warning(plain(note))
+    return picked
 
 
 def current_image(key: str, samples: Samples | None = None) -> tuple[np.ndarray, str] | None:
@@ -256,7 +260,16 @@ def download_png(image: np.ndarray, filename: str, label: str = "Download PNG", 
 
 
 def show_error(exc: BaseException) -> None:
-    st.error(str(exc) or exc.__class__.__name__)
+    st.error(plain(exc) or exc.__class__.__name__)
+
+
+_MARKDOWN_ACTIVE = str.maketrans({**{c: "\\" + c for c in "\\`*_{}[]<>#+-!|$~"}, "\n": " ", "\r": " "})
+
+
+def plain(text) -> str:
+    """``text`` (a file or person name, a message quoting one) escaped so that Streamlit's Markdown
+    shows it as typed: an upload named ``![x](http://host/)`` must not make the browser fetch it."""
+    return str(text).translate(_MARKDOWN_ACTIVE)
 
 
 def image_digest(image: np.ndarray) -> str:

@@ -21,11 +21,11 @@ from cvdemo.detection.metrics import COCO_IOU_THRESHOLDS, evaluate, match_image
 from cvdemo.detection.pipeline import DETECTION_FLOOR, TimedDetections, class_names, detect_and_draw, timed_detect, visible
 from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
 from cvdemo.device import describe_device
-from cvdemo.images import ImageLoadError, distinct_names
+from cvdemo.images import ImageLoadError, distinct_names, size_note
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Detections
 from cvdemo.ui.common import (cached_model, current_device, decode_upload, download_png, download_stem, image_digest,
-                              image_input, in_session_memo, model_picker, session_memo)
+                              image_input, in_session_memo, model_picker, plain, session_memo)
 
 TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
         "📈 Metrics on your labels", "🟨 YOLO's output tensor", "🎥 Live webcam"]
@@ -118,7 +118,10 @@ def photos_tab(settings: Settings) -> None:
         try:
             images.append((name, decode_upload(file.getvalue(), file.name)))
         except ImageLoadError as exc:
-            st.error(f"Skipped: {exc}")
+            st.error(f"Skipped: {plain(exc)}")
+            continue
+        if note := size_note(images[-1][1], name):
+            st.warning(plain(note))
     if not files:
         if settings.picture is None:
             st.info("Upload photos above, or choose a picture in the sidebar.")
@@ -130,15 +133,15 @@ def photos_tab(settings: Settings) -> None:
     progress = st.progress(0.0, text="Detecting…") if len(images) > 1 else None
     for number, (name, image) in enumerate(images):
         if progress:
-            progress.progress(number / len(images), text=f"Detecting {name} ({number + 1}/{len(images)})")
+            progress.progress(number / len(images), text=f"Detecting {plain(name)} ({number + 1}/{len(images)})")
         timed = detections_for(spec, image)
         shown = visible(timed.detections, settings.threshold, settings.classes)
         results[name] = shown
         drawn = draw_detections(image, shown)
         left, right = st.columns([3, 2])
-        left.image(drawn, caption=name, width="stretch")
+        left.image(drawn, caption=plain(name), width="stretch")
         with right:
-            st.markdown(f"**{name}** · {image.shape[1]}×{image.shape[0]}")
+            st.markdown(f"**{plain(name)}** · {image.shape[1]}×{image.shape[0]}")
             a, b = st.columns(2)
             a.metric("Latency", f"{timed.latency_ms:.0f} ms", help="detect(): pre-processing, network and post-processing, "
                      "measured when this picture first went through this model")
@@ -149,7 +152,7 @@ def photos_tab(settings: Settings) -> None:
     if progress:
         progress.empty()
     records = to_coco_results(results)
-    ids = ", ".join(f"{i} = {name}" for i, name in enumerate(results, start=1))
+    ids = ", ".join(f"{i} = {plain(name)}" for i, name in enumerate(results, start=1))
     st.download_button("Download detections (COCO results JSON)", to_json(records), file_name="detections_coco_results.json",
                        mime="application/json", key="det_json",
                        help=f"A list of {{image_id, category_id, bbox: [x, y, w, h], score}} as COCO's loadRes reads it. "
@@ -467,22 +470,22 @@ def metrics_tab(settings: Settings) -> None:
     try:
         truth = parse_annotation_files((f.name, f.getvalue()) for f in label_files)
     except GroundTruthError as exc:
-        st.error(f"Could not read the labels: {exc}")
+        st.error(f"Could not read the labels: {plain(exc)}")
         return
     for note in truth.warnings:
-        st.warning(note)
+        st.warning(plain(note))
     images = {}
     for file in image_files:
         if file.name in images:
-            st.warning(f"Two photos are named {file.name}: labels are matched by file name, so only the first is scored.")
+            st.warning(f"Two photos are named {plain(file.name)}: labels are matched by file name, so only the first is scored.")
             continue
         try:
             images[file.name] = decode_upload(file.getvalue(), file.name)
         except ImageLoadError as exc:
-            st.error(f"Skipped: {exc}")
+            st.error(f"Skipped: {plain(exc)}")
     matching = match_images(list(images), truth)
     for note in matching.describe():
-        st.warning(note)
+        st.warning(plain(note))
     if not matching.pairs:
         st.error("No uploaded photo matches a labelled file name, so there is nothing to score.")
         return
@@ -499,11 +502,11 @@ def metrics_tab(settings: Settings) -> None:
                                                   image_truth.crowd[keep], image_truth.difficult[keep], image_truth.size)
     for name, image_truth in aligned.items():
         for note in size_warnings(name, image_truth, *images[name].shape[:2]):
-            st.warning(note)
+            st.warning(plain(note))
     predictions: dict[str, Detections] = {}
     progress = st.progress(0.0)
     for number, name in enumerate(aligned):
-        progress.progress(number / len(aligned), text=f"Detecting {name} ({number + 1}/{len(aligned)})")
+        progress.progress(number / len(aligned), text=f"Detecting {plain(name)} ({number + 1}/{len(aligned)})")
         predictions[name] = detections_for(spec, images[name]).detections
     progress.empty()
     if settings.classes:

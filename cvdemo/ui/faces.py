@@ -14,7 +14,7 @@ from cvdemo.faces.gallery import Gallery, GalleryError, clean_name, identify_all
 from cvdemo.faces.verify import Face, FacePipeline, compare, distance_matrix, face_notes, largest, no_face_message
 from cvdemo.images import ImageLoadError
 from cvdemo.ui.common import (Samples, cached_model, current_device, current_image, decode_upload, download_png,
-                              image_digest, image_input, session_memo)
+                              image_digest, image_input, plain, session_memo)
 
 MODES = ("Verify two photos", "Gallery & identify", "Metric space", "Siamese training")
 GALLERY_KEY = "fv_gallery"
@@ -62,7 +62,7 @@ def find_faces(image: np.ndarray, name: str, pipe: FacePipeline | None = None) -
     """Faces of a photo, remembered per session so reruns (slider moves) are instant."""
 
     def detect() -> list[Face]:
-        bar = st.progress(0.0, text=f"Looking for faces in {name}…")
+        bar = st.progress(0.0, text=f"Looking for faces in {plain(name)}…")
         try:
             return (pipe or pipeline()).faces(image, progress=lambda fraction, text: bar.progress(min(1.0, fraction), text=text))
         finally:
@@ -76,7 +76,7 @@ def pick_face(faces: list[Face], key: str, name: str) -> Face:
     if len(faces) == 1:
         return faces[0]
     default = largest(faces).index
-    index = st.selectbox(f"{len(faces)} faces in {name}: which one?", [f.index for f in faces], index=default, key=key,
+    index = st.selectbox(f"{len(faces)} faces in {plain(name)}: which one?", [f.index for f in faces], index=default, key=key,
                          format_func=lambda i: faces[i].label() + (" — largest" if i == default else ""))
     return faces[index]
 
@@ -90,7 +90,7 @@ def show_photo_faces(image: np.ndarray, faces: list[Face], chosen: Face | None, 
 
 def notes_for(faces: list[Face], name: str) -> None:
     for note in face_notes(faces, name):
-        st.warning(note)
+        st.warning(plain(note))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -115,15 +115,15 @@ def verify_section() -> None:
             image, name = picked
             faces = find_faces(image, name, pipe)
             if not faces:
-                st.error(no_face_message(name, pipe.min_face_size(image)))
-                st.image(image, caption=name, width="stretch")
+                st.error(plain(no_face_message(name, pipe.min_face_size(image))))
+                st.image(image, caption=plain(name), width="stretch")
                 continue
             notes_for(faces, name)
             face = pick_face(faces, f"fv_{side.lower()}_face", name)
             chosen[side] = face
             photo, chip = st.columns([3, 1])
             with photo:
-                show_photo_faces(image, faces, face, f"{name}: {len(faces)} face(s); white outline: where the chip is cut")
+                show_photo_faces(image, faces, face, f"{plain(name)}: {len(faces)} face(s); white outline: where the chip is cut")
             chip.image(face.chip, caption=f"aligned chip, face {face.index + 1}", width="stretch")
 
     if len(chosen) < 2:
@@ -265,7 +265,7 @@ def enrol_form(g: Gallery) -> None:
                 try:
                     photos.append((decode_upload(uploaded.getvalue(), uploaded.name), uploaded.name))
                 except ImageLoadError as exc:  # skip this one, keep the others
-                    st.error(f"Skipped: {exc}")
+                    st.error(f"Skipped: {plain(exc)}")
         elif source == "Webcam snapshot":
             shot = st.camera_input("Take a picture (take several: turn your head a little between them)", key="fv_enrol_camera")
             if shot is not None:
@@ -274,26 +274,26 @@ def enrol_form(g: Gallery) -> None:
             choice = st.selectbox("Sample photo", list(samples.SAMPLES), key="fv_enrol_sample")
             photos.append((samples.sample(choice), choice))
     except ImageLoadError as exc:
-        st.error(f"Could not use this image: {exc}")
+        st.error(f"Could not use this image: {plain(exc)}")
     pipe = pipeline()
     ready: list[tuple[Face, str]] = []
     for i, (image, photo_name) in enumerate(photos):
         faces = find_faces(image, photo_name, pipe)
         if not faces:
-            st.error(no_face_message(photo_name, pipe.min_face_size(image)))
+            st.error(plain(no_face_message(photo_name, pipe.min_face_size(image))))
             continue
         notes_for(faces, photo_name)
         face = pick_face(faces, f"fv_enrol_pick_{i}", photo_name)
         ready.append((face, photo_name))
     if ready:
         st.image(draw.tile([f.chip for f, _ in ready], [n for _, n in ready], size=110, columns=5), caption="chips to enrol")
-    if st.button(f"Enrol {len(ready)} face(s)" + (f" as {name.strip()}" if name.strip() else ""), key="fv_enrol_go", disabled=not ready):
+    if st.button(f"Enrol {len(ready)} face(s)" + (f" as {plain(name.strip())}" if name.strip() else ""), key="fv_enrol_go", disabled=not ready):
         try:
             for face, photo_name in ready:
                 g.add(name, face.descriptor, face.chip, photo_name)
-            st.success(f"Enrolled {len(ready)} face(s) as {name.strip()}.")
+            st.success(f"Enrolled {len(ready)} face(s) as {plain(name.strip())}.")
         except GalleryError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
     if st.button("Add the sample faces (astronaut ×4, cameraman ×2)", key="fv_enrol_samples",
                  help="Edited copies of two public-domain photos: enough to try every view. Enrol real people for meaningful statistics."):
         added = add_sample_faces(g, pipe)
@@ -345,7 +345,7 @@ def gallery_listing(g: Gallery) -> None:
                 imported = Gallery.from_bytes(uploaded.getvalue(), uploaded.name)
                 g.import_entries(imported, replace=how.startswith("Replace"))
             except GalleryError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
                 return
             st.success(f"Imported {len(imported)} photos of {len(imported.names())} people.")
             st.rerun()
@@ -359,13 +359,13 @@ def identify_photo(g: Gallery, threshold: float) -> None:
     pipe = pipeline()
     faces = find_faces(image, name, pipe)
     if not faces:
-        st.error(no_face_message(name, pipe.min_face_size(image)))
+        st.error(plain(no_face_message(name, pipe.min_face_size(image))))
         return
     results = identify_all(g, faces, threshold)
     labels = [f"{f.index + 1}: {r.label()}" for f, r in zip(faces, results)]
     colours = [draw.MATCH if r.name else draw.NO_MATCH for r in results]
     annotated = draw.annotate(image, [f.box for f in faces], labels, colours)
-    st.image(annotated, caption=f"{name}: nearest enrolled person per face (distance); red: nobody within {threshold:.2f}",
+    st.image(annotated, caption=f"{plain(name)}: nearest enrolled person per face (distance); red: nobody within {threshold:.2f}",
              width="stretch")
     download_png(annotated, "identified.png", key="fv_identify_png")
     rows = []
@@ -376,7 +376,7 @@ def identify_photo(g: Gallery, threshold: float) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for f in faces:
         if f.tiny:
-            st.warning(f"{f.label().capitalize()} is tiny: its identification is unreliable.")
+            st.warning(f"{plain(f.label().capitalize())} is tiny: its identification is unreliable.")
 
 
 def identify_live(g: Gallery, threshold: float) -> None:

@@ -23,7 +23,7 @@ from cvdemo.segmentation.overlay import (background_effect, class_colours, color
                                          BACKGROUND_NAMES, LiveBackdrop)
 from cvdemo.segmentation.pipeline import live_default
 from cvdemo.ui.common import (cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
-                              model_picker, session_memo)
+                              model_picker, plain, session_memo)
 
 MODES = ("Semantic (photo)", "Instances (photo)", "Live webcam", "mIoU vs. ground truth", "How decoders upsample")
 DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder")
@@ -195,7 +195,7 @@ def live_section() -> None:
         try:
             backdrop = LiveBackdrop(decode_upload(upload.getvalue(), upload.name))
         except ImageLoadError as exc:
-            c.error(str(exc))
+            c.error(plain(exc))
     rgb_colour = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
     colours = class_colours(model.categories)
     visible = np.array([n not in BACKGROUND_NAMES for n in model.categories], dtype=bool)
@@ -249,7 +249,7 @@ def miou_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | None) 
         truth = parse_ground_truth(upload.getvalue(), categories, image.shape[:2], colours=class_colours(categories),
                                    black_and_white=black_and_white, name=upload.name)
     except GroundTruthError as exc:
-        st.error(f"Could not use this ground truth: {exc}")
+        st.error(f"Could not use this ground truth: {plain(exc)}")
         return
     result = score(mask.classes, truth, categories)
     a, b, c = st.columns(3)
