@@ -8,6 +8,8 @@ from functools import lru_cache
 
 import torch
 
+from cvdemo.settings import env_int
+
 DEVICE_ENV = "CVDEMO_DEVICE"
 
 
@@ -90,7 +92,7 @@ def configure_cpu() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
         cores = os.cpu_count() or 1
-    threads = int(os.environ.get("CVDEMO_THREADS", cores))
+    threads = env_int("CVDEMO_THREADS", cores)
     torch.set_num_threads(max(1, threads))
     with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
         torch.set_num_interop_threads(1)

@@ -7,7 +7,6 @@ user can act on.
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from pathlib import Path
 from typing import Union
@@ -15,8 +14,10 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-MAX_BYTES = int(os.environ.get("CVDEMO_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
-MAX_PIXELS = int(os.environ.get("CVDEMO_MAX_IMAGE_PIXELS", 50_000_000))
+from cvdemo.settings import env_int
+
+MAX_BYTES = env_int("CVDEMO_MAX_IMAGE_BYTES", 50 * 1024 * 1024)
+MAX_PIXELS = env_int("CVDEMO_MAX_IMAGE_PIXELS", 50_000_000)
 # Wider than this (either way) cannot be drawn: shown 1460 px wide, a 20000×1 strip is 0 px high.
 MAX_ASPECT = 50
 # Below this a picture holds too little for any network here to see (their inputs are 64–640 px).
@@ -48,10 +49,13 @@ def load_image(source: ImageSource, *, channel_order: str = "rgb", name: str | N
         label = label or path.name
         if not path.is_file():
             raise ImageLoadError(f"{label}: no such file")
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ImageLoadError(_too_many_bytes(label, size))
-        data = path.read_bytes()
+        try:
+            size = path.stat().st_size
+            if size > MAX_BYTES:
+                raise ImageLoadError(_too_many_bytes(label, size))
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageLoadError(f"{label} cannot be read ({exc.strerror or exc})") from None
     else:
         data = bytes(source)
     return decode_image_bytes(data, name=label)

@@ -4,6 +4,7 @@ costs the server no more than it must, and leaves the app (or the CLI's promise)
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import struct
@@ -450,3 +451,113 @@ def test_plain_escapes_every_markdown_construct_a_name_could_carry():
     assert "![" not in escaped.replace("\\![", "") and "\n" not in escaped
     for mark in ("\\[", "\\]", "\\<", "\\*\\*", "\\`", "\\$", "\\~", "\\|", "\\#"):
         assert mark in escaped
+
+
+# --------------------------------------------------------------------------- the CLI's promise: one line on stderr, exit 2
+
+
+def run_cli(*args) -> tuple[int, str, str]:
+    """``python -m cvdemo ARGS`` in this process: (exit status, stdout, stderr)."""
+    import contextlib
+
+    from cvdemo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main([str(arg) for arg in args])
+        except SystemExit as exc:  # argparse's own refusals
+            status = exc.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def run_cli_process(*args, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """A fresh ``python -m cvdemo`` (for what happens at import time and to the real stdout), bytes in and out."""
+    return subprocess.run([sys.executable, "-m", "cvdemo", *args], cwd=ROOT, capture_output=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def assert_refused(status: int, err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("cvdemo"), (status, err)
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def photo_file(tmp_path_factory) -> Path:
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("cli") / "cat.png"
+    path.write_bytes(_png(data.chelsea()))
+    return path
+
+
+def test_an_unreadable_input_is_one_line(photo_file, monkeypatch):
+    original = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == photo_file.name:
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    status, _, err = run_cli("detect", photo_file)
+    assert_refused(status, err, "cat.png cannot be read (Permission denied)")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["generate", "--n", "2", "--out", "/proc/cvdemo-x"], "--out /proc/cvdemo-x: cannot create it"),
+    (["explain", "{photo}", "--method", "occlusion", "--stride", "0"], "--stride must be at least 1, got 0"),
+    (["explain", "{photo}", "--method", "occlusion", "--patch", "0"], "--patch must be at least 1, got 0"),
+    (["explain", "{photo}", "--method", "lrp_epsilon", "--epsilon", "nan"], "--epsilon must be a positive number"),
+    (["explain", "{photo}", "--out", "{folder}"], "is a folder; name a file"),
+    (["explain", "{photo}", "--png", "/proc/cvdemo-x/map.png"], "--png /proc/cvdemo-x/map.png: cannot create its folder"),
+    (["bench", "yolov9"], "unknown model 'yolov9'"),
+    (["bench", "--runs", "0", "mobilenet_v2"], "--runs must be at least 1"),
+], ids=["generate-out-proc", "stride-0", "patch-0", "epsilon-nan", "out-is-a-folder", "png-unwritable", "bench-yolov9",
+        "bench-runs-0"])
+def test_bad_options_are_one_line_and_exit_2(args, fragment, photo_file, tmp_path):
+    folder = tmp_path / "map.npy"
+    folder.mkdir()
+    status, out, err = run_cli(*[a.format(photo=photo_file, folder=folder) for a in args])
+    assert_refused(status, err, fragment)
+    assert out == ""
+
+
+def test_explain_writes_its_png_into_a_folder_it_creates(photo_file, tmp_path):
+    target = tmp_path / "new" / "folder" / "map.png"
+    status, out, err = run_cli("explain", photo_file, "--method", "gradient", "--png", target)
+    assert status == 0, err
+    assert target.stat().st_size > 1000 and json.loads(out)["method"]
+
+
+@pytest.mark.parametrize("variable", ["CVDEMO_THREADS", "CVDEMO_MAX_IMAGE_PIXELS", "CVDEMO_MAX_IMAGE_BYTES"])
+def test_a_malformed_setting_is_one_line_naming_it(variable):
+    done = run_cli_process("weights", "--json", env={variable: "abc"}, timeout=300)
+    assert_refused(done.returncode, done.stderr.decode(), f"{variable}='abc' is not a whole number")
+    assert done.stdout == b""
+
+
+def test_json_is_strict_even_for_nan_and_names_that_are_not_utf8():
+    import contextlib
+
+    from cvdemo.cli._common import print_json
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_json({"delta": float("nan"), "top": [float("inf"), 1.5], "image": "caf\udce9.png"})
+    parsed = json.loads(out.getvalue())  # Python's json accepts NaN; the check is on the text itself
+    assert "NaN" not in out.getvalue() and "Infinity" not in out.getvalue()
+    assert parsed == {"delta": None, "top": [None, 1.5], "image": "caf\ufffd.png"}
+
+
+def test_a_file_name_that_is_not_utf8_gives_valid_utf8_json(tmp_path, photo_file):
+    folder = os.fsencode(tmp_path)
+    name = folder + b"/caf\xe9.png"
+    with open(name, "wb") as file:
+        file.write(photo_file.read_bytes())
+    done = run_cli_process("segment", os.fsdecode(name), "--out", str(tmp_path / "out"), timeout=300)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    payload = json.loads(done.stdout.decode("utf-8"))  # strict: raises on invalid UTF-8
+    assert payload["image"].endswith("caf\ufffd.png")

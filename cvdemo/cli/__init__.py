@@ -13,6 +13,7 @@ import sys
 
 from cvdemo.device import configure_cpu
 from cvdemo.images import ImageLoadError
+from cvdemo.settings import SettingError
 from cvdemo.weights import WeightsUnavailable
 
 
@@ -34,14 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # file names that are not UTF-8 print escaped, never crash
+        sys.stdout.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_cpu()
     try:
+        configure_cpu()
         return int(args.func(args) or 0)
-    except (CliError, ImageLoadError, WeightsUnavailable, LookupError, RuntimeError) as exc:
+    except (CliError, ImageLoadError, WeightsUnavailable, LookupError, RuntimeError, SettingError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"cvdemo {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an unwritable --out, a full disk: the user's to fix, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cvdemo {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cvdemo.bench import BenchResult, as_dicts, machine_summary, run_all
+from cvdemo.cli import CliError
 from cvdemo.cli._common import add_device_option, print_json
 from cvdemo.device import pick_device
 
@@ -20,7 +21,30 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+# Rows the feature benchmarks report under a name that is not a registry model.
+CASE_NAMES = ("overlay", "mtcnn+dlib_resnet")
+
+
+def check_names(names: list[str]) -> None:
+    """Every name must be a ready model or a feature benchmark's, before minutes of timing."""
+    from cvdemo import registry
+
+    for name in names:
+        if name in CASE_NAMES:
+            continue
+        try:
+            spec = registry.get(name)
+        except KeyError:
+            ready = ", ".join(spec.name for spec in registry.all_models() if spec.ready)
+            raise CliError(f"unknown model {name!r}; ready models: {ready}") from None
+        if not spec.ready:
+            raise CliError(f"{name} is not ready on this machine; to fix: {spec.status().action}")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_names(args.models)
+    if args.runs < 1:
+        raise CliError(f"--runs must be at least 1, got {args.runs}")
     device = pick_device(args.device)
     summary = machine_summary(device)
     if not args.json:
@@ -32,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
             note = f"  {result.note}" if result.note else ""
             print(f"{result.model:<20} {result.case:<46} {result.median_ms:>10.1f} {result.fps:>8.1f} {result.peak_memory_mb:>9.0f}{note}", flush=True)
 
-    results = run_all(device, max(1, args.runs), args.models or None, include_extra=not args.no_extra, on_result=show)
+    results = run_all(device, args.runs, args.models or None, include_extra=not args.no_extra, on_result=show)
+    missing = sorted(set(args.models) - {result.model for result in results})
+    if missing:
+        raise CliError(f"nothing to time for {', '.join(missing)}")
     if args.json:
         print_json({"machine": summary, "results": as_dicts(results)})
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cvdemo import registry
 from cvdemo.cli import CliError
-from cvdemo.cli._common import add_device_option, add_model_option, print_json, read_images
+from cvdemo.cli._common import add_device_option, add_model_option, output_folder, print_json, read_images
 from cvdemo.device import describe_device, pick_device, synchronize
 from cvdemo.registry import Task
 
@@ -45,15 +45,11 @@ def pick_detector(name: str | None) -> registry.ModelSpec:
 def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.threshold <= 1.0:
         raise CliError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    out_dir = Path(args.out) if args.out else None
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise CliError(f"--out {out_dir} exists and is not a directory")
+    out_dir = output_folder(args.out) if args.out else None
     images = read_images(args.images)  # every file is checked before the model loads
     spec = pick_detector(args.model)
     device = pick_device(args.device)
     detector = spec.build(device)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
     report = []
     for path, image in images:
         started = time.perf_counter()

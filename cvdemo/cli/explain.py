@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import math
 
 import numpy as np
 
 from cvdemo.cli import CliError
-from cvdemo.cli._common import add_device_option, add_model_option, print_json, read_images
+from cvdemo.cli._common import add_device_option, add_model_option, output_file, print_json, read_images
 
 
 def register(subparsers) -> None:
@@ -52,6 +52,15 @@ def method_options(args: argparse.Namespace, subject) -> dict:
     return {}
 
 
+def check_numbers(args: argparse.Namespace) -> None:
+    """Refuse option values no method can use, before the model loads."""
+    for option in ("patch", "stride", "steps", "samples"):
+        if getattr(args, option) < 1:
+            raise CliError(f"--{option} must be at least 1, got {getattr(args, option)}")
+    if not math.isfinite(args.epsilon) or args.epsilon <= 0:
+        raise CliError(f"--epsilon must be a positive number, got {args.epsilon}")
+
+
 def _ready(name: str) -> bool:
     from cvdemo import registry
 
@@ -76,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     args.method = method
     if args.out and not args.out.endswith(".npy"):
         raise CliError("--out must name a .npy file")
+    check_numbers(args)
+    out = output_file(args.out, "--out") if args.out else None
+    png = output_file(args.png, "--png") if args.png else None
     ((path, image),) = read_images([args.image])
     device = pick_device(args.device)
     spec = registry.get(args.model) if args.model else registry.default_model(Task.CLASSIFICATION)
@@ -93,14 +105,13 @@ def run(args: argparse.Namespace) -> int:
         result = attribute(method, subject.model, subject.inputs, target, **method_options(args, subject))
     except AttributionError as exc:
         raise CliError(str(exc)) from None
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        np.save(args.out, result.map.astype(np.float32))
-    if args.png:
+    if out is not None:
+        np.save(out, result.map.astype(np.float32))
+    if png is not None:
         from cvdemo.explain.plots import overlay_rgb
         from cvdemo.images import encode_png
 
-        Path(args.png).write_bytes(encode_png(overlay_rgb(subject.image, result)))
+        png.write_bytes(encode_png(overlay_rgb(subject.image, result)))
     facts = result.summary()
     facts.update({
         "model": spec.name,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from cvdemo import registry
 from cvdemo.cli import CliError
-from cvdemo.cli._common import add_device_option, print_json
+from cvdemo.cli._common import add_device_option, output_folder, print_json
 from cvdemo.device import describe_device, pick_device
 from cvdemo.registry import Task
 
@@ -42,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--n must be between 1 and {MAX_FACES}, got {args.n}")
     if not 0.0 <= args.temperature <= 10.0:
         raise CliError(f"--temperature must be between 0 and 10, got {args.temperature}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out} exists and is not a folder")
+    out = output_folder(args.out)
     spec = registry.get(args.model) if args.model else registry.default_model(Task.GENERATOR)
     if spec.task is not Task.GENERATOR:
         raise CliError(f"{spec.name} is a {spec.task.value} model, not a generator")
@@ -54,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
     z = scale_norm(latents(args.seed, args.n), args.temperature)
     faces = generator.generate(z)
 
-    out.mkdir(parents=True, exist_ok=True)
     width = max(3, len(str(args.n - 1)))
     paths = []
     for index, face in enumerate(faces):

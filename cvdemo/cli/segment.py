@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from cvdemo.cli import CliError
-from cvdemo.cli._common import add_device_option, add_model_option, print_json, read_images
+from cvdemo.cli._common import add_device_option, add_model_option, output_folder, print_json, read_images
 from cvdemo.device import pick_device
 from cvdemo.registry import Task
 
@@ -39,11 +39,7 @@ def run(args: argparse.Namespace) -> int:
                            f"({', '.join(s.name for s in registry.all_models(Task.SEMANTIC_SEGMENTATION))})")
     else:
         spec = registry.default_model(Task.SEMANTIC_SEGMENTATION)
-    out_dir = Path(args.out) if args.out else None
-    if out_dir is not None:
-        if out_dir.exists() and not out_dir.is_dir():
-            raise CliError(f"--out {out_dir} exists and is not a directory")
-        out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_folder(args.out) if args.out else None
     images = read_images(args.images)  # every file checked before the model loads
     device = pick_device(args.device)
     model = spec.build(device)
