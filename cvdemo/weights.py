@@ -261,6 +261,9 @@ class TorchvisionWeights(WeightSource):
             if self.alias is not None and found.resolve() == (self.alias.locate() or Path()).resolve():
                 return self.alias.status()
             return WeightsStatus(Status.CORRUPT, problem, f"rm {found} && {fetch}")
+        shipped = self.alias.locate() if self.alias is not None else None
+        if shipped is not None and self.alias.integrity_problem(shipped) is not None:
+            return self.alias.status()  # reinstalling the package makes it work offline again
         return WeightsStatus(
             Status.DOWNLOADABLE,
             f"{self.filename} from the torchvision zoo (needs internet)",
@@ -431,10 +434,11 @@ def why_not_written(directory: Path, exc: BaseException) -> str:
         free = shutil.disk_usage(directory if directory.exists() else directory.parent).free
     except OSError:
         free = None
-    if code in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < (1 << 20)):
-        return f"the disk holding {directory} is full ({(free or 0) / 1e6:.1f} MB free)"
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"{directory} is not writable ({exc.__class__.__name__}: {exc})"
+    # torch.save reports a full disk as a RuntimeError without an errno: ask the disk
+    if code in (errno.ENOSPC, errno.EDQUOT) or (code is None and free is not None and free < (1 << 20)):
+        return f"the disk holding {directory} is full ({(free or 0) / 1e6:.1f} MB free)"
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"writing into {directory} failed ({exc.__class__.__name__}: {first_line[:200]})"
 
