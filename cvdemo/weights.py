@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import urllib.parse
 import urllib.request
 import warnings
@@ -367,7 +368,8 @@ def _link_into(source: Path, target: Path) -> Path:
 
 # ---------------------------------------------------------------------------- writing files safely
 
-_ORPHAN = re.compile(r"^\..+\.tmp(\d+)$")
+# ".<target name>.tmp<pid>-<thread>"; before that, "<name>.tmp<pid>"
+_ORPHAN = re.compile(r"^.+\.tmp(\d+)(?:-\d+)?$")
 
 
 def atomic_write(target: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -385,7 +387,8 @@ def atomic_write(target: Path, write: Callable[[IO[bytes]], None]) -> None:
 def _atomic_place(target: Path, make: Callable[[Path], None]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_orphans(target.parent)
-    tmp = target.parent / f".{target.name}.tmp{os.getpid()}"
+    # one temporary name per thread: two sessions may convert the same file at once
+    tmp = target.parent / f".{target.name}.tmp{os.getpid()}-{threading.get_ident()}"
     try:
         tmp.unlink(missing_ok=True)
         make(tmp)
@@ -403,7 +406,7 @@ def remove_orphans(directory: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        match = _ORPHAN.match(entry.name) or re.match(r"^.+\.tmp(\d+)$", entry.name)  # the second: names before this version
+        match = _ORPHAN.match(entry.name)
         if match is None or _process_alive(int(match.group(1))):
             continue
         try:

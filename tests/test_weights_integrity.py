@@ -285,3 +285,27 @@ def test_importing_the_weights_layer_leaves_torch_hub_alone():
             "cvdemo.registry.all_models(); assert torch.hub.get_dir() == before, torch.hub.get_dir(); "
             "assert socket.getdefaulttimeout() is None")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_two_threads_converting_the_same_file_both_get_it_and_leave_one_cache(converted_dir, tmp_path):
+    import threading
+
+    source = tmp_path / "model.bin"
+    source.write_bytes(b"shared")
+    start = threading.Barrier(2)
+    results = []
+
+    def slow_convert():
+        start.wait(timeout=30)  # both threads are converting before either writes
+        return {"w": torch.arange(100_000, dtype=torch.float32)}
+
+    def load():
+        results.append(cached_conversion("toy-v1", [source], slow_convert))
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 2 and all(torch.equal(r["w"], results[0]["w"]) for r in results)
+    assert [p.name for p in converted_dir.iterdir()] == [converted_cache_path("toy-v1", [source]).name]
