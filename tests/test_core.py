@@ -125,7 +125,7 @@ def test_torchvision_model_without_its_file_is_downloadable_and_fails_fast(monke
 
 
 def test_missing_package_file_names_the_install_command():
-    source = PackageFile("no-such-weights-package", "x/y.pt", "1.0")
+    source = PackageFile("no-such-weights-package", "x/y.pt", "1.0", "0" * 64)
     state = source.status()
     assert state.status is Status.MISSING
     assert "pip install --no-deps no-such-weights-package==1.0" in state.action
@@ -134,7 +134,7 @@ def test_missing_package_file_names_the_install_command():
 
 
 def test_missing_pack_file_names_the_fetch_command():
-    state = PackFile("no-such-pack", "models/x.json").status()
+    state = PackFile("no-such-pack", "models/x.json", "0" * 64).status()
     assert state.status is Status.MISSING and "fetch-pack no-such-pack" in state.action
 
 
@@ -145,9 +145,12 @@ def test_alias_with_wrong_hash_is_not_trusted(tmp_path, monkeypatch):
     fake = tmp_path / "mobilenet_v2-b0353104.pth"
     fake.write_bytes(b"not the real file")
 
-    class FakeAlias:
+    class FakeAlias:  # a package whose own pin passes, shipping a file whose name lies
         def locate(self):
             return fake
+
+        def integrity_problem(self, path):
+            return None
 
     source = TorchvisionWeights("MobileNet_V2_Weights.IMAGENET1K_V1", alias=FakeAlias())
     monkeypatch.setattr(TorchvisionWeights, "cache_path", property(lambda self: tmp_path / "checkpoints" / self.filename))

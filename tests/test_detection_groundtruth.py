@@ -119,6 +119,7 @@ def test_size_warnings():
     assert any("annotation says 512×512" in n for n in notes) and any("outside" in n for n in notes)
 
 
+@pytest.mark.oracle
 def test_results_file_round_trips_through_cocoeval():
     truth = parse_coco(json.dumps(COCO_DOC))
     categories = ("__background__", "person", "cat")

@@ -90,6 +90,7 @@ def coco_reference(truth, predictions):
     return evaluator.stats, per_class, per_class50
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_map_matches_cocoeval(seed):
     truth, predictions = synthetic(seed)
@@ -106,6 +107,7 @@ def test_map_matches_cocoeval(seed):
         assert evaluated[name].ap50 == pytest.approx(per_class50[name], abs=1e-3)
 
 
+@pytest.mark.oracle
 def test_many_detections_per_image_are_capped_like_cocoeval():
     # 150 boxes in one image and class: COCO counts only the 100 best-scoring ones
     rng = np.random.default_rng(7)

@@ -72,6 +72,7 @@ def test_canonical_form_of_mobilenet_v2(mobilenet, chelsea_inputs):
         torch.testing.assert_close(gm(chelsea_inputs), mobilenet.network(chelsea_inputs), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.oracle
 def test_captums_lrp_misses_resnets_skip_connections_and_ours_does_not():
     """The brief's trap: captum runs on a stock ResNet without error but its relevance does not add up."""
     from captum.attr import LRP as CaptumLRP

@@ -78,6 +78,7 @@ def test_methods_never_touch_the_shared_network(net, x):
         assert torch.equal(value, before[key]), key
 
 
+@pytest.mark.oracle
 def test_gradients_match_captum(net, x):
     from captum.attr import InputXGradient, Saliency
 
@@ -108,6 +109,7 @@ def test_integrated_gradients_completeness(net, x):
     np.testing.assert_allclose(result.map.sum(), total, rtol=1e-4)
 
 
+@pytest.mark.oracle
 def test_integrated_gradients_match_captum(net, x):
     from captum.attr import IntegratedGradients
 

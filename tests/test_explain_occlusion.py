@@ -52,6 +52,7 @@ def test_incremental_path_with_a_scalar_model_and_several_items(net):
     np.testing.assert_allclose(fast.maps, occlusion_reference(model, chips, None, 8, 4), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.oracle
 def test_reference_loop_agrees_with_captum_on_awkward_geometry(net, x):
     from captum.attr import Occlusion
 
@@ -87,6 +88,7 @@ def test_unknown_ops_fall_back_to_the_exact_batched_path(net, x):
     np.testing.assert_allclose(result.maps, occlusion_reference(model, x, 0, 8, 8), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.oracle
 def test_mobilenet_v2_fast_path_equals_captum(mobilenet, chelsea_inputs):
     from captum.attr import Occlusion
 

@@ -97,11 +97,10 @@ def test_truncated_file_is_an_error(dat_path):
 
 
 def test_converted_weights_are_cached_and_reload_identically(dat_path, face_embedder):
-    from cvdemo.weights import CONVERTED_DIR
+    from cvdemo.weights import converted_cache_path, read_converted
 
-    cached = sorted(CONVERTED_DIR.glob(f"{embedder.CONVERTER_VERSION}-*.pt"))
-    assert cached, "the converted state dict should be cached under weights/converted"
-    state = torch.load(cached[-1], weights_only=True)
+    state = read_converted(converted_cache_path(embedder.CONVERTER_VERSION, [dat_path]), [dat_path])
+    assert state is not None, "the converted state dict should be cached under weights/converted"
     fresh = embedder.convert_dat(dat_path)
     assert state.keys() == fresh.keys()
     for key in fresh:

@@ -23,6 +23,7 @@ def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.oracle
 def test_per_class_iou_and_miou_match_torchmetrics_with_ignore_index():
     rng = np.random.default_rng(0)
     for _ in range(20):

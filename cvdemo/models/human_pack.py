@@ -73,13 +73,16 @@ MAX_DETECTIONS = 100
 
 
 def _files(model: str) -> tuple[PackFile, PackFile]:
-    command = HUMAN_MODELS.fetch_command()
-    return (PackFile(PACK, f"models/{model}.json", command), PackFile(PACK, f"models/{model}.bin", command))
+    def pinned(relpath: str) -> PackFile:
+        return PackFile(PACK, relpath, HUMAN_MODELS.files[relpath][1], HUMAN_MODELS.fetch_command())
+
+    return pinned(f"models/{model}.json"), pinned(f"models/{model}.bin")
 
 
 def _graph(model: str, outputs: list[str] | None = None):
-    json_file = _files(model)[0].path()
-    return load_graph_module(json_file, outputs=outputs)
+    json_file, weights_file = _files(model)
+    weights_file.path()  # refuses a shard that is not the pinned one before the converter reads it
+    return load_graph_module(json_file.path(), outputs=outputs)
 
 
 # ============================================================================ shared pieces

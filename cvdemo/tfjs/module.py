@@ -29,7 +29,6 @@ Unknown ops raise :class:`~cvdemo.tfjs.ops.UnsupportedOpError` naming the op and
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -1044,26 +1043,21 @@ def load_graph_module(model_json: str | Path, *, outputs: list[str] | None = Non
         state.update({f"const/{key}": value for key, value in store.required.items()})
         return state
 
+    def from_state(state: dict[str, torch.Tensor]) -> TFJSGraphModule:
+        if "module" in built:  # converted just now: the module exists already
+            return built["module"]
+        cached = {key[len("const/"):]: value for key, value in state.items() if key.startswith("const/")}
+        module, _ = build_graph_module(graph, outputs=outputs, input_formats=input_formats, cached=cached, fuse=fuse)
+        module.load_state_dict({key[len("state/"):]: value for key, value in state.items() if key.startswith("state/")},
+                               strict=True, assign=True)
+        if any(t.is_meta for t in list(module.parameters()) + list(module.buffers())):
+            raise _CacheMiss("some tensors were not in the cache")
+        return module
+
     if not cache:
         convert()
         return built["module"].eval()
     key = f"tfjs-v{CONVERTER_VERSION}-{model_json.stem}-{'+'.join(outputs)}-{'fused' if fuse else 'plain'}-{sorted((input_formats or {}).items())}"
-    state = cached_conversion(key, [model_json, *shard_paths(model_json)], convert)
-    if "module" in built:
-        return built["module"].eval()
-    cached = {key[len("const/"):]: value for key, value in state.items() if key.startswith("const/")}
-    try:
-        module, _ = build_graph_module(graph, outputs=outputs, input_formats=input_formats, cached=cached, fuse=fuse)
-        module.load_state_dict({key[len("state/"):]: value for key, value in state.items() if key.startswith("state/")},
-                               strict=True, assign=True)
-    except (_CacheMiss, RuntimeError) as exc:
-        stale = f"{type(exc).__name__}: {exc}"
-    else:
-        if not any(t.is_meta for t in list(module.parameters()) + list(module.buffers())):
-            return module.eval()
-        stale = "some tensors were not in the cache"
-    # The cache does not fit this build (a converter change without a CONVERTER_VERSION bump): say
-    # so, and convert afresh rather than fail.
-    warnings.warn(f"cached conversion of {model_json.name} does not fit ({stale[:200]}); converting afresh", RuntimeWarning, stacklevel=2)
-    convert()
-    return built["module"].eval()
+    # a cache that does not fit this build (a converter change without a CONVERTER_VERSION bump)
+    # is converted afresh and replaced
+    return cached_conversion(key, [model_json, *shard_paths(model_json)], convert, from_state).eval()

@@ -81,7 +81,8 @@ def cached_model(name: str):
 
 def _label(spec: ModelSpec) -> str:
     state = spec.status().status
-    badge = {Status.READY: "", Status.DOWNLOADABLE: "  ·  download needed", Status.MISSING: "  ·  missing"}[state]
+    badge = {Status.READY: "", Status.DOWNLOADABLE: "  ·  download needed", Status.MISSING: "  ·  missing",
+             Status.CORRUPT: "  ·  corrupt file"}[state]
     family = f" — {spec.family}" if spec.family else ""
     return f"{spec.title}{family}{badge}"
 
@@ -127,6 +128,8 @@ def model_picker(tasks: Task | Iterable[Task], key: str, label: str = "Model", *
                 st.rerun()
             except WeightsUnavailable as exc:
                 st.error(str(exc))
+    elif state.status is Status.CORRUPT:
+        st.error(f"**{spec.title}** is not loaded: {state.where}. To fix: `{state.action}`")
     else:
         st.warning(f"**{spec.title}** is missing: {state.where}. To fix: `{state.action}`")
     return None

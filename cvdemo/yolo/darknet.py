@@ -556,6 +556,6 @@ def load_darknet(cfg_path: str | Path, weights_path: str | Path) -> DarknetNetwo
     cfg_path, weights_path = Path(cfg_path), Path(weights_path)
     network = DarknetNetwork(read_cfg(cfg_path))
     key = f"darknet-v{CONVERTER_VERSION}-{weights_path.stem}"
-    state = cached_conversion(key, [cfg_path, weights_path], lambda: read_weights(weights_path, network))
-    network.load_state_dict(state, strict=True)
+    cached_conversion(key, [cfg_path, weights_path], lambda: read_weights(weights_path, network),
+                      lambda state: network.load_state_dict(state, strict=True))
     return network.eval()

