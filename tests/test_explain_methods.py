@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from cvdemo.explain import METHODS, AttributionError, Cancelled, attribute
-from cvdemo.explain.gradients import conv_layers, default_cam_layer
+from cvdemo.explain.layers import default_layer
 
 
 class TinyNet(nn.Module):
