@@ -109,7 +109,7 @@ def legend(signed: bool, for_target: str, against_target: str | None = None) -> 
     return f"Bright: {for_target}; black or see-through: 0."
 
 
-# Face verification's occlusion maps, worded once so every view says the same.
-FACE_OCCLUSION_LEGEND = legend(
-    True, "covering this region pushes the two faces apart, so it supports the match",
-    "the faces look more alike without it")
+# Face verification's maps, worded once so every view says the same (the score is −distance).
+FACE_MATCH_FOR = "supports the match (covering this region pushes the two faces apart)"
+FACE_MATCH_AGAINST = "works against the match (the faces look more alike without it)"
+FACE_MATCH_LEGEND = legend(True, FACE_MATCH_FOR, FACE_MATCH_AGAINST)

@@ -166,7 +166,8 @@ class CaptumMethod(AttributionMethod):
             warnings.simplefilter("ignore", UserWarning)
             score = Score(network, target, progress, self.title, self.expected_items(x, options))
             try:
-                found = self.run(score, x, **options)
+                # Private copies hold no parameter gradients: the graph reaches a hooked layer only through x.
+                found = self.run(score, x.clone().requires_grad_(True), **options)
                 found.raw = found.raw.detach()
             finally:
                 if isinstance(network, nn.Module) and self.needs_module:

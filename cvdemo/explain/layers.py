@@ -90,9 +90,15 @@ def _is_convolution(kind: str) -> bool:
     return "Conv" in kind and "Transpose" not in kind
 
 
-def head_inputs(outputs: list[tuple[str, str, tuple[int, ...]]], grid: tuple[int, int]) -> str | None:
-    """The layer that feeds the last convolution at ``grid`` (a head level's prediction layer)."""
-    at_grid = [(index, entry) for index, entry in enumerate(outputs) if tuple(entry[2][-2:]) == tuple(grid)]
+def head_inputs(outputs: list[tuple[str, str, tuple[int, ...]]], grid: tuple[int, int],
+                used: set[str] | None = None) -> str | None:
+    """The layer that feeds the last convolution at ``grid`` (a head level's prediction layer).
+
+    ``used``: the layers the explained score depends on (a head has branches for classes and for
+    box sides; only the score's branch counts). None: every layer.
+    """
+    at_grid = [(index, entry) for index, entry in enumerate(outputs)
+               if tuple(entry[2][-2:]) == tuple(grid) and (used is None or entry[0] in used)]
     convolutions = [index for index, entry in at_grid if _is_convolution(entry[1])]
     if not convolutions:
         return None
@@ -100,11 +106,43 @@ def head_inputs(outputs: list[tuple[str, str, tuple[int, ...]]], grid: tuple[int
     return before[-1][0] if before else None
 
 
+_USED: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, set[str]]]" = weakref.WeakKeyDictionary()
+
+
+def _layers_the_score_uses(network: nn.Module, example: torch.Tensor, grid: tuple[int, int]) -> set[str]:
+    """Names of the modules at ``grid`` whose output the score's gradient reaches (one backward pass)."""
+    known = _USED.setdefault(network, {})
+    key = (tuple(example.shape[1:]), tuple(grid))
+    if key in known:
+        return known[key]
+    captured: dict[str, torch.Tensor] = {}
+    handles = []
+    with private_copy(network, "layer-probe") as probe:
+        for name, module in probe.named_modules():
+            if name:
+                handles.append(module.register_forward_hook(
+                    lambda _m, _a, out, name=name: captured.__setitem__(name, out)
+                    if isinstance(out, torch.Tensor) and out.ndim == 4 and tuple(out.shape[-2:]) == tuple(grid) else None))
+        try:
+            with torch.enable_grad():
+                x = example[:1].to(model_device(probe, example.device)).clone().requires_grad_(True)
+                score = probe(x)
+                names = list(captured)
+                gradients = torch.autograd.grad(score.float().sum(), [captured[n] for n in names], allow_unused=True)
+        finally:
+            for handle in handles:
+                handle.remove()
+    known[key] = {n for n, g in zip(names, gradients) if g is not None and bool(g.abs().sum() > 0)}
+    return known[key]
+
+
 def layer_choices(network: nn.Module, example: torch.Tensor, head_grids: tuple[tuple[int, int], ...] = ()
                   ) -> list[LayerChoice]:
     """Every offered layer, in forward order, labelled; ``head_grids``: a detector's level grids."""
     outputs = _spatial_outputs(network, example)
-    heads = {head_inputs(outputs, grid) for grid in head_grids} - {None}
+    own = getattr(network, "head_grid", None)  # the explained cell's level: only its score's branch counts
+    heads = {head_inputs(outputs, grid, _layers_the_score_uses(network, example, grid) if grid == own else None)
+             for grid in head_grids} - {None}
     height = int(example.shape[-2])
     return [LayerChoice(name, kind, int(shape[1]), (int(shape[-2]), int(shape[-1])), round(height / shape[-2], 2),
                         position, len(outputs), name in heads)
@@ -112,12 +150,14 @@ def layer_choices(network: nn.Module, example: torch.Tensor, head_grids: tuple[t
 
 
 def default_layer(network: nn.Module, example: torch.Tensor, grid: tuple[int, int] | None = None) -> str:
-    """The layer a layer method reads unless told otherwise (see the module's docstring)."""
+    """The layer a layer method reads unless told otherwise (see the module's docstring);
+    ``grid`` defaults to the network's ``head_grid`` attribute (set on detection score modules)."""
     outputs = _spatial_outputs(network, example)
     if not outputs:
         raise AttributionError("the network has no layer with a spatial feature map")
+    grid = grid or getattr(network, "head_grid", None)  # a detection's score module knows its level
     if grid is not None:
-        chosen = head_inputs(outputs, grid)
+        chosen = head_inputs(outputs, grid, _layers_the_score_uses(network, example, grid))
         if chosen is None:
             raise AttributionError(f"no layer of the network has the head level's {grid[0]}×{grid[1]} grid")
         return chosen
