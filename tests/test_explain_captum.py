@@ -10,7 +10,6 @@ from torch import nn
 
 from cvdemo.explain import METHODS, AttributionError, attribute
 from cvdemo.explain.captum_methods import CAPTUM_METHODS, baseline_set, grid_mask
-from cvdemo.explain.occlusion import make_baseline
 from tests.test_explain_methods import tiny_net
 
 TARGET = 3
