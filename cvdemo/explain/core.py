@@ -82,8 +82,8 @@ class Attribution:
     target: int | None
     seconds: float
     output: float | None = None  # the explained score f(x) of the first item
-    delta: float | None = None  # Integrated Gradients: Σ attribution − (f(x) − f(baseline))
-    conservation: Conservation | None = None  # LRP
+    delta: float | None = None  # completeness methods: Σ attribution − (f(x) − f(baseline))
+    conservation: Conservation | None = None  # the completeness check (LRP, IG, DeepLIFT, conductance, Shapley)
     signed: bool = True  # False for magnitude maps (|gradient|), which have no sign to show
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -67,10 +67,12 @@ def _spatial_outputs(network: nn.Module, example: torch.Tensor) -> list[tuple[st
                 if not (isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1):
                     return
                 entry = (name, type(module).__name__, tuple(out.shape))
-                # A container returns its last child's tensor: it replaces that entry, so the
-                # outermost name stands for it (MobileNetV2's "features" for "features.18.2").
+                # A container returns its last child's tensor, and an in-place activation its
+                # input's: the entry is replaced, so the outermost name stands for the tensor
+                # (MobileNetV2's "features" for "features.18.2") and the last op names its kind.
                 if tensors and tensors[-1] is out:
-                    fired[-1] = (name, fired[-1][1], entry[2])  # the op's kind, the container's name
+                    leaf = next(module.children(), None) is None
+                    fired[-1] = (name, entry[1] if leaf else fired[-1][1], entry[2])
                 else:
                     fired.append(entry)
                     tensors.append(out)
