@@ -1,4 +1,4 @@
-"""Explainability: what did the network look at? Occlusion, gradients, Grad-CAM and LRP, interactive."""
+"""Explainability: what did the network look at? 24 attribution methods, interactive."""
 
 import streamlit as st
 
@@ -7,9 +7,9 @@ from cvdemo.ui.common import page_setup
 
 page_setup(__file__)
 st.title("🔥 Explainability — what did the network look at?")
-st.caption("Pick a model, an image and a class; compare how occlusion (Zeiler & Fergus), image gradients "
-           "(Simonyan et al.), SmoothGrad, Integrated Gradients, Grad-CAM and layer-wise relevance propagation "
-           "(Lapuschkin et al.) answer — then check whether the maps can be trusted (sanity checks, faithfulness).")
+st.caption("Pick a model, an image and a class. Grad-CAM shows first; add any of 24 methods to compare — captum's "
+           "gradients, path and perturbation methods, Grad-CAM++/LayerCAM/EigenCAM, exact occlusion and LRP — then "
+           "check whether the maps can be trusted (completeness, sanity checks, faithfulness).")
 
 mode = st.radio("Explain", view.MODES, key="xp_mode", horizontal=True, label_visibility="collapsed")
 

@@ -122,8 +122,41 @@ def test_detection_score_subject(name, chelsea, require_ready):
     with torch.no_grad():
         value = float(subject.model(subject.inputs)[0])
     assert value == pytest.approx(float(detections.scores[0]), abs=0.02)  # the scalar is that box's score
-    result = attribute("gradient_x_input", subject.model, subject.inputs, None)
+    result = attribute("input_x_gradient", subject.model, subject.inputs, None)
     assert result.map.shape == tuple(subject.inputs.shape[-2:]) and np.isfinite(result.map).all()
+
+
+@pytest.mark.parametrize("name", ["nanodet", "centernet"])
+@pytest.mark.parametrize("photo", ["chelsea", "astronaut", "coffee"])
+def test_a_detection_boxs_default_map_is_not_empty_and_peaks_inside_the_box(name, photo, require_ready):
+    """The default map (LayerCAM, no layer given) reads the head level the box came from (the
+    motorcycle of the issue came from NanoDet's stride-32 grid while the old default layer sat on
+    the stride-8 one, and gave an all-zero map)."""
+    from skimage import data
+
+    from cvdemo.colormaps import is_flat
+    from cvdemo.explain.layers import layer_choices
+
+    require_ready(name)
+    image = getattr(data, photo)()
+    detector = registry.load_model(name, torch.device("cpu"))
+    detections = detector.detect(image, score_threshold=0.3).sorted()
+    assert len(detections)
+    for index in range(min(3, len(detections))):
+        box, label = detections.boxes[index], int(detections.labels[index])
+        subject = detection_subject(detector, image, box, label, float(detections.scores[index]))
+        result = attribute(subject.first_method, subject.model, subject.inputs, None)
+        assert not is_flat(result.map), (index, result.extras["layer"])
+        chosen = next(c for c in layer_choices(subject.model, subject.inputs, subject.head_grids)
+                      if c.name == result.extras["layer"])
+        assert chosen.head and chosen.grid == subject.layer_grid
+        assert chosen.label.startswith(f"stride {subject.inputs.shape[-1] // subject.layer_grid[0]} head, "
+                                       f"{subject.layer_grid[0]}×{subject.layer_grid[1]}")
+        _, letterbox = detector.preprocess(image)
+        x1, y1, x2, y2 = (np.asarray(box) * letterbox.scale
+                          + np.array([letterbox.pad_x, letterbox.pad_y, letterbox.pad_x, letterbox.pad_y]))
+        row, col = np.unravel_index(np.argmax(result.map), result.map.shape)
+        assert x1 <= col <= x2 and y1 <= row <= y2, (index, (row, col), (x1, y1, x2, y2))
 
 
 def test_face_verification_distance_subject(require_ready):
@@ -145,11 +178,11 @@ def test_face_verification_distance_subject(require_ready):
 
 
 def test_cascading_randomisation_decorrelates_gradients(mobilenet, chelsea_inputs):
-    result = cascading_randomisation(mobilenet.network, chelsea_inputs, 285, ["gradient", "gradcam"], steps=3)
+    result = cascading_randomisation(mobilenet.network, chelsea_inputs, 285, ["saliency", "gradcam"], steps=3)
     assert [s.block for s in result.steps] == ["", "classifier.1", "features.18", "features.17"]
     assert all(c == pytest.approx(1.0) for c in result.steps[0].correlations.values())
     last = result.steps[-1].correlations
-    assert last["gradcam"] < 0.9 and last["gradient"] < 0.9  # destroyed models give different maps
+    assert last["gradcam"] < 0.9 and last["saliency"] < 0.9  # destroyed models give different maps
     assert not any(m._forward_hooks for m in mobilenet.network.modules())
 
 

@@ -28,13 +28,18 @@ def _captions(at) -> list[str]:
     return [c.value for c in at.caption]
 
 
-def test_default_view_compares_three_methods_on_the_cat(app):
-    assert len(app.get("plotly_chart")) == 3
+def test_opening_shows_grad_cam_alone_with_a_legend_in_words(app):
+    assert len(app.get("plotly_chart")) == 1  # one fast map on opening; the others when picked
+    assert app.multiselect(key="xp_methods").value == ["gradcam"]
     table = app.dataframe[0].value
-    assert table["class"].iloc[0] in {"Egyptian cat", "tabby", "tiger cat"}
-    assert any(c.startswith("Conservation:") and "passes" in c for c in _captions(app))
+    top = table["class"].iloc[0]
+    assert top in {"Egyptian cat", "tabby", "tiger cat"}
     assert app.selectbox(key="xp_target").value == int(table["index"].iloc[0])  # top-1 by default
-    assert len(app.get("download_button")) == 6  # PNG and .npy per map
+    assert any(c.startswith("Bright: evidence for “" + top) for c in _captions(app))  # ReLU'd Grad-CAM: a magnitude
+    assert len(app.get("download_button")) == 2  # PNG and .npy
+    layer = app.selectbox(key="xp_cam_layer")
+    assert layer.value == "features" and layer.format_func(layer.value).startswith("stride 32, 7×7 · ReLU6")
+    assert not any("graph" in layer.format_func(option) for option in layer.options)
 
 
 def test_occlusion_and_target_change(app):
@@ -43,8 +48,9 @@ def test_occlusion_and_target_change(app):
     app.slider(key="xp_stride").set_value(56).run()
     assert not app.exception, app.exception[0].value if app.exception else ""
     captions = " ".join(_captions(app))
-    assert "incremental (exact)" in captions and "convergence delta" in captions
-    assert "16 patch positions" in captions
+    assert "incremental (exact)" in captions and "16 patch positions" in captions
+    assert "Completeness: Σ attribution" in captions and "passes" in captions  # IG raised its steps until it did
+    assert any(c.startswith("Red: evidence for “") for c in _captions(app))  # signed maps say what red means
     app.selectbox(key="xp_target").set_value(281).run()  # tabby
     assert not app.exception and len(app.get("plotly_chart")) == 2
 
@@ -59,7 +65,7 @@ def test_published_lrp_rules_are_refused_on_mobilenet(app):
 
 
 def test_sanity_checks_run_from_the_page(app):
-    app.multiselect(key="xp_methods").set_value(["gradient", "gradcam"]).run()
+    app.multiselect(key="xp_methods").set_value(["saliency", "gradcam"]).run()
     app.slider(key="xp_rand_steps").set_value(1).run()
     app.button(key="xp_rand_run").click().run()
     assert not app.exception, app.exception[0].value if app.exception else ""
@@ -67,7 +73,9 @@ def test_sanity_checks_run_from_the_page(app):
     assert not app.exception
     frames = [d.value for d in app.dataframe]
     assert any("insertion − deletion ↑" in frame.columns for frame in frames)
-    assert any("randomised down to" in frame.columns for frame in frames)
+    randomised = next(frame for frame in frames if "randomised down to" in frame.columns)
+    assert {"Saliency (gradient)", "Grad-CAM"} <= set(randomised.columns)  # the page's names, not internal ones
+    assert "gradcam" not in randomised.columns
 
 
 def test_face_expression_and_detection_modes(app, require_ready):
@@ -75,18 +83,21 @@ def test_face_expression_and_detection_modes(app, require_ready):
     app.radio(key="xp_mode").set_value("Face expression").run()
     assert not app.exception, app.exception[0].value if app.exception else ""
     assert app.selectbox(key="xp_face_target").value == 3  # "happy": the astronaut smiles
-    assert len(app.get("plotly_chart")) == 3
+    assert len(app.get("plotly_chart")) == 1
     app.radio(key="xp_face_crop").set_value("Square I choose").run()
     app.slider(key="xp_face_side").set_value(512).run()  # as large as the photo: no room left to move it
     assert not app.exception, app.exception[0].value if app.exception else ""
     assert {s.key for s in app.slider}.isdisjoint({"xp_face_x", "xp_face_y"})
-    assert len(app.get("plotly_chart")) == 3
+    assert len(app.get("plotly_chart")) == 1
     app.radio(key="xp_face_crop").set_value("Whole image").run()
     require_ready("nanodet")
     app.radio(key="xp_mode").set_value("Detection box").run()
     assert not app.exception, app.exception[0].value if app.exception else ""
     assert "cat" in app.selectbox(key="xp_det_box").format_func(0)
-    assert len(app.get("plotly_chart")) == 2
+    assert app.multiselect(key="xp_det_methods").value == ["layercam"]
+    assert len(app.get("plotly_chart")) == 1  # the box's head level: a map, not a flat wash
+    layer = app.selectbox(key="xp_det_cam_layer")
+    assert layer.format_func(layer.value).startswith("stride 32 head, 13×13")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -111,9 +122,58 @@ def test_cli_writes_the_map_and_prints_json(tmp_path):
     assert saved.shape == (224, 224) and saved.dtype == np.float32
     assert facts["value_range"] == pytest.approx([float(saved.min()), float(saved.max())], rel=1e-5)
 
+    assert facts["conservation"]["compared_with"] == "score gap f(x) − f(x′)"
+
     done = _cli(str(image), "--target", "top1", "--method", "lrp_gamma", "--model", "efficientnet_lite0")
     facts = json.loads(done.stdout)
     assert facts["conservation"]["ok"] and facts["target"] == facts["top5"][0]["index"]
+
+
+def test_cli_lists_every_method():
+    done = _cli("--list-methods")
+    assert done.returncode == 0, done.stderr
+    listed = {entry["name"]: entry for entry in json.loads(done.stdout)}
+    from cvdemo.explain import METHODS
+
+    assert set(listed) == set(METHODS)
+    assert listed["gradcam"]["engine"] == "captum LayerGradCam" and listed["gradcam"]["live"]
+    assert listed["integrated_gradients"]["completeness_check"] and not listed["integrated_gradients"]["live"]
+
+
+def test_cli_explains_a_detection_box(tmp_path, require_ready):
+    from PIL import Image
+    from skimage import data
+
+    require_ready("nanodet")
+    image = tmp_path / "chelsea.png"
+    Image.fromarray(data.chelsea()).save(image)
+    out = tmp_path / "box.npy"
+    done = _cli(str(image), "--model", "nanodet", "--target", "box:0", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout)
+    assert facts["box_label"] == "cat" and facts["method"] == "layercam" and "stride 32 head" in facts["explained"]
+    saved = np.load(out)
+    assert saved.shape == (416, 416) and saved.max() > 0  # not the all-zero map of the issue
+    done = _cli(str(image), "--model", "nanodet", "--target", "box:99")
+    assert done.returncode == 2 and "box:99" in done.stderr
+    done = _cli(str(image), "--model", "nanodet", "--target", "cat")
+    assert done.returncode == 2 and "box:N" in done.stderr
+
+
+def test_cli_explains_a_face_pair(require_ready):
+    require_ready("dlib_resnet")
+    require_ready("mtcnn")
+    images = ROOT.parent / "shared" / "facedata" / "images"
+    if not images.is_dir():
+        pytest.skip("../shared/facedata is not present")
+    from cvdemo.colormaps import FACE_MATCH_LEGEND
+
+    done = _cli(str(images / "obama.jpg"), "--pair", str(images / "obama2.jpg"), "--method", "input_x_gradient")
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout)
+    assert facts["model"] == "dlib_resnet" and facts["map_shape"] == [150, 150] and facts["target"] is None
+    assert facts["legend"] == FACE_MATCH_LEGEND  # the Face verification page's words
+    assert -0.6 < facts["output"] < 0  # −distance of the same person: below dlib's threshold
 
 
 def test_cli_errors_are_one_line(tmp_path):
@@ -126,5 +186,7 @@ def test_cli_errors_are_one_line(tmp_path):
     assert done.returncode == 2 and "several classes" in done.stderr
     done = _cli(str(image), "--method", "nonsense")
     assert done.returncode == 2 and "unknown method" in done.stderr
+    done = _cli(str(image), "--method", "saliency", "--steps", "8")
+    assert done.returncode == 2 and "--steps does not apply to saliency" in done.stderr
     done = _cli(str(tmp_path / "missing.png"))
     assert done.returncode == 2 and "no such file" in done.stderr

@@ -126,7 +126,10 @@ def test_deeplab_aspp_branches_are_named_with_their_rates(image):
     assert any("rate 12" in t for t in titles) and any("rate 24" in t for t in titles) and any("rate 36" in t for t in titles)
     assert any("image pooling" in t for t in titles) and any("1×1" in t for t in titles)
     pooling = next(s for s in trace.named if "image pooling" in s.title)
-    assert np.ptp(pooling.energy) == 0.0 or pooling.energy.max() == 0.0  # broadcast: the same everywhere
+    # Broadcast: the same everywhere up to float rounding (which differs by CPU), so drawn flat.
+    assert np.ptp(pooling.energy) == 0.0
+    aspp = next(s for s in trace.named if "rate 12" in s.title)
+    assert np.ptp(aspp.energy) > 0.1  # a real spatial pattern is still stretched to the full scale
     coarse = next(s for s in trace.named if s.name == "classifier")
     assert coarse.stride == 16 and coarse.scores.shape[0] == 21
     assert any("bilinearly interpolated" in note for note in trace.notes)

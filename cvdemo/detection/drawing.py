@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import cv2
 import numpy as np
 
+from cvdemo.colormaps import colorize
 from cvdemo.results import Detections, HeadLevel
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def grid_lines(level: HeadLevel, height: int, width: int) -> tuple[np.ndarray, n
 
 
 def heatmap_overlay(image: np.ndarray, level: HeadLevel, scores: np.ndarray, alpha: float = 0.55, draw_grid: bool = True,
-                    vmax: float | None = None, colormap: int = cv2.COLORMAP_INFERNO) -> np.ndarray:
+                    vmax: float | None = None) -> np.ndarray:
     """``scores`` (h, w) of one head level painted over the image cell by cell, with the grid drawn.
 
     Cells are drawn as flat blocks (not smoothed) because each one is a separate prediction.
@@ -138,8 +139,7 @@ def heatmap_overlay(image: np.ndarray, level: HeadLevel, scores: np.ndarray, alp
     row, col = level_pixel_map(level, height, width)
     top = float(vmax) if vmax else max(float(scores.max()), 1e-6)
     levels = np.clip(scores / top, 0, 1)
-    heat = (levels * 255).astype(np.uint8)
-    colored = cv2.applyColorMap(heat, colormap)[..., ::-1]  # OpenCV colour maps are BGR
+    colored = colorize(levels, signed=False, limit=1.0)  # the app's sequential scale: black = 0
     full = colored[np.clip(row, 0, None)[:, None], np.clip(col, 0, None)[None, :]]
     inside = (row >= 0)[:, None] & (col >= 0)[None, :]
     out = image.astype(np.float32)

@@ -1,9 +1,13 @@
-"""Explainability: what did the network look at? One captum-style API over several methods.
+"""Explainability: what did the network look at? One captum-style API over many methods.
 
 ``attribute(method, model, inputs, target, **options) -> Attribution``; see :mod:`cvdemo.explain.core`.
-Each method is also a class with a uniform ``Method(model).attribute(inputs, target, **options)``.
+Captum does the gradient, path, layer and perturbation methods (:mod:`cvdemo.explain.captum_methods`);
+Grad-CAM++, LayerCAM and EigenCAM, which captum lacks, are in :mod:`cvdemo.explain.cams`; exact
+fast occlusion and zennit-based LRP are the app's own, with captum as their oracle in the tests.
 """
 
+from cvdemo.explain.cams import EigenCAM, GradCAMPlusPlus, LayerCAM
+from cvdemo.explain.captum_methods import CAPTUM_METHODS
 from cvdemo.explain.core import (
     Attribution,
     AttributionError,
@@ -13,18 +17,15 @@ from cvdemo.explain.core import (
     attribute,
     private_copy,
 )
-from cvdemo.explain.gradients import GradCAM, InputXGradient, IntegratedGradients, Saliency, SmoothGrad, conv_layers
 from cvdemo.explain.lrp import LRPAlphaBeta, LRPEpsilon, LRPGamma
 from cvdemo.explain.occlusion import Occlusion
 
 METHODS: dict[str, type[AttributionMethod]] = {
     cls.name: cls
-    for cls in (Occlusion, Saliency, InputXGradient, SmoothGrad, IntegratedGradients, GradCAM,
-                LRPEpsilon, LRPGamma, LRPAlphaBeta)
+    for cls in (Occlusion, *CAPTUM_METHODS, GradCAMPlusPlus, LayerCAM, EigenCAM, LRPEpsilon, LRPGamma, LRPAlphaBeta)
 }
-# Fast enough for a live video stream (one forward + one backward pass).
-LIVE_METHODS = ("gradcam", "gradient")
+# Fast enough for a live video stream: one forward and one backward pass.
+LIVE_METHODS = tuple(name for name, cls in METHODS.items() if cls.single_pass)
 
-__all__ = ["Attribution", "AttributionError", "AttributionMethod", "Cancelled", "Conservation", "GradCAM",
-           "InputXGradient", "IntegratedGradients", "LIVE_METHODS", "LRPAlphaBeta", "LRPEpsilon", "LRPGamma",
-           "METHODS", "Occlusion", "Saliency", "SmoothGrad", "attribute", "conv_layers", "private_copy"]
+__all__ = ["Attribution", "AttributionError", "AttributionMethod", "Cancelled", "Conservation", "LIVE_METHODS",
+           "METHODS", "attribute", "private_copy"]

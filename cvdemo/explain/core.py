@@ -41,15 +41,17 @@ class AttributionError(ValueError):
 
 @dataclass
 class Conservation:
-    """LRP's sanity check: the relevance that reaches the input should add up to the explained output.
+    """Completeness: the attribution should add up to what it explains.
 
-    ``tolerance`` is the largest relative error accepted (see :mod:`cvdemo.explain.lrp` for the
-    choice); maps that fail are not shown.
+    For LRP, the explained output (maps that fail are not shown; see :mod:`cvdemo.explain.lrp`
+    for the tolerance); for Integrated Gradients, DeepLIFT and the other completeness methods, the
+    score gap f(x) − f(baseline). ``tolerance`` is the largest relative error accepted.
     """
 
     relevance_sum: float
     output: float
     tolerance: float
+    label: str = "output"
 
     @property
     def relative_error(self) -> float:
@@ -61,7 +63,7 @@ class Conservation:
 
     def describe(self) -> str:
         verdict = "passes" if self.ok else "FAILS"
-        return (f"Σ relevance = {self.relevance_sum:.4g} vs output = {self.output:.4g} "
+        return (f"Σ attribution = {self.relevance_sum:.4g} vs {self.label} = {self.output:.4g} "
                 f"(relative error {self.relative_error:.2%}, tolerance {self.tolerance:.0%}: {verdict})")
 
 
@@ -80,8 +82,8 @@ class Attribution:
     target: int | None
     seconds: float
     output: float | None = None  # the explained score f(x) of the first item
-    delta: float | None = None  # Integrated Gradients: Σ attribution − (f(x) − f(baseline))
-    conservation: Conservation | None = None  # LRP
+    delta: float | None = None  # completeness methods: Σ attribution − (f(x) − f(baseline))
+    conservation: Conservation | None = None  # the completeness check (LRP, IG, DeepLIFT, conductance, Shapley)
     signed: bool = True  # False for magnitude maps (|gradient|), which have no sign to show
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -117,8 +119,9 @@ class Attribution:
                 "relative_error": self.conservation.relative_error,
                 "tolerance": self.conservation.tolerance,
                 "ok": self.conservation.ok,
+                "compared_with": self.conservation.label,
             }
-        for key in ("path", "patches", "layer", "rule", "steps", "samples"):
+        for key in ("path", "patches", "layer", "rule", "steps", "samples", "cell", "note"):
             if key in self.extras:
                 facts[key] = self.extras[key]
         return facts
@@ -321,11 +324,12 @@ def method_class(name: str) -> type[AttributionMethod]:
 
 
 ALIASES = {
-    "saliency": "gradient",
-    "vanilla_gradient": "gradient",
-    "input_x_gradient": "gradient_x_input",
+    "gradient": "saliency",
+    "vanilla_gradient": "saliency",
+    "gradient_x_input": "input_x_gradient",
     "ig": "integrated_gradients",
     "grad_cam": "gradcam",
+    "gradcam++": "gradcam_plus_plus",
     "lrp": "lrp_epsilon",
     "lrp_alphabeta": "lrp_alpha_beta",
 }

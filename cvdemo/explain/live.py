@@ -7,7 +7,7 @@ import numpy as np
 import torch.nn.functional as F
 
 from cvdemo.explain import LIVE_METHODS
-from cvdemo.explain.core import AttributionError, TopClass, attribute
+from cvdemo.explain.core import AttributionError, TopClass, attribute, method_class
 from cvdemo.explain.plots import overlay_rgb
 from cvdemo.explain.targets import network_view
 
@@ -20,7 +20,7 @@ def explain_frame(classifier, rgb: np.ndarray, method: str = "gradcam", opacity:
     One forward pass both predicts and is explained (a :class:`TopClass` target), so a frame
     costs one forward and one backward pass.
     """
-    if method not in LIVE_METHODS:
+    if method_class(method).name not in LIVE_METHODS:
         raise AttributionError(f"{method} is too slow for live video; use one of {', '.join(LIVE_METHODS)}")
     inputs = classifier.preprocess(rgb).detach()
     top = TopClass()

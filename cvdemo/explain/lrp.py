@@ -59,10 +59,12 @@ from cvdemo.explain.core import (
     AttributionError,
     AttributionMethod,
     Conservation,
+    ProgressFn,
     Timer,
     channel_map,
     model_device,
     private_copy,
+    report,
     select_scores,
 )
 
@@ -444,7 +446,7 @@ class LRP(AttributionMethod):
 
     def attribute(self, inputs, target=None, *, epsilon: float = 0.25, gamma: float = 0.25, alpha: float = 2.0,
                   beta: float = 1.0, bias: bool = False, leak: str = "spread", input_bounds=None,
-                  tolerance: float = TOLERANCE, **_ignored) -> Attribution:
+                  tolerance: float = TOLERANCE, progress: ProgressFn | None = None) -> Attribution:
         """``input_bounds=(low, high)``: the lowest/highest possible input values (per channel,
         broadcastable), for the box rule on the first layer of the gamma and α-β variants.
         ``leak``: "spread" (default, conserving, see above) or "standard" (zennit's published rules).
@@ -456,6 +458,7 @@ class LRP(AttributionMethod):
         device = model_device(self.model, inputs.device)
         x = inputs.detach().to(device).float()
         timer = Timer(device)
+        report(progress, 0.0, f"{self.title}: one forward and one modified backward pass")
         with private_copy(self.model, "lrp", _Canonical) as canonical:
             gm = canonical.get(x[:1])
             mapping = _rule_map(gm, self.rule, epsilon, gamma, alpha, beta, bias, input_bounds, leak == "spread")
@@ -478,7 +481,8 @@ class LRP(AttributionMethod):
             finite = True
         total = float(relevance[0].double().sum()) if finite else float("nan")
         output = float(scores[0].detach())
-        conservation = Conservation(total, output, tolerance)
+        conservation = Conservation(total, output, tolerance, "output")
+        report(progress, 1.0, f"{self.title}: done")
         return Attribution(channel_map(relevance, "sum"), relevance.cpu(), self.name, target, timer.seconds(),
                            output=output, conservation=conservation,
                            extras={"rule": self.rule, "epsilon": epsilon, "gamma": gamma, "alpha": alpha,
@@ -507,7 +511,7 @@ class LRPAlphaBeta(LRP):
 def refused(attribution: Attribution) -> str | None:
     """Why a map must not be shown (a failed conservation check), or None."""
     check = attribution.conservation
-    if check is None or check.ok:
+    if check is None or check.ok or not attribution.method.startswith("lrp"):
         return None
     return (f"Not shown: the relevance does not add up to the score — {check.describe()}. "
             "A rule met a layer it cannot handle (or biases absorbed the relevance).")

@@ -210,6 +210,11 @@ class Plan:
         return len(self.rows) * len(self.cols)
 
 
+class NoPlan(Exception):
+    """The incremental path does not apply to this model and geometry; the message says why (the
+    batched path, exact too, runs instead)."""
+
+
 class _Prepared:
     """A private copy of the network, traced with BatchNorm folded; plans cached per geometry."""
 
@@ -223,7 +228,7 @@ class _Prepared:
             self.gm = gm
         except G.GraphError as exc:
             self.error = str(exc)
-        self.plans: dict[tuple, Plan | str] = {}
+        self.plans: dict[tuple, Plan | NoPlan] = {}  # a geometry that cannot be planned is not tried again
 
 
 # Cost-model weights (relative to one multiply-add per item). Copies of crops and maps are
@@ -235,11 +240,11 @@ STAGE_OVERHEAD = {"cpu": 2.0e5, "cuda": 2.0e6, "mps": 2.0e6}
 
 
 def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], stride: tuple[int, int],
-                device_type: str = "cpu") -> Plan | str:
-    """Choose cuts and crops for this input size and patch geometry (or say why not)."""
+                device_type: str = "cpu") -> Plan:
+    """Choose cuts and crops for this input size and patch geometry; :class:`NoPlan` says why not."""
     gm = prep.gm
     if gm is None:
-        return prep.error or "not traceable"
+        raise NoPlan(prep.error or "not traceable")
     copy_cost = COPY_COST.get(device_type, 4.0)
     stage_overhead = STAGE_OVERHEAD.get(device_type, 2.0e5)
     height, width = example.shape[-2:]
@@ -248,11 +253,11 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
     try:
         ShapeProp(gm).propagate(example)
     except Exception as exc:  # shape propagation runs the model once; anything can go wrong
-        return f"shape propagation failed ({exc.__class__.__name__}: {exc})"
+        raise NoPlan(f"shape propagation failed ({exc.__class__.__name__}: {exc})") from None
     nodes = list(gm.graph.nodes)
     placeholders = [n for n in nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
-        return "the model takes more than one input"
+        raise NoPlan("the model takes more than one input")
     start = placeholders[0]
     costs = G.node_costs(gm)
     order = {node: i for i, node in enumerate(nodes)}
@@ -260,7 +265,7 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
     cuts = [start] + [n for n in G.cut_points(gm) if global_windows.get(n) is not None
                       and G.spatial_shape(n) is not None and len(G.spatial_shape(n)) == 4]
     if len(cuts) < 2:
-        return "no local layers to reuse"
+        raise NoPlan("no local layers to reuse")
 
     # Patch geometry at the input, per dimension: fixed-size region [c0, c0 + R0) holding the patch.
     region0 = (min(patch[0], height), min(patch[1], width))
@@ -351,7 +356,7 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
         if best[v][0] < infinity and best[v][0] + tail_cost(v) < finish_cost:
             finish, finish_cost = v, best[v][0] + tail_cost(v)
     if finish is start:
-        return "cropping would not save work for this model and patch size"
+        raise NoPlan("cropping would not save work for this model and patch size")
 
     chain = []
     node = finish
@@ -509,20 +514,24 @@ def _plan_key(x: torch.Tensor, patch, stride) -> tuple:
     return tuple(x.shape[1:]), patch, stride, str(x.device)
 
 
-def _plan_for(prep: _Prepared, x: torch.Tensor, patch, stride) -> Plan | str:
+def _plan_for(prep: _Prepared, x: torch.Tensor, patch, stride) -> Plan:
+    """The plan for this geometry, built and verified once; raises :class:`NoPlan` (also remembered)."""
     key = _plan_key(x, patch, stride)
     if key not in prep.plans:
-        with torch.inference_mode():
-            plan = _build_plan(prep, x.float(), patch, stride, x.device.type)
-            if isinstance(plan, Plan):
-                plan = _verified(prep, plan, x.float())
-        if isinstance(plan, Plan):
+        try:
+            with torch.inference_mode():
+                plan = _verified(prep, _build_plan(prep, x.float(), patch, stride, x.device.type), x.float())
             for module in [stage.module for stage in plan.stages] + [plan.tail]:
                 module.to(memory_format=torch.channels_last)
             if x.device.type == "cpu":
                 _use_cpu_kernels(prep, plan, x.float())
-        prep.plans[key] = plan
-    return prep.plans[key]
+            prep.plans[key] = plan
+        except NoPlan as reason:
+            prep.plans[key] = reason
+    found = prep.plans[key]
+    if isinstance(found, NoPlan):
+        raise found
+    return found
 
 
 def _cpu_inference_module(module: fx.GraphModule) -> Callable | None:
@@ -547,7 +556,9 @@ def _use_cpu_kernels(prep: _Prepared, plan: Plan, x: torch.Tensor) -> None:
     for stage, module in zip(plan.stages, frozen[0]):
         stage.module = module or stage.module
     plan.tail = frozen[1] or plan.tail
-    if isinstance(_verified(prep, plan, x), str):
+    try:
+        _verified(prep, plan, x)
+    except NoPlan:
         for stage, module in zip(plan.stages, eager[0]):
             stage.module = module
         plan.tail = eager[1]
@@ -555,8 +566,8 @@ def _use_cpu_kernels(prep: _Prepared, plan: Plan, x: torch.Tensor) -> None:
         plan.description += " (oneDNN-frozen)" if any(m is not None for m in frozen[0]) or frozen[1] else ""
 
 
-def _verified(prep: _Prepared, plan: Plan, x: torch.Tensor) -> Plan | str:
-    """Compare the plan with the full network on a few patches (fp32); a mismatch disables it.
+def _verified(prep: _Prepared, plan: Plan, x: torch.Tensor) -> Plan:
+    """Compare the plan with the full network on a few patches (fp32); a mismatch raises :class:`NoPlan`.
 
     This guards against ops the locality analysis misjudged; it is not what makes the method
     exact (the construction is), and tests check every patch against a brute-force loop.
@@ -574,7 +585,7 @@ def _verified(prep: _Prepared, plan: Plan, x: torch.Tensor) -> Plan | str:
     scale = float(expected.abs().max()) + 1.0
     error = float((fast - expected).abs().max())
     if not math.isfinite(error) or error > 1e-3 * scale:
-        return f"the incremental plan disagreed with the full network (max error {error:.3g}); using the batched path"
+        raise NoPlan(f"the incremental plan disagreed with the full network (max error {error:.3g}); using the batched path")
     return plan
 
 
@@ -722,8 +733,11 @@ class Occlusion(AttributionMethod):
             with private_copy(self.model, "occlusion", _Prepared) as prep:
                 if _plan_key(x, patch, stride) not in prep.plans:
                     tick(0, total, "occlusion: planning which parts of each layer a patch reaches (once per model and size)")
-                plan = _plan_for(prep, x, patch, stride)
-                if isinstance(plan, Plan):
+                try:
+                    plan = _plan_for(prep, x, patch, stride)
+                except NoPlan as why:
+                    reason = str(why)
+                else:
                     with torch.inference_mode(), autocast(device, use_half):
                         runner = _Runner(plan, x, base, target, memory_format)
                         reference_score = select_scores(runner.reference_output, target).float()[0]
@@ -737,7 +751,6 @@ class Occlusion(AttributionMethod):
                         reference = float(reference_score)
                     return out, reference, {"path": "incremental", "plan": plan.description,
                                             "estimated_work_saving": round(plan.estimated_speedup, 2)}
-                reason = plan
         else:
             reason = "fast path off" if not fast else "the model is a function, not a module"
         return self._batched(x, base, target, rows, cols, patch, batch, use_half, tick) + ({"path": "batched", "why_not_incremental": reason},)

@@ -39,8 +39,23 @@ class Subject:
     probabilities: np.ndarray | None = None
     default_target: int | None = None
     input_bounds: tuple[torch.Tensor, torch.Tensor] | None = None  # for LRP's box rule
-    sign_note: str = "red: evidence for the target, blue: evidence against"
+    # What red means, completing "Red: …" (see cvdemo.colormaps.legend); blue means the opposite.
+    for_target: str = "evidence for the target class"
+    against_target: str = "evidence against it"
     notes: list[str] = field(default_factory=list)
+    # The map shown first. A detection's score comes from one cell, and Grad-CAM's grid-wide mean
+    # gradient often cancels out there (a flat map); LayerCAM weighs each position by its own gradient.
+    first_method: str = "gradcam"
+    layer_grid: tuple[int, int] | None = None  # a detection: the grid of the head level its box came from
+    head_grids: tuple[tuple[int, int], ...] = ()  # a detector's head level grids (to name its layers)
+
+    def legend(self, signed: bool = True, target: int | None = None) -> str:
+        """What the colours of a map mean for this subject (and class ``target``), in words."""
+        from cvdemo.colormaps import legend
+
+        if self.categories is not None and target is not None:
+            return legend(signed, f"evidence for “{self.target_name(target)}”", "evidence against it")
+        return legend(signed, self.for_target, self.against_target)
 
     @property
     def scalar(self) -> bool:
@@ -208,7 +223,12 @@ def detection_subject(detector, image: np.ndarray, box: Sequence[float], label: 
         cost = np.abs(class_scores - score) + (1.0 - _iou(boxes, box_net))
         anchor = int(np.argmin(np.where(class_scores >= 0.01, cost, np.inf)))
         model = AnchorScore(detector.network, 0, (anchor, label))
-        where = f"cell {anchor} of the head"
+        sizes, strides = detector.network.level_sizes, detector.network.strides
+        level = int(np.searchsorted(np.cumsum([size * size for size in sizes]), anchor, side="right"))
+        grid, head_grids = (sizes[level], sizes[level]), tuple((size, size) for size in sizes)
+        first = int(sum(size * size for size in sizes[:level]))
+        y, x = divmod(anchor - first, sizes[level])
+        where = f"cell ({y}, {x}) of the stride {strides[level]} head, {sizes[level]}×{sizes[level]}"
     elif hasattr(detector, "decode"):  # CenterNet: (heatmap (N, C, h, w), sizes (N, 4, h, w))
         heatmap, sizes = raw[0][0].float(), raw[1][0].float()
         height, width = heatmap.shape[-2:]
@@ -222,14 +242,18 @@ def detection_subject(detector, image: np.ndarray, box: Sequence[float], label: 
         cell = int(np.argmin(np.where(class_scores >= 0.01, cost, np.inf)))
         y, x = divmod(cell, width)
         model = AnchorScore(detector.network, 0, (label, y, x))
-        where = f"heat-map cell ({y}, {x}) at stride {stride}"
+        grid = (int(height), int(width))
+        head_grids = (grid,)
+        where = f"heat-map cell ({y}, {x}) of the stride {stride} head, {height}×{width}"
     else:
         raise AttributionError(f"{type(detector).__name__}'s raw output is not a head this page knows how to read")
+    model.head_grid = grid  # layer methods default to this level's head (cvdemo.explain.layers)
     with torch.no_grad():
         value = float(model(tensor)[0])
     subject = Subject("detection", f"{name} score at {where}", model, tensor.detach(), _display(tensor), None, None, None,
                       (torch.zeros(1, 3, 1, 1, device=tensor.device), torch.ones(1, 3, 1, 1, device=tensor.device)),
-                      sign_note=f"red: raises the {name} score of this box, blue: lowers it")
+                      for_target=f"raises the {name} score of this box", against_target="lowers it",
+                      first_method="layercam", layer_grid=grid, head_grids=head_grids)
     subject.notes.append(f"Explaining the {name} score {value:.3f} of the selected box ({where}); the map is over the "
                          "letterboxed network input.")
     return subject
@@ -239,28 +263,21 @@ def detection_subject(detector, image: np.ndarray, box: Sequence[float], label: 
 # Face verification
 
 
-class DistanceTo(nn.Module):
-    """Euclidean distance of each item's embedding to a fixed reference embedding: ``(N,)``."""
-
-    def __init__(self, network: nn.Module, reference: torch.Tensor):
-        super().__init__()
-        self.network = network
-        self.register_buffer("reference", reference.detach().reshape(1, -1).float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.network(x).float() - self.reference).pow(2).sum(dim=1).sqrt()
-
-
 def verification_subject(embedder, chip: np.ndarray, reference_chip: np.ndarray, threshold: float = 0.6) -> Subject:
-    """Explain the distance between two aligned face chips (dlib ResNet style embedder)."""
+    """Explain how alike two aligned face chips are: the score is −distance between their
+    descriptors (dlib ResNet style embedder), as on the Face verification page, so red means the
+    same there and here: evidence for the match."""
+    from cvdemo.colormaps import FACE_MATCH_AGAINST, FACE_MATCH_FOR
+    from cvdemo.faces.why import SimilarityToReference
+
     inputs = embedder.preprocess(chip[None]).detach()
     reference = torch.as_tensor(embedder.embed(reference_chip[None])[0], device=inputs.device)
-    model = DistanceTo(embedder.network, reference).to(inputs.device).eval()
+    model = SimilarityToReference(embedder.network, reference).to(inputs.device).eval()
     with torch.no_grad():
-        distance = float(model(inputs)[0])
+        distance = -float(model(inputs)[0])
     verdict = "same person" if distance < threshold else "different people"
-    subject = Subject("verification", f"distance to the reference face ({distance:.3f})", model, inputs, chip.copy(),
-                      sign_note="red: makes the two faces look more different, blue: more alike")
-    subject.notes.append(f"Distance {distance:.3f} (threshold {threshold}: {verdict}). Occluding a red region would "
-                         "bring the faces closer; a blue region is what they share.")
+    subject = Subject("verification", f"similarity to the reference face (−distance, {-distance:.3f})", model, inputs,
+                      chip.copy(), for_target=FACE_MATCH_FOR, against_target=FACE_MATCH_AGAINST)
+    subject.notes.append(f"Distance {distance:.3f} (threshold {threshold}: {verdict}). The map explains −distance, "
+                         "the similarity: as on the Face verification page.")
     return subject

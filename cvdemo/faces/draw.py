@@ -72,25 +72,6 @@ def chip_with_points(chip: np.ndarray, points: np.ndarray, colour=(0, 255, 120))
     return np.asarray(canvas)
 
 
-def signed_heatmap(chip: np.ndarray, heat: np.ndarray, alpha: float = 0.55, limit: float | None = None) -> np.ndarray:
-    """Blend a signed map over a chip: red = supports the match, blue = works against it.
-
-    ``limit`` fixes the colour scale (use the same for both chips so they compare); default:
-    the largest |value| of this map.
-    """
-    heat = np.asarray(heat, dtype=np.float64)
-    limit = float(limit if limit is not None else np.abs(heat).max())
-    if limit <= 0 or not np.isfinite(limit):
-        return np.asarray(chip).copy()
-    v = np.clip(heat / limit, -1, 1)[..., None]
-    red = np.array([220.0, 30.0, 30.0])
-    blue = np.array([30.0, 80.0, 230.0])
-    colour = np.where(v >= 0, red, blue)
-    weight = alpha * np.abs(v)
-    out = chip.astype(np.float64) * (1 - weight) + colour * weight
-    return np.clip(out, 0, 255).astype(np.uint8)
-
-
 def tile(chips: list[np.ndarray], captions: list[str] | None = None, size: int = 150, columns: int = 6) -> np.ndarray:
     """Chips side by side (rows of ``columns``), with optional captions under each."""
     if not chips:

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from cvdemo.colormaps import is_flat
 from cvdemo.results import SemanticMask
 from cvdemo.segmentation.upsampling import overlap_counts, unevenness
 
@@ -98,7 +99,12 @@ def summarise(tensor: torch.Tensor, network_input: tuple[int, int], *, name: str
     x = tensor.detach()[0].float().cpu()
     channels, height, width = x.shape
     energy = torch.linalg.vector_norm(x, dim=0)
-    energy = (energy - energy.min()) / (energy.max() - energy.min()).clamp_min(1e-12)
+    if is_flat(energy.numpy()):
+        # Constant up to float rounding (ASPP's image-pooling branch is broadcast): drawn flat —
+        # every cell at the top of the scale, or all zero — never stretched into invented contrast.
+        energy = torch.full_like(energy, 1.0 if float(energy.max()) > 0 else 0.0)
+    else:
+        energy = (energy - energy.min()) / (energy.max() - energy.min())
     scores = None
     if as_scores == "softmax":
         scores = torch.softmax(x, dim=0).numpy()

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cvdemo import registry
+from cvdemo.colormaps import legend, plotly_scale
 from cvdemo.detection.boxes import explain_nms, intersection_box, intersection_matrix, box_area, iou_matrix
 from cvdemo.detection.drawing import class_color, draw_boxes, draw_detections, draw_match, heatmap_overlay, shade_box
 from cvdemo.detection.export import to_coco_results, to_json
@@ -351,11 +352,12 @@ def head_tab(settings: Settings) -> None:
             overlay, width="stretch",
             caption=f"{level.name}: {rows * cols} cells, best {values.max():.2f} at row {np.unravel_index(values.argmax(), values.shape)[0]}, "
                     f"column {np.unravel_index(values.argmax(), values.shape)[1]}")
-    st.caption("Bright cells score high (inferno colour map, black = 0). Grid lines are the cells of each level mapped back "
-               "onto your picture; letterbox padding and resizing are undone.")
+    st.caption(legend(False, f"the cell predicts {name} strongly" if what == "class score" else "the cell is sure an object is there")
+               + " Grid lines are the cells of each level mapped back onto your picture; letterbox padding and resizing "
+                 "are undone.")
     chosen = st.selectbox("Inspect one level's numbers", [level.name for level in levels], key=f"det_head_level_{spec.name}")
     values = maps[[level.name for level in levels].index(chosen)]
-    figure = go.Figure(go.Heatmap(z=values, colorscale="Inferno", zmin=0, zmax=vmax or float(values.max()),
+    figure = go.Figure(go.Heatmap(z=values, colorscale=plotly_scale(False), zmin=0, zmax=vmax or max(float(values.max()), 1e-6),
                                   hovertemplate="row %{y}, column %{x}<br>score %{z:.3f}<extra></extra>"))
     figure.update_layout(yaxis={"autorange": "reversed", "scaleanchor": "x"}, height=420, margin={"t": 20, "b": 20},
                          xaxis_title="column", yaxis_title="row")

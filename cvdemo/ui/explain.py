@@ -8,9 +8,11 @@ import numpy as np
 import streamlit as st
 
 from cvdemo import registry
+from cvdemo.colormaps import is_flat
 from cvdemo.explain import LIVE_METHODS, METHODS, AttributionError, attribute
+from cvdemo.explain.catalog import LAYER_METHODS, SHORT_TITLES, SUMMARIES
 from cvdemo.explain.core import Attribution
-from cvdemo.explain.gradients import cam_layers
+from cvdemo.explain.layers import LayerChoice, next_layer, ordered_choices
 from cvdemo.explain.live import explain_frame
 from cvdemo.explain.lrp import refused
 from cvdemo.explain.occlusion import window_starts
@@ -22,33 +24,10 @@ from cvdemo.ui.common import (bounded_slider, cached_model, current_device, imag
                               model_picker, session_memo, show_error)
 
 MODES = ("ImageNet classifier", "Face expression", "Detection box", "Face verification", "Live webcam")
-TITLES = {
-    "occlusion": "Occlusion",
-    "gradient": "Vanilla gradient",
-    "gradient_x_input": "Gradient × input",
-    "smoothgrad": "SmoothGrad",
-    "integrated_gradients": "Integrated Gradients",
-    "gradcam": "Grad-CAM",
-    "lrp_epsilon": "LRP-ε",
-    "lrp_gamma": "LRP-γ",
-    "lrp_alpha_beta": "LRP-α2β1",
-}
-EXPLAINERS = {
-    "occlusion": "Slide a grey/blurred patch over the image; red where hiding the patch lowers the score "
-                 "(Zeiler & Fergus). Model-agnostic, slow, coarse.",
-    "gradient": "How strongly each pixel's change would change the score (Simonyan et al.): a sensitivity "
-                "map, not evidence — edges everywhere.",
-    "gradient_x_input": "Gradient times the pixel value: a first-order contribution estimate, signed.",
-    "smoothgrad": "The gradient averaged over noisy copies of the image: less speckle (Smilkov et al.).",
-    "integrated_gradients": "Gradients along the path from a baseline image to yours; the map adds up to the "
-                            "score difference (completeness), up to the convergence delta shown.",
-    "gradcam": "A late layer's feature maps weighted by the score's gradient (Selvaraju et al.): coarse, "
-               "class-specific 'where'.",
-    "lrp_epsilon": "Layer-wise relevance propagation with the ε rule: the score is handed back layer by layer "
-                   "and must add up at the pixels (conservation, checked).",
-    "lrp_gamma": "LRP with the γ rule favouring positive evidence, box rule at the pixels.",
-    "lrp_alpha_beta": "LRP weighing positive and negative evidence 2 : 1 (the 'Clever Hans' paper's rule).",
-}
+TITLES = SHORT_TITLES
+# Opening the page computes one fast map; every other method runs when it is picked.
+FIRST_METHODS = ["gradcam"]
+MAP_HEIGHT = 360  # every explanation panel the same size
 CACHE_SIZE = 40  # maps kept per session
 SANITY = "explain_sanity"
 SANITY_RUNS = 4  # randomisation runs hold a few MB of maps each
@@ -88,8 +67,15 @@ def compute(subject: Subject, subject_key: tuple, method: str, target: int | Non
     return session_memo("explain_maps", (subject_key, method, target, _freeze(options)), run, size=CACHE_SIZE)
 
 
-def default_patch(subject: Subject) -> int:
-    return max(4, int(subject.inputs.shape[-1]) // 14)
+def default_occlusion(subject: Subject) -> tuple[int, int, str]:
+    """Patch, stride and fill: the Face verification page's for face pairs (so both views agree),
+    else a 14th of the input, half-overlapping, the dataset's mean colour."""
+    if subject.kind == "verification":
+        from cvdemo.faces import why
+
+        return why.DEFAULT_PATCH, why.DEFAULT_STRIDE, "blur"
+    patch = max(4, int(subject.inputs.shape[-1]) // 14)
+    return patch, max(1, patch // 2), "zero"
 
 
 def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str, dict]:
@@ -99,40 +85,70 @@ def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str,
     with st.expander("Method settings", expanded="occlusion" in methods):
         if "occlusion" in methods:
             c1, c2, c3 = st.columns(3)
-            patch = c1.slider("Occlusion patch (px)", 2, max(4, size // 3), default_patch(subject), key=f"{key}_patch",
+            first_patch, first_stride, first_fill = default_occlusion(subject)
+            patch = c1.slider("Occlusion patch (px)", 2, max(4, size // 3), first_patch, key=f"{key}_patch",
                               help="Side of the square hidden at each step, in the network's input pixels.")
-            stride = c2.slider("Stride (px)", 1, patch, max(1, patch // 2), key=f"{key}_stride",
+            stride = c2.slider("Stride (px)", 1, patch, min(patch, first_stride), key=f"{key}_stride",
                                help="Step between patch positions; a smaller stride means more forward passes.")
-            baseline = c3.selectbox("Patch filled with", ["zero", "blur", "mean"], key=f"{key}_baseline",
+            fills = ["zero", "blur", "mean"]
+            baseline = c3.selectbox("Patch filled with", fills, fills.index(first_fill), key=f"{key}_baseline",
                                     help="zero: the dataset's mean colour (0 after normalisation); blur: a blurred "
                                          "copy (hides detail, keeps colour); mean: this image's average colour.")
             positions = len(window_starts(size, patch, stride)) ** 2
             st.caption(f"Occlusion: {positions} patch positions = {positions} forward passes (computed incrementally: "
                        "only the part of each feature map the patch reaches is recomputed).")
             options["occlusion"] = {"patch": patch, "stride": stride, "baseline": baseline}
-        if "smoothgrad" in methods:
+            if subject.kind == "verification":
+                # As on the Face verification page: the incremental path would trace this fresh
+                # wrapper per session and saves little on a 150-px chip (its own estimate: ~1.1×).
+                options["occlusion"]["fast"] = False
+        noisy = [m for m in methods if m in ("smoothgrad", "vargrad")]
+        if noisy:
             c1, c2 = st.columns(2)
-            options["smoothgrad"] = {
-                "samples": c1.slider("SmoothGrad samples", 4, 64, 24, 4, key=f"{key}_sg_samples"),
-                "noise": c2.slider("SmoothGrad noise σ (fraction of the value range)", 0.0, 0.5, 0.15, 0.05,
-                                   key=f"{key}_sg_noise"),
-            }
+            noise = {"samples": c1.slider("Noisy copies (SmoothGrad, VarGrad)", 4, 64, 24, 4, key=f"{key}_sg_samples"),
+                     "noise": c2.slider("Noise σ (share of the value range)", 0.0, 0.5, 0.15, 0.05, key=f"{key}_sg_noise")}
+            options.update({m: dict(noise) for m in noisy})
         if "integrated_gradients" in methods:
             c1, c2 = st.columns(2)
+            steps = c1.select_slider("Integrated Gradients steps", ["auto", 8, 16, 32, 64, 128, 256, 512], "auto",
+                                     key=f"{key}_ig_steps",
+                                     help="auto: start at 32 and double (up to 512) until Σ attribution is within 5 % of "
+                                          "the score gap f(x) − f(x′). A number: exactly that many Gauss–Legendre nodes.")
             options["integrated_gradients"] = {
-                "steps": c1.slider("Integrated Gradients steps", 4, 128, 32, 4, key=f"{key}_ig_steps",
-                                   help="Gauss–Legendre nodes; the convergence delta shrinks as steps grow."),
-                "baseline": c2.selectbox("IG baseline", ["zero", "blur", "mean"], key=f"{key}_ig_baseline"),
+                "steps": None if steps == "auto" else int(steps),
+                "baseline": c2.selectbox("Baseline x′", ["zero", "blur", "mean"], key=f"{key}_ig_baseline",
+                                         help="zero: the dataset's mean colour (0 after normalisation); blur: a blurred "
+                                              "copy; mean: this image's average colour."),
             }
-        layers = _cam_layers(subject) if "gradcam" in methods else []
+        cells = [m for m in methods if m in ("feature_ablation", "shapley_value_sampling", "kernel_shap", "lime")]
+        if cells:
+            c1, c2 = st.columns(2)
+            cell = c1.slider("Cell side (px) for ablation, Shapley, Kernel SHAP, LIME", max(2, size // 28), size // 2,
+                             max(4, size // 7), key=f"{key}_cell",
+                             help="These methods switch whole cells between your image and the baseline (the "
+                                  "dataset's mean colour); smaller cells: a finer map, many more forward passes.")
+            samples = c2.slider("Random samples (Kernel SHAP, LIME)", 25, 400, 200, 25, key=f"{key}_cell_samples")
+            for method in cells:
+                options[method] = {"cell": cell}
+                if method in ("kernel_shap", "lime"):
+                    options[method]["samples"] = samples
+        layered = [m for m in methods if m in LAYER_METHODS]
+        layers = layer_list(subject) if layered else []
         if layers:
             c1, c2 = st.columns([3, 1])
-            layer = c1.selectbox("Grad-CAM layer", layers, key=f"{key}_cam_layer",
-                                 help="The first choice is the usual one: the last layer that still keeps a spatial map. "
-                                      "Earlier layers: finer but less class-specific maps.")
-            relu = c2.toggle("ReLU (paper)", True, key=f"{key}_cam_relu",
-                             help="Off: keep negative evidence (regions that speak against the class).")
-            options["gradcam"] = {"layer": layer, "relu": relu}
+            names = [choice.name for choice in layers]
+            labels = {choice.name: choice.label for choice in layers}
+            layer = c1.selectbox("Layer (Grad-CAM and the other layer methods)", names, key=f"{key}_cam_layer",
+                                 format_func=labels.get,
+                                 help="The first choice is the usual one: for a classifier, the last layer that still "
+                                      "keeps a spatial map; for a detection, the head level the box came from. Earlier "
+                                      "layers: finer but less class-specific maps.")
+            relu = c2.toggle("ReLU (paper)", True, key=f"{key}_cam_relu", disabled="gradcam" not in methods,
+                             help="Grad-CAM only. Off: keep negative evidence (regions that speak against the class).")
+            for method in layered:
+                options[method] = {"layer": layer}
+            if "gradcam" in methods:
+                options["gradcam"]["relu"] = relu
         lrp = [m for m in methods if m.startswith("lrp")]
         if lrp:
             c1, c2, c3 = st.columns(3)
@@ -149,38 +165,59 @@ def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str,
     return options
 
 
-def _cam_layers(subject: Subject) -> list[str]:
-    """Grad-CAM's layer choices, the usual default first (found once per network and input size)."""
+def layer_list(subject: Subject) -> list[LayerChoice]:
+    """The layer methods' choices, the subject's default first (found once per network and input size)."""
     if not hasattr(subject.model, "named_modules"):
         return []
     try:
-        return cam_layers(subject.model, subject.inputs)
+        return ordered_choices(subject.model, subject.inputs, subject.layer_grid, subject.head_grids)
     except AttributionError:
         return []
 
 
+def flat_map_advice(subject: Subject, attribution: Attribution) -> str:
+    """What to say instead of drawing a map that is all zero or constant."""
+    low, high = attribution.value_range()
+    said = (f"The {TITLES[attribution.method]} map is flat (every value between {low:.3g} and {high:.3g}): it shows no "
+            "region, so it is not drawn as a heat map.")
+    layer = attribution.extras.get("layer")
+    if layer:
+        following = next_layer(layer_list(subject), layer)
+        if following is not None:
+            return said + f" This layer carries nothing for this target; try the next layer: **{following.label}**."
+    return said + " Try another method or target."
+
+
 def result_card(subject: Subject, attribution: Attribution, opacity: float, key: str) -> None:
-    """One method's map with its facts and downloads."""
+    """One method's map with its facts, its legend and downloads."""
     method = attribution.method
     facts = [f"{attribution.seconds:.2f} s"]
-    if attribution.delta is not None:
-        output, base = attribution.output, attribution.extras.get("baseline_output")
-        facts.append(f"completeness: Σ = {attribution.map.sum():.4g} vs f(x) − f(x′) = {output - base:.4g}, "
-                     f"convergence delta {attribution.delta:+.2e}")
+    if method == "integrated_gradients":
+        tried = attribution.extras.get("tried", [])
+        facts.append(f"{attribution.extras.get('steps')} steps" + (f" (raised from {tried[0]['steps']})" if len(tried) > 1 else ""))
     if attribution.extras.get("path"):
         facts.append("incremental (exact)" if attribution.extras["path"] == "incremental" else "batched")
-    if method == "gradcam":
-        facts.append(f"layer {attribution.extras.get('layer')} ({'×'.join(map(str, attribution.extras.get('resolution', [])))})")
-    why_not = refused(attribution)
+    if attribution.extras.get("layer"):
+        grid = "×".join(map(str, attribution.extras.get("resolution", [])))
+        chosen = next((c for c in layer_list(subject) if c.name == attribution.extras["layer"]), None)
+        facts.append(f"layer: {chosen.label if chosen else grid}")
+    if attribution.extras.get("note"):
+        facts.append(attribution.extras["note"])
     st.markdown(f"**{TITLES[method]}**")
     if attribution.conservation is not None:
         check = attribution.conservation
-        (st.caption if check.ok else st.warning)(f"Conservation: {check.describe()}")
+        (st.caption if check.ok else st.warning)(f"Completeness: {check.describe()}")
+    why_not = refused(attribution)
     if why_not:
         st.error(why_not)
         return
-    st.plotly_chart(heatmap_figure(subject.image, attribution, opacity=opacity, value_name="attribution", height=360),
-                    key=f"{key}_chart", config={"displaylogo": False})
+    if is_flat(attribution.map):
+        st.info(flat_map_advice(subject, attribution))
+        return
+    st.plotly_chart(heatmap_figure(subject.image, attribution, opacity=opacity, value_name="attribution",
+                                   height=MAP_HEIGHT),
+                    key=f"{key}_chart", config={"displaylogo": False}, width="stretch")
+    st.caption(subject.legend(attribution.signed, attribution.target))
     st.caption(" · ".join(facts))
     c1, c2 = st.columns(2)
     c1.download_button("PNG", encode_png(overlay_rgb(subject.image, attribution, opacity)), f"{method}.png",
@@ -190,9 +227,10 @@ def result_card(subject: Subject, attribution: Attribution, opacity: float, key:
 
 def method_picker(key: str, default: list[str], allowed: list[str] | None = None) -> list[str]:
     options = [m for m in METHODS if allowed is None or m in allowed]
-    return st.multiselect("Methods to compare side by side", options, default=[m for m in default if m in options],
+    return st.multiselect("Methods to compare side by side (each runs when you add it)", options,
+                          default=[m for m in default if m in options],
                           format_func=lambda m: TITLES[m], key=f"{key}_methods",
-                          help="\n\n".join(f"**{TITLES[m]}**: {EXPLAINERS[m]}" for m in options))
+                          help="\n\n".join(f"**{TITLES[m]}**: {SUMMARIES[m]}" for m in options))
 
 
 def maps_grid(subject: Subject, subject_key: tuple, methods: list[str], target: int | None, settings: dict,
@@ -215,8 +253,9 @@ def maps_grid(subject: Subject, subject_key: tuple, methods: list[str], target: 
 
 def opacity_slider(key: str) -> float:
     return st.slider("Map opacity", 0.0, 1.0, 0.6, 0.05, key=f"{key}_opacity",
-                     help="Red: evidence for the target, blue: against (signed maps, symmetric scale around 0). "
-                          "Hover a pixel to read its value.")
+                     help="Signed maps: red and blue on a symmetric scale around a white 0. Magnitude maps: bright = "
+                          "high, 0 see-through. Each map's caption says what red means for this target. Hover a pixel "
+                          "to read its value.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -255,10 +294,9 @@ def classifier_section() -> None:
         predictions(subject)
         target = target_picker(subject, "xp")
     subject_key = (spec.name, str(current_device()), image_digest(image))
-    methods = method_picker("xp", ["gradcam", "gradient", "lrp_alpha_beta"])
+    methods = method_picker("xp", FIRST_METHODS)
     settings = method_settings("xp", subject, methods)
     opacity = opacity_slider("xp")
-    st.caption(subject.sign_note.capitalize() + ".")
     results = maps_grid(subject, subject_key, methods, target, settings, opacity, "xp")
     sanity_section(subject, subject_key, target, methods, settings, results)
 
@@ -294,15 +332,16 @@ def sanity_section(subject: Subject, subject_key: tuple, target: int, methods: l
             except AttributionError as exc:
                 st.warning(str(exc))
         if result is not None:
-            st.plotly_chart(randomisation_figure(result.table()), key="xp_rand_chart")
-            st.dataframe(result.table(), hide_index=True, width="stretch")
+            st.plotly_chart(randomisation_figure(result.table(), TITLES), key="xp_rand_chart")
+            st.dataframe([{TITLES.get(column, column): value for column, value in row.items()} for row in result.table()],
+                         hide_index=True, width="stretch")
             step = st.select_slider("Show maps after randomising down to", [s.block or "(original)" for s in result.steps],
                                     key="xp_rand_show")
             chosen_step = next(s for s in result.steps if (s.block or "(original)") == step)
             columns = st.columns(max(1, len(chosen_step.maps)))
             for column, (method, values) in zip(columns, chosen_step.maps.items()):
                 column.plotly_chart(heatmap_figure(subject.image, values, opacity=0.7, title=TITLES[method], height=260),
-                                    key=f"xp_rand_map_{method}")
+                                    key=f"xp_rand_map_{method}", width="stretch")
     with tab_curves:
         st.caption("Delete pixels in order of decreasing attribution (replacing them with a blurred copy) and watch the "
                    "class probability fall; or insert them into the blurred image. Faithful maps: low deletion AUC, "
@@ -381,7 +420,7 @@ def expression_section() -> None:
         target = target_picker(subject, "xp_face")
     subject_key = ("emotion", str(current_device()), image_digest(image), box, crop_mode)
     with right:
-        methods = method_picker("xp_face", ["occlusion", "gradcam", "integrated_gradients"])
+        methods = method_picker("xp_face", FIRST_METHODS)
         settings = method_settings("xp_face", subject, methods)
         opacity = opacity_slider("xp_face")
     maps_grid(subject, subject_key, methods, target, settings, opacity, "xp_face")
@@ -422,7 +461,7 @@ def detection_section() -> None:
         return
     for note in subject.notes:
         st.caption(note)
-    methods = method_picker("xp_det", ["gradient_x_input", "gradcam"])
+    methods = method_picker("xp_det", [subject.first_method])
     settings = method_settings("xp_det", subject, methods)
     opacity = opacity_slider("xp_det")
     maps_grid(subject, subject_key, methods, None, settings, opacity, "xp_det")
@@ -462,8 +501,8 @@ def verification_section() -> None:
     c2.image(face_b.chip, caption="Reference chip", width=150)
     for note in subject.notes:
         st.caption(note)
-    methods = method_picker("xp_fv", ["occlusion", "integrated_gradients"],
-                            allowed=["occlusion", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients", "gradcam"])
+    # Occlusion first, with the Face verification page's patch and stride: the same view, the same colours.
+    methods = method_picker("xp_fv", ["occlusion"], allowed=[m for m in METHODS if not m.startswith("lrp")])
     settings = method_settings("xp_fv", subject, methods)
     opacity = opacity_slider("xp_fv")
     maps_grid(subject, subject_key, methods, None, settings, opacity, "xp_fv")

@@ -201,8 +201,10 @@ def face_image_input_cached(key: str) -> tuple[np.ndarray, str] | None:
 def why_section(face_a: Face, face_b: Face) -> None:
     from cvdemo.faces import why
 
-    st.markdown("Grey out one patch of a chip at a time and recompute the distance to the other face. **Red**: covering "
-                "this region pushes the faces apart, so it supports the match; **blue**: the faces look more alike without it.")
+    from cvdemo.colormaps import FACE_MATCH_LEGEND, overlay
+
+    st.markdown("Grey out one patch of a chip at a time and recompute the distance to the other face.")
+    st.caption(FACE_MATCH_LEGEND)
     c1, c2, c3 = st.columns(3)
     patch = c1.select_slider("Patch (px)", [15, 20, 30, 40], value=why.DEFAULT_PATCH, key="fv_why_patch")
     stride = c2.select_slider("Stride (px)", [8, 10, 15, 20], value=why.DEFAULT_STRIDE, key="fv_why_stride")
@@ -222,8 +224,9 @@ def why_section(face_a: Face, face_b: Face) -> None:
     result = st.session_state["fv_why_result"]
     limit = float(max(np.abs(result.map_a).max(), np.abs(result.map_b).max()))
     cols = st.columns(2)
-    cols[0].image(draw.signed_heatmap(face_a.chip, result.map_a, limit=limit), caption="A (vs B's descriptor)", width=300)
-    cols[1].image(draw.signed_heatmap(face_b.chip, result.map_b, limit=limit), caption="B (vs A's descriptor)", width=300)
+    # One limit for both chips, so equal colours mean equal effects on both sides.
+    cols[0].image(overlay(face_a.chip, result.map_a, True, 0.7, limit), caption="A (vs B's descriptor)", width=300)
+    cols[1].image(overlay(face_b.chip, result.map_b, True, 0.7, limit), caption="B (vs A's descriptor)", width=300)
     st.caption(f"Distance {result.distance:.3f}; strongest single effect ±{limit:.3f}; {result.passes} patches per chip "
                f"in {result.seconds:.1f} s.")
 

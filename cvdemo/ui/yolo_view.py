@@ -114,7 +114,7 @@ def _clickable_heatmap(values: np.ndarray, title: str, selected, chart_key: str,
         selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
         customdata=values.ravel(), hovertemplate=f"row %{{y}}, col %{{x}}<br>{hover} %{{customdata:.3f}}<extra></extra>",
     ))
-    # theme=None keeps the Inferno scale: Streamlit's theme would recolour zero as pale pink.
+    # theme=None: the chart keeps its own fonts and background (the scale itself has no theme placeholder colours).
     st.plotly_chart(figure, key=chart_key, theme=None, selection_mode="points",
                     on_select=functools.partial(_pick_from_chart, chart_key, level_name, key))
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from cvdemo.colormaps import colorize, plotly_scale
 from cvdemo.images import fit_longest_side
 from cvdemo.results import Detections, HeadLevel
 from cvdemo.yolo.decode import decode_level, per_class_nms
@@ -240,25 +241,9 @@ def top_labels(levels: Sequence[HeadLevel], k: int = 5) -> list[int]:
     return [int(i) for i in np.argsort(-peak, kind="stable")[:k]]
 
 
-def _colour_lut() -> np.ndarray:
-    """256 RGB steps of Plotly's Inferno scale (dark = 0, bright yellow = 1)."""
-    from plotly.colors import hex_to_rgb, sequential
-
-    stops = np.array([hex_to_rgb(c) for c in sequential.Inferno], dtype=np.float64)
-    positions = np.linspace(0.0, 1.0, len(stops))
-    steps = np.linspace(0.0, 1.0, 256)
-    return np.stack([np.interp(steps, positions, stops[:, ch]) for ch in range(3)], axis=1).astype(np.uint8)
-
-
-_LUT: np.ndarray | None = None
-
-
 def colourise(values: np.ndarray, vmax: float = 1.0) -> np.ndarray:
-    global _LUT
-    if _LUT is None:
-        _LUT = _colour_lut()
-    index = np.clip(np.asarray(values, dtype=np.float64) / max(vmax, 1e-12), 0.0, 1.0) * 255.0
-    return _LUT[np.rint(index).astype(np.int64)]
+    """One colour per value on the app's sequential scale (black = 0, bright yellow = ``vmax``)."""
+    return colorize(values, signed=False, limit=max(vmax, 1e-12))
 
 
 def heatmap_overlay(picture: np.ndarray, level: HeadLevel, values: np.ndarray, image_size: tuple[int, int],
@@ -288,15 +273,6 @@ def region_in_cells(level: HeadLevel, image_size: tuple[int, int]) -> tuple[floa
     return x1 / s - 0.5, y1 / s - 0.5, x2 / s - 0.5, y2 / s - 0.5
 
 
-def _plotly_inferno() -> list[list]:
-    """Plotly's Inferno scale with its first colour nudged from #000004 to black: Streamlit's
-    front end treats #000001…#0000xx as placeholders for theme colours and repaints them."""
-    from plotly.colors import sequential
-
-    colours = ["#000000" if c.lower() == "#000004" else c for c in sequential.Inferno]
-    return [[i / (len(colours) - 1), c] for i, c in enumerate(colours)]
-
-
 def heatmap_figure(values: np.ndarray, title: str, selected: tuple[int, int] | None = None, zmax: float = 1.0,
                    hover_label: str = "score", region: tuple[float, float, float, float] | None = None):
     """A Plotly heatmap of one value per cell, row 0 at the top, with the selected cell outlined
@@ -305,7 +281,7 @@ def heatmap_figure(values: np.ndarray, title: str, selected: tuple[int, int] | N
 
     rows, cols = values.shape
     figure = go.Figure(go.Heatmap(
-        z=values, x=list(range(cols)), y=list(range(rows)), zmin=0.0, zmax=zmax, colorscale=_plotly_inferno(),
+        z=values, x=list(range(cols)), y=list(range(rows)), zmin=0.0, zmax=zmax, colorscale=plotly_scale(False),
         hovertemplate=f"row %{{y}}, col %{{x}}<br>{hover_label} %{{z:.3f}}<extra></extra>",
         colorbar={"thickness": 12},
     ))
