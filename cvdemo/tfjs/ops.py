@@ -422,6 +422,11 @@ def reshape(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return torch.reshape(x, shape)
 
 
+def reshape_keeping_batch(x: torch.Tensor, tail: tuple[int, ...]) -> torch.Tensor:
+    """``x`` reshaped to ``(batch, *tail)``, the batch being ``x``'s first axis."""
+    return torch.reshape(x, (x.shape[0], *tail))
+
+
 def permute(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return x.permute(*dims)
 
