@@ -876,8 +876,7 @@ def _lower_reshape(b: GraphBuilder, node: TFNode) -> list[Value]:
     shape = tuple(b.ints(node, 1))
     if b.traced_at_batch_one and shape and shape[0] == 1 and not value.is_constant:
         # A graph exported at batch 1 bakes that 1 into its Reshape targets: with n images NanoDet
-        # would return (1, n·A, C) with the images mixed, and meet would fail. The leading axis
-        # of an activation is the batch, so it is carried through instead.
+        # would return (1, n·A, C) with the images mixed, and meet would fail.
         return [Value(b.call(ops.reshape_keeping_batch, b.logical(value), shape[1:]), _identity(len(shape)))]
     return [Value(b.call(ops.reshape, b.logical(value), shape), _identity(len(shape)))]
 

@@ -423,8 +423,13 @@ def reshape(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def reshape_keeping_batch(x: torch.Tensor, tail: tuple[int, ...]) -> torch.Tensor:
-    """``x`` reshaped to ``(batch, *tail)``, the batch being ``x``'s first axis."""
-    return torch.reshape(x, (x.shape[0], *tail))
+    """A ``(1, *tail)`` target of a graph traced at batch 1, for any batch.
+
+    With ``tail`` fully known the leading axis is whatever the elements leave over (``-1``),
+    which also holds for values whose first axis is not the batch (CenterNet's flattened
+    gather). With a ``-1`` in ``tail`` the leading axis is ``x``'s first, the batch.
+    """
+    return torch.reshape(x, (x.shape[0] if -1 in tail else -1, *tail))
 
 
 def permute(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
