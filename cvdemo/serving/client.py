@@ -146,6 +146,10 @@ class ServingClient:
                 self.state, self.message = "ready", ""
         return result
 
+    def replica_stats(self, model: str, stage: str = "forward", timeout_s: float = 30.0) -> dict:
+        """One replica's counters: recent batch sizes, batch size histogram, requests, in flight."""
+        return self._handle(app_name(model, stage)).stats.remote().result(timeout_s=timeout_s)
+
     def status(self, timeout_s: float = 2.0) -> dict:
         """Where inference runs, for the Home page: address, replicas, recent batch sizes, queue."""
         report = {"mode": "served", "address": self.address, "state": self.state, "message": self.message,

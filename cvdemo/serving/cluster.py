@@ -96,15 +96,20 @@ class LocalHead:
         """Start the head and wait until a driver can connect; returns its address."""
         use_token_auth()
         log = open(Path(self.temp_dir) / "head.log", "w")
-        env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", **LOOPBACK_ONLY_ENV)
+        # the replicas import cvdemo from this checkout, as the driver does
+        root = str(Path(__file__).resolve().parents[2])
+        python_path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=python_path, **LOOPBACK_ONLY_ENV)
         # A session of its own: Ctrl-C in a terminal reaches us, and we end the head in order.
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         connect(self.address, timeout_s=timeout_s, alive=lambda: self.process.poll() is None)
         return self.address
 
     def stop(self, timeout_s: float = 60.0) -> None:
-        ray, _ = require_ray()
+        ray, serve = require_ray()
         if ray.is_initialized():
+            # Serve first: its routers in this process stop polling a cluster that is going away
+            serve.shutdown()
             ray.shutdown()
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -124,6 +129,12 @@ def connect(address: str, timeout_s: float = 30.0, alive=lambda: True) -> None:
     if TOKEN_FILE.exists():
         use_token_auth()
     ray, _ = require_ray()
+    if is_loopback(address):
+        # Ray was imported before the variable was set (it reads it once, at import): the same
+        # switch, where Ray keeps it, or the driver would look for the head on the network address.
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
     if ray.is_initialized():
         return
     options = {"namespace": "cvdemo", "log_to_driver": False, "logging_level": "ERROR"}

@@ -39,6 +39,7 @@ class ModelServer:
         self.model = model
         self.forward = getattr(registry.load_model(model, device), stage)
         self.batch_sizes: deque[int] = deque(maxlen=32)
+        self.batch_counts: dict[int, int] = {}  # batch size → how many batches had it, since the start
         self.in_flight = 0
         self.requests = 0
 
@@ -56,6 +57,7 @@ class ModelServer:
 
         sizes = [len(r) for r in requests]
         self.batch_sizes.append(len(requests))
+        self.batch_counts[len(requests)] = self.batch_counts.get(len(requests), 0) + 1
         self.requests += len(requests)
         batch = torch.from_numpy(np.concatenate(requests))
         outputs = await asyncio.to_thread(self.forward, batch)
@@ -63,7 +65,7 @@ class ModelServer:
 
     def stats(self) -> dict:
         return {"model": self.model, "recent_batches": list(self.batch_sizes), "in_flight": self.in_flight,
-                "requests": self.requests}
+                "requests": self.requests, "batch_counts": dict(self.batch_counts)}
 
 
 def _deployment_class(max_batch_size: int, batch_wait_s: float):
