@@ -155,9 +155,11 @@ def test_the_app_renders_a_detection_and_a_segmentation_that_went_through_the_se
     assert not segmentation.exception, segmentation.exception
     assert len(segmentation.get("image")) >= 1
 
-    home = AppTest.from_file(str(ROOT / "pages" / "0_Home.py"), default_timeout=120)
+    home = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     home.run()
+    assert not home.exception, home.exception
     assert any("Served" in m.value and server.address in m.value for m in home.markdown)
+    assert any("Live streams:" in m.value for m in home.markdown)
 
     after = requests_served(server, detector), requests_served(server, segmenter)
     assert after[0] > before[0] and after[1] > before[1]
@@ -177,12 +179,12 @@ def test_an_unreachable_server_means_in_process_with_a_message_never_a_hang(tmp_
         "found = model.detect(np.ascontiguousarray(data.astronaut()))\n"
         "assert len(found) >= 1 and time.monotonic() - started < 20\n"
         "client = serving_client()\n"
-        "print(client.wait(90), '|', client.message[:200])\n"
+        "import json; print(json.dumps([client.wait(90), client.message]))\n"
     )
     env = dict(os.environ, CVDEMO_SERVE=f"127.0.0.1:{BASE_PORT + 9}", PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    state, message = done.stdout.strip().splitlines()[-1].split(" | ")
+    state, message = json.loads(done.stdout.strip().splitlines()[-1])
     assert state == "unreachable" and str(BASE_PORT + 9) in message
 
 

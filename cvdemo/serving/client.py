@@ -33,7 +33,8 @@ ENV_BASE_PORT = "CVDEMO_SERVE_PORT"  # with "auto": the first of the local head'
 ENV_DEADLINE_MS = "CVDEMO_FRAME_DEADLINE_MS"
 DEFAULT_DEADLINE_S = 0.5  # a live frame older than this is worth less than the next one
 REQUEST_TIMEOUT_S = 30.0  # an upload waits this long before the app runs it in-process
-RETRY_AFTER_S = 30.0  # after a failure, stages run in-process this long before trying again
+RETRY_AFTER_S = 30.0
+CONNECT_TIMEOUT_S = 10.0  # pages run in-process meanwhile  # after a failure, stages run in-process this long before trying again
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("cvdemo_frame_deadline", default=None)
 
@@ -84,7 +85,7 @@ class ServingClient:
                 models = self._models or [m for m in SERVED_STAGES if registry.is_ready(m)]
                 wait_until_running(deploy(models, self._options or ServeOptions()))
             else:
-                connect(self.address)
+                connect(self.address, timeout_s=CONNECT_TIMEOUT_S)
             running = {name for name, app in serve.status().applications.items() if str(app.status).endswith("RUNNING")}
             with self._lock:
                 self._apps = running

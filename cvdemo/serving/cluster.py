@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -141,9 +142,12 @@ def connect(address: str, timeout_s: float = 30.0, alive=lambda: True) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
+            # a plain TCP knock first: ray.init on a port where nothing listens retries for a minute
+            host, _, port = address.rpartition(":")
+            socket.create_connection((host, int(port)), timeout=2.0).close()
             ray.init(address=address, **options)
             return
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # ConnectionError is an OSError
             if time.monotonic() > deadline or not alive():
                 raise ServingUnavailable(f"no Ray cluster answers at {address}: {exc}") from exc
             time.sleep(1.0)
