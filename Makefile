@@ -1,4 +1,4 @@
-.PHONY: run test bench setup
+.PHONY: run test bench setup serve
 
 # Set up (idempotent) and start the app.
 run:
@@ -13,3 +13,8 @@ test:
 bench:
 	bash scripts/setup.sh
 	.venv/bin/python -m cvdemo bench
+
+# The models behind Ray Serve on this machine (127.0.0.1); point apps at it with CVDEMO_SERVE.
+serve:
+	bash scripts/setup.sh --serve
+	.venv/bin/python -m cvdemo serve

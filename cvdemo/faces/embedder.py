@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from cvdemo.batching import Outputs, Prepared, as_outputs
 from cvdemo.device import autocast
 from cvdemo.faces import dlib_format
 from cvdemo.weights import PackageFile, cached_conversion
@@ -240,12 +241,21 @@ class FaceEmbedder:
         tensor = torch.from_numpy(np.array(chips, dtype=np.uint8, copy=True)).to(self.device).permute(0, 3, 1, 2)
         return self.network.normalise(tensor)
 
-    def embed_tensor(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Normalised inputs → descriptors (float32), in batches; for explainability code."""
-        outputs = []
+    def prepare(self, chip: np.ndarray) -> Prepared:
+        """One aligned 150×150×3 uint8 chip → its normalised ``(1, 3, 150, 150)`` input."""
+        return Prepared(self.preprocess(chip))
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """Normalised ``(N, 3, 150, 150)`` → descriptors ``(N, 128)``, one pass."""
         with torch.inference_mode(), autocast(self.device, self.use_autocast), exact_float32(self.device):
-            for start in range(0, len(inputs), self.batch_size):
-                outputs.append(self.network(inputs[start:start + self.batch_size]).float())
+            return as_outputs(self.network(batch.to(self.device)))
+
+    def finish(self, outputs: Outputs, context=None) -> np.ndarray:
+        return outputs[0].cpu().numpy()
+
+    def embed_tensor(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Normalised inputs → descriptors (float32), in batches of ``batch_size``."""
+        outputs = [self.forward(inputs[start:start + self.batch_size])[0] for start in range(0, len(inputs), self.batch_size)]
         if not outputs:
             return torch.zeros((0, DESCRIPTOR_SIZE), device=self.device)
         return torch.cat(outputs)

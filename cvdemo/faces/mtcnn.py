@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.ops import nms, roi_align
 
+from cvdemo.batching import Outputs, as_outputs, split_outputs
 from cvdemo.faces.embedder import exact_float32
 from cvdemo.results import Detections
 from cvdemo.weights import PackageFile
@@ -156,6 +157,26 @@ class CascadeResult:
     windows_scored: int = 0  # how many 12×12 windows P-Net evaluated over the pyramid
 
 
+@dataclass
+class _Cascade:
+    """One image on its way through the cascade of a (batched) run."""
+
+    tensor: torch.Tensor  # (1, 3, H, W) float pixels
+    image_size: tuple[int, int]
+    scales: list[float]
+    onet_threshold: float
+    windows: int = 0
+    stages: dict[str, np.ndarray] = field(default_factory=dict)
+    boxes: torch.Tensor | None = None  # the square boxes the next stage crops
+    result: CascadeResult | None = None
+
+    def done(self) -> "_Cascade":
+        """No face left: the result is empty, with what the stages so far kept."""
+        empty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+        self.result = CascadeResult(*empty, self.image_size, self.stages, self.scales, self.windows)
+        return self
+
+
 def _square(boxes: torch.Tensor) -> torch.Tensor:
     """Grow each box to a square around its centre (the next stage wants square crops)."""
     w = boxes[:, 2] - boxes[:, 0]
@@ -237,39 +258,67 @@ class MTCNN:
         # channels_last: PyTorch's CPU max-pooling is several times faster on it.
         return self._normalise(crops).contiguous(memory_format=torch.channels_last)
 
+    def rnet_forward(self, crops: torch.Tensor) -> Outputs:
+        """R-Net on normalised ``(N, 3, 24, 24)`` crops → box offsets ``(N, 4)``, face probability ``(N,)``."""
+        with torch.inference_mode(), exact_float32(self.device):
+            return as_outputs(self.network.rnet(crops.to(self.device)))
+
+    def onet_forward(self, crops: torch.Tensor) -> Outputs:
+        """O-Net on normalised ``(N, 3, 48, 48)`` crops → offsets ``(N, 4)``, landmarks ``(N, 10)``, probability ``(N,)``."""
+        with torch.inference_mode(), exact_float32(self.device):
+            return as_outputs(self.network.onet(crops.to(self.device)))
+
     def run(self, image: np.ndarray, min_face_size: float | None = None, final_threshold: float | None = None) -> CascadeResult:
         """All faces with every stage's boxes; ``final_threshold`` overrides O-Net's threshold."""
-        with torch.inference_mode(), exact_float32(self.device):
-            return self._run(image, min_face_size, final_threshold)
+        return self.run_batch([image], min_face_size, final_threshold)[0]
 
-    def _run(self, image: np.ndarray, min_face_size: float | None, final_threshold: float | None) -> CascadeResult:
+    def run_batch(self, images, min_face_size: float | None = None, final_threshold: float | None = None) -> list[CascadeResult]:
+        """:meth:`run` for several images: P-Net per image (each has its own pyramid), then one
+        R-Net pass over every image's 24×24 crops and one O-Net pass over every 48×48 crop."""
+        with torch.inference_mode(), exact_float32(self.device):
+            cascades = [self._pnet_stage(image, min_face_size, final_threshold) for image in images]
+            # R-Net sees hundreds of crops: 4×4 samples per pixel is plenty at 24×24 and ~10×
+            # cheaper than covering each bin of a large box completely.
+            self._crop_stage(cascades, 24, 4, self.rnet_forward, self._rnet_stage)
+            self._crop_stage(cascades, 48, -1, self.onet_forward, self._onet_stage)
+        return [cascade.result for cascade in cascades]
+
+    def _crop_stage(self, cascades: list["_Cascade"], size: int, samples: int, forward, finish) -> None:
+        """One ``forward`` over the crops of every image still in the cascade, then each image's ``finish``."""
+        active = [c for c in cascades if c.result is None]
+        if not active:
+            return
+        crops = [self._crops(c.tensor, c.boxes, size, samples) for c in active]
+        outputs = forward(torch.cat(crops))
+        for cascade, own in zip(active, split_outputs(outputs, [len(c) for c in crops])):
+            finish(cascade, *own)
+
+    def _pnet_stage(self, image: np.ndarray, min_face_size: float | None, final_threshold: float | None) -> "_Cascade":
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an H×W×3 RGB image, got shape {image.shape}")
         height, width = image.shape[:2]
-        pnet_t, rnet_t, onet_t = self.thresholds
-        if final_threshold is not None:
-            onet_t = final_threshold
+        pnet_t = self.thresholds[0]
+        onet_t = self.thresholds[2] if final_threshold is None else final_threshold
         # A copy: uploads and cached arrays are read-only, and torch wants writable memory.
         tensor = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)[None].float()
-        empty = CascadeResult(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32), (height, width))
         scales = self.scales(height, width, min_face_size)
-        empty.scales = scales
+        cascade = _Cascade(tensor, (height, width), scales, onet_t)
         if not scales:
-            return empty
+            return cascade.done()
 
         # Stage 1: P-Net over the pyramid. Levels are area-resampled from the first (largest)
         # level rather than from the full photo: the same averages up to rounding, at a fraction
         # of the memory traffic on 12-MP photos. Normalising commutes with area averaging, so
         # it is done once.
         first = self._normalise(F.interpolate(tensor, size=(int(height * scales[0] + 1), int(width * scales[0] + 1)), mode="area"))
-        candidates, windows = [], 0
+        candidates = []
         for scale in scales:
             size = (int(height * scale + 1), int(width * scale + 1))
             level = first if size == tuple(first.shape[2:]) else F.interpolate(first, size=size, mode="area")
             offsets, prob = self.network.pnet(level)
             prob, offsets = prob[0], offsets[0]
-            windows += prob.numel()
+            cascade.windows += prob.numel()
             ys, xs = torch.nonzero(prob >= pnet_t, as_tuple=True)
             if len(ys) == 0:
                 continue
@@ -284,31 +333,29 @@ class MTCNN:
             keep = nms(boxes, scores, 0.5)
             candidates.append(torch.cat([boxes[keep], scores[keep, None], offsets[:, ys, xs].T[keep]], dim=1))
         if not candidates:
-            return CascadeResult(**{**empty.__dict__, "windows_scored": windows})
+            return cascade.done()
         found = torch.cat(candidates)
         found = found[nms(found[:, :4], found[:, 4], 0.7)]
         found = found[torch.argsort(found[:, 4], descending=True)[: self.max_candidates]]
-        stages = {"P-Net": torch.cat([found[:, :4], found[:, 4:5]], 1).cpu().numpy()}
-        boxes = _square(_regress(found[:, :4], found[:, 5:9]))
-        scores = found[:, 4]
+        cascade.stages["P-Net"] = torch.cat([found[:, :4], found[:, 4:5]], 1).cpu().numpy()
+        cascade.boxes = _square(_regress(found[:, :4], found[:, 5:9]))
+        return cascade
 
-        # Stage 2: R-Net on 24×24 crops.
-        # R-Net sees hundreds of crops: 4×4 samples per pixel is plenty at 24×24 and ~10× cheaper
-        # than covering each bin of a large box completely.
-        offsets, prob = self.network.rnet(self._crops(tensor, boxes, 24, samples=4))
-        keep = prob > rnet_t
-        boxes, scores, offsets = boxes[keep], prob[keep], offsets[keep]
+    def _rnet_stage(self, cascade: "_Cascade", offsets: torch.Tensor, prob: torch.Tensor) -> None:
+        """Stage 2: R-Net's verdict on the 24×24 crops."""
+        keep = prob > self.thresholds[1]
+        boxes, scores, offsets = cascade.boxes[keep], prob[keep], offsets[keep]
         keep = nms(boxes, scores, 0.7)
         boxes, scores, offsets = boxes[keep], scores[keep], offsets[keep]
-        stages["R-Net"] = torch.cat([boxes, scores[:, None]], 1).cpu().numpy()
-        boxes = _square(_regress(boxes, offsets))
-        if len(boxes) == 0:
-            return CascadeResult(**{**empty.__dict__, "stages": stages, "windows_scored": windows})
+        cascade.stages["R-Net"] = torch.cat([boxes, scores[:, None]], 1).cpu().numpy()
+        cascade.boxes = _square(_regress(boxes, offsets))
+        if len(cascade.boxes) == 0:
+            cascade.done()
 
-        # Stage 3: O-Net on 48×48 crops: final score, box and landmarks.
-        offsets, points, prob = self.network.onet(self._crops(tensor, boxes, 48))
-        keep = prob > onet_t
-        boxes, scores, offsets, points = boxes[keep], prob[keep], offsets[keep], points[keep]
+    def _onet_stage(self, cascade: "_Cascade", offsets: torch.Tensor, points: torch.Tensor, prob: torch.Tensor) -> None:
+        """Stage 3: O-Net on the 48×48 crops: final score, box and landmarks."""
+        keep = prob > cascade.onet_threshold
+        boxes, scores, offsets, points = cascade.boxes[keep], prob[keep], offsets[keep], points[keep]
         side = (boxes[:, 2:4] - boxes[:, 0:2])
         # Landmarks come as fractions of the crop; −0.5 turns continuous coordinates into pixel
         # indices (pixel centres at integers), the convention dlib's landmarks use.
@@ -319,13 +366,13 @@ class MTCNN:
         boxes = _regress(boxes, offsets)
         keep = _nms_min(boxes, scores, 0.7) if len(boxes) else torch.zeros(0, dtype=torch.long)
         boxes, scores, landmarks = boxes[keep], scores[keep], landmarks[keep]
-        stages["O-Net"] = torch.cat([boxes, scores[:, None]], 1).cpu().numpy()
+        cascade.stages["O-Net"] = torch.cat([boxes, scores[:, None]], 1).cpu().numpy()
         order = torch.argsort(scores, descending=True)
-        return CascadeResult(
+        cascade.result = CascadeResult(
             boxes[order].cpu().numpy().astype(np.float32),
             scores[order].cpu().numpy().astype(np.float32),
             landmarks[order].cpu().numpy().astype(np.float32),
-            (height, width), stages, scales, windows,
+            cascade.image_size, cascade.stages, cascade.scales, cascade.windows,
         )
 
     # ------------------------------------------------------------------ Detector protocol

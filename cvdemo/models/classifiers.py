@@ -11,10 +11,17 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from cvdemo.batching import Outputs, Prepared, as_outputs, run_one
 from cvdemo.images import to_tensor
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Classification
 from cvdemo.weights import PackageFile, TorchvisionWeights
+
+
+def classifier_forward(network: torch.nn.Module, batch: torch.Tensor, device: torch.device) -> Outputs:
+    """Logits of a batch, float32 (full precision: these classifiers never ran under autocast)."""
+    with torch.inference_mode():
+        return as_outputs(network(batch.to(device)))
 
 
 def softmax_classification(logits: torch.Tensor, categories) -> Classification:
@@ -49,9 +56,18 @@ class TorchvisionClassifier:
         tensor = tensor.unsqueeze(0).float().div_(255.0)
         return (tensor - self.mean) / self.std
 
+    def prepare(self, image: np.ndarray) -> Prepared:
+        return Prepared(self.preprocess(image))
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """``(N, 3, 224, 224)`` normalised -> logits ``(N, 1000)``."""
+        return classifier_forward(self.network, batch, self.device)
+
+    def finish(self, outputs: Outputs, context=None) -> Classification:
+        return softmax_classification(outputs[0][None], self.categories)
+
     def classify(self, image: np.ndarray) -> Classification:
-        with torch.inference_mode():
-            return softmax_classification(self.network(self.preprocess(image)), self.categories)
+        return run_one(self, image)
 
 
 def _zoo_classifier(name: str, title: str, builder_name: str, enum_name: str, *, alias: PackageFile | None = None,

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from cvdemo.images import to_tensor
-from cvdemo.models.classifiers import softmax_classification
+from cvdemo.batching import Outputs, Prepared, run_one
+from cvdemo.models.classifiers import classifier_forward, softmax_classification
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Classification
 from cvdemo.weights import PackageFile
@@ -157,9 +158,18 @@ class EfficientNetLiteClassifier:
         tensor = tensor.unsqueeze(0).float().div_(255.0)
         return (tensor - self.mean) / self.std
 
+    def prepare(self, image: np.ndarray) -> Prepared:
+        return Prepared(self.preprocess(image))
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """``(N, 3, 224, 224)`` normalised -> logits ``(N, 1000)``."""
+        return classifier_forward(self.network, batch, self.device)
+
+    def finish(self, outputs: Outputs, context=None) -> Classification:
+        return softmax_classification(outputs[0][None], self.categories)
+
     def classify(self, image: np.ndarray) -> Classification:
-        with torch.inference_mode():
-            return softmax_classification(self.network(self.preprocess(image)), self.categories)
+        return run_one(self, image)
 
 
 def build(device: torch.device) -> EfficientNetLiteClassifier:

@@ -38,6 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+from cvdemo.batching import Outputs, Prepared, as_outputs, run_one
 from cvdemo.device import autocast
 from cvdemo.models.classifiers import softmax_classification
 from cvdemo.packs import HUMAN_MODELS
@@ -150,6 +151,12 @@ def _prepare(network: nn.Module, device: torch.device) -> nn.Module:
     return network.eval().to(device).to(memory_format=torch.channels_last)
 
 
+def _forward(network: nn.Module, batch: torch.Tensor, device: torch.device) -> Outputs:
+    """One pass over a batch, outputs as float32 (fp16 autocast on CUDA)."""
+    with torch.inference_mode(), autocast(device):
+        return as_outputs(network(batch.to(device)))
+
+
 def _as_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an H×W×3 uint8 RGB image, got {image.dtype} {image.shape}")
@@ -252,12 +259,16 @@ class NanoDetDetector:
         distances = (probabilities @ self._bins) * self._strides[:, None]
         return torch.cat([self._centres - distances[:, :2], self._centres + distances[:, 2:]], dim=1)
 
-    def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
-        tensor, box = self.preprocess(image)
+    def prepare(self, image: np.ndarray) -> Prepared:
+        return Prepared(*self.preprocess(image))
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """``(N, 3, 416, 416)`` -> scores ``(N, A, 80)``, box logits ``(N, A, 44)``."""
+        return _forward(self.network, batch, self.device)
+
+    def finish(self, outputs: Outputs, box: Letterbox, score_threshold: float = 0.3) -> Detections:
+        scores, distributions = outputs
         with torch.inference_mode():
-            with autocast(self.device):
-                scores, distributions = self.network(tensor)
-            scores, distributions = scores[0].float(), distributions[0].float()
             boxes = self.decode_boxes(distributions)
             floor = min(score_threshold, CANDIDATE_FLOOR)
             anchor, label = torch.nonzero(scores >= floor, as_tuple=True)
@@ -272,6 +283,9 @@ class NanoDetDetector:
                   "max_detections": MAX_DETECTIONS, "candidate_floor": floor, "input_size": self.input_size,
                   "model": "nanodet"}
         return _result(candidate_boxes, candidate_scores, label, keep, score_threshold, self.categories, box, extras)
+
+    def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
+        return run_one(self, image, score_threshold=score_threshold)
 
     def _levels(self, scores: torch.Tensor, distributions: torch.Tensor, box: Letterbox) -> list[HeadLevel]:
         levels, start = [], 0
@@ -365,12 +379,16 @@ class CenterNetDetector:
         boxes = torch.stack([xs * stride - edges[0], ys * stride - edges[1], xs * stride + edges[2], ys * stride + edges[3]], dim=1)
         return boxes, scores, label
 
-    def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
-        tensor, box = self.preprocess(image)
+    def prepare(self, image: np.ndarray) -> Prepared:
+        return Prepared(*self.preprocess(image))
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """``(N, 3, 512, 512)`` -> heat map ``(N, 80, 128, 128)``, sizes ``(N, 4, 128, 128)``."""
+        return _forward(self.network, batch, self.device)
+
+    def finish(self, outputs: Outputs, box: Letterbox, score_threshold: float = 0.3) -> Detections:
+        heatmap, sizes = outputs
         with torch.inference_mode():
-            with autocast(self.device):
-                heatmap, sizes = self.network(tensor)
-            heatmap, sizes = heatmap[0].float(), sizes[0].float()
             floor = min(score_threshold, CANDIDATE_FLOOR)
             boxes, scores, labels = self.decode(heatmap, sizes, floor=floor)
             boxes = box.to_original(boxes)
@@ -382,6 +400,9 @@ class CenterNetDetector:
                   "max_detections": MAX_DETECTIONS, "candidate_floor": floor, "input_size": self.input_size,
                   "model": "centernet", "peak_picking": "3×3 max-pool"}
         return _result(boxes, scores, labels, keep, score_threshold, self.categories, box, extras)
+
+    def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
+        return run_one(self, image, score_threshold=score_threshold)
 
 
 CENTERNET_OUTPUTS = ["tower_0/keypoints", "tower_0/wh"]
@@ -428,19 +449,26 @@ class PersonSegmenter:
         """``(1, 3, h, w)`` RGB in [0, 1] at the model's input size."""
         return stretch(_as_rgb(image), self.input_size, self.device)
 
-    def segment(self, image: np.ndarray) -> SemanticMask:
-        height, width = image.shape[:2]
-        tensor = self.preprocess(image)
+    def prepare(self, image: np.ndarray) -> Prepared:
+        return Prepared(self.preprocess(image), image.shape[:2])
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """``(N, 3, h, w)`` -> person logits ``(N, 1, h, w)``."""
+        return _forward(self.network, batch, self.device)
+
+    def finish(self, outputs: Outputs, image_size: tuple[int, int]) -> SemanticMask:
+        (logits,) = outputs
         with torch.inference_mode():
-            with autocast(self.device):
-                logits = self.network(tensor)
-            low = torch.sigmoid(logits.float())
-            person = F.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)[0, 0].clamp_(0.0, 1.0)
+            low = torch.sigmoid(logits[None])
+            person = F.interpolate(low, size=image_size, mode="bilinear", align_corners=False)[0, 0].clamp_(0.0, 1.0)
             probabilities = torch.stack([1.0 - person, person]).cpu().numpy().astype(np.float32, copy=False)
         classes = (probabilities[1] >= 0.5).astype(np.int64)
         return SemanticMask(classes, self.categories, probabilities,
                             extras={"input_size": self.input_size, "model": self.name,
                                     "low_resolution": low[0, 0].cpu().numpy()})
+
+    def segment(self, image: np.ndarray) -> SemanticMask:
+        return run_one(self, image)
 
 
 SELFIE_LOGITS = ["segment_add"]  # the sigmoid's input
@@ -481,11 +509,18 @@ class EmotionClassifier:
         grey = (rgb * self._weights).sum(dim=1, keepdim=True)
         return (grey - 0.5) * 2.0
 
+    def prepare(self, image: np.ndarray) -> Prepared:
+        return Prepared(self.preprocess(image))
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """``(N, 1, 64, 64)`` -> logits ``(N, 7)``."""
+        return _forward(self.network, batch, self.device)
+
+    def finish(self, outputs: Outputs, context=None) -> Classification:
+        return softmax_classification(outputs[0][None], self.categories)
+
     def classify(self, image: np.ndarray) -> Classification:
-        with torch.inference_mode():
-            with autocast(self.device):
-                logits = self.network(self.preprocess(image))
-            return softmax_classification(logits, self.categories)
+        return run_one(self, image)
 
 
 def _build_emotion(device: torch.device) -> EmotionClassifier:

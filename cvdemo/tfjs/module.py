@@ -9,6 +9,9 @@ How the translation works:
   their logical axes through ``q``. A ``Transpose`` only changes ``q``: the ONNX→TF graphs
   (NanoDet) that transpose around every convolution cost nothing. Ops that need the logical
   order (``Reshape``, ``MatMul``, slicing) permute first.
+* **Batch.** Graphs exported at batch 1 have that 1 baked into their ``Reshape`` targets; the
+  leading 1 of a reshaped activation becomes "the input's batch", so every converted graph takes
+  any batch size.
 * **Weights** become real layers: ``nn.Conv2d`` (depthwise as ``groups=in``),
   ``nn.ConvTranspose2d``, ``nn.Linear``, activation modules, so LRP rules (zennit) and layer
   hooks (captum) find them. Filters are transposed to torch's layout once, at load time; a
@@ -43,7 +46,7 @@ from cvdemo.tfjs.graph import TFGraph, TFNode, canonical_ref, constant_values, r
 from cvdemo.tfjs.ops import UnsupportedOpError
 
 # Bump when the translation changes, so cached conversions are rebuilt.
-CONVERTER_VERSION = 4
+CONVERTER_VERSION = 5
 
 NHWC = (0, 3, 1, 2)  # logical NHWC stored as NCHW
 
@@ -139,6 +142,14 @@ def _python_name(name: str) -> str:
     return name if not name[0].isdigit() else f"n_{name}"
 
 
+def _traced_at_batch_one(graph: TFGraph) -> bool:
+    """Whether the graph's image inputs all have a static batch of 1 (an export traced with one image)."""
+    shapes = [node.attr("shape") or graph.signature_inputs.get(name) or [] for name, node in graph.nodes.items()
+              if node.op == "Placeholder"]
+    images = [shape for shape in shapes if len(shape) == 4]
+    return bool(images) and all(shape[0] == 1 for shape in images)
+
+
 class GraphBuilder:
     """Lowers the TF nodes needed for ``outputs`` into an fx graph, one node at a time."""
 
@@ -149,6 +160,7 @@ class GraphBuilder:
         self.outputs = [canonical_ref(ref) for ref in outputs]
         self.input_formats = input_formats
         self.fuse = fuse
+        self.traced_at_batch_one = _traced_at_batch_one(graph)
         self.fx = fx.Graph()
         self.root = nn.Module()
         self.values: dict[str, Value] = {}
@@ -861,6 +873,10 @@ LOWERINGS["Min"] = _reduction(ops.reduce_min)
 def _lower_reshape(b: GraphBuilder, node: TFNode) -> list[Value]:
     value = b.input(node, 0)
     shape = tuple(b.ints(node, 1))
+    if b.traced_at_batch_one and shape and shape[0] == 1 and not value.is_constant:
+        # A graph exported at batch 1 bakes that 1 into its Reshape targets: with n images NanoDet
+        # would return (1, n·A, C) with the images mixed, and meet would fail.
+        return [Value(b.call(ops.reshape_keeping_batch, b.logical(value), shape[1:]), _identity(len(shape)))]
     return [Value(b.call(ops.reshape, b.logical(value), shape), _identity(len(shape)))]
 
 

@@ -422,6 +422,16 @@ def reshape(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return torch.reshape(x, shape)
 
 
+def reshape_keeping_batch(x: torch.Tensor, tail: tuple[int, ...]) -> torch.Tensor:
+    """A ``(1, *tail)`` target of a graph traced at batch 1, for any batch.
+
+    With ``tail`` fully known the leading axis is whatever the elements leave over (``-1``),
+    which also holds for values whose first axis is not the batch (CenterNet's flattened
+    gather). With a ``-1`` in ``tail`` the leading axis is ``x``'s first, the batch.
+    """
+    return torch.reshape(x, (x.shape[0] if -1 in tail else -1, *tail))
+
+
 def permute(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return x.permute(*dims)
 

@@ -15,7 +15,9 @@ from cvdemo import registry
 from cvdemo.device import available_devices, configure_cpu, describe_device, pick_device
 from cvdemo.images import ImageLoadError, encode_png, load_image, size_note
 from cvdemo.registry import ModelSpec, Task
+from cvdemo.serving.client import serve_if_configured
 from cvdemo.ui.pages import page_for
+from cvdemo.ui.serving import serving_notice
 from cvdemo.weights import Status, TorchvisionWeights, WeightsUnavailable
 
 DEVICE_KEY = "cvdemo_device"
@@ -58,6 +60,7 @@ def page_setup(script: str, layout: str = "wide") -> torch.device:
                      help="cvdemo picks CUDA, then Apple MPS, then the CPU. Set CVDEMO_DEVICE to change the default.")
         device = current_device()
         st.caption(f"Running on **{describe_device(device)}**" + (" · fp16 autocast" if device.type == "cuda" else ""))
+    serving_notice()
     return device
 
 
@@ -73,7 +76,8 @@ def cached_model(name: str):
     spec = registry.get(name)
     try:
         with st.spinner(f"Loading {spec.title}…"):
-            return _load_shared(name, str(current_device()))
+            # with $CVDEMO_SERVE, a copy whose batch stages run on the inference server
+            return serve_if_configured(_load_shared(name, str(current_device())), name)
     except Exception as exc:  # a truncated or foreign weights file, a broken install: say so, keep the app
         st.error(f"Could not load {spec.title}: {exc}")
         st.stop()

@@ -19,6 +19,9 @@ import numpy as np
 import streamlit as st
 
 from cvdemo.images import ImageLoadError, load_image
+from cvdemo.serving import FrameDropped
+from cvdemo.serving.client import live_deadline
+from cvdemo.serving.lecture import STREAMS, FrameGate, StreamLimits
 from cvdemo.ui.live_stats import FrameStats, draw_readout
 
 ProcessFrame = Callable[[np.ndarray], np.ndarray]
@@ -46,6 +49,9 @@ class _Holder:
         self.process: ProcessFrame = lambda rgb: rgb
         self.stats = FrameStats()
         self.error: str | None = None
+        self.gate = FrameGate(StreamLimits.from_env())
+        self.last_output: np.ndarray | None = None
+        self.dropped = 0  # frames the inference server did not answer in time
 
 
 def _holder(key: str) -> _Holder:
@@ -57,10 +63,17 @@ def _holder(key: str) -> _Holder:
 
 def process_live_frame(holder: _Holder, rgb: np.ndarray) -> np.ndarray:
     """One video frame: the page's processing, timed, then the FPS readout drawn on top."""
+    if not holder.gate.admit():  # over this stream's frame-rate share: show the last result again
+        return rgb if holder.last_output is None else holder.last_output
+    rgb = holder.gate.shrink(rgb)
     started = time.perf_counter()
     try:
-        out = holder.process(rgb)
+        with live_deadline():
+            out = holder.process(rgb)
         holder.error = None
+    except FrameDropped:  # late on the server: this frame is dropped, the next one is newer
+        holder.dropped += 1
+        return rgb if holder.last_output is None else holder.last_output
     except Exception as exc:  # keep the stream alive; the page shows the message
         holder.error = f"{exc.__class__.__name__}: {exc}"
         out = rgb
@@ -68,7 +81,8 @@ def process_live_frame(holder: _Holder, rgb: np.ndarray) -> np.ndarray:
     out = np.ascontiguousarray(out)
     if not out.flags.writeable:  # e.g. np.asarray of a PIL image; OpenCV refuses to draw on it
         out = out.copy()
-    return draw_readout(out, holder.stats)
+    holder.last_output = draw_readout(out, holder.stats)
+    return holder.last_output
 
 
 def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True, help_text: str | None = None):
@@ -85,7 +99,14 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
                          "Snapshot works wherever the browser can take a picture.")
     if help_text:
         st.caption(help_text)
+    limits = StreamLimits.from_env()
+    owner = _stream_owner(key)
     if mode == "Snapshot":
+        _snapshot(key, holder)
+        return None
+    if not STREAMS.has_room(owner, limits.max_streams):
+        st.warning(f"All {limits.max_streams} live streams of this lecture are in use. Snapshot mode works the "
+                   "same on single pictures; try live video again in a while.")
         _snapshot(key, holder)
         return None
     try:
@@ -105,18 +126,32 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
         key=key,
         mode=WebRtcMode.SENDRECV,
         rtc_configuration={"iceServers": ice_servers()},
-        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+        media_stream_constraints=limits.media_constraints(),
         video_frame_callback=callback,
         async_processing=True,
     )
     if show_stats:
         readout = st.empty()
-        while ctx.state.playing:
-            fps, latency_ms, frames = holder.stats.summary()
-            readout.markdown(f"**Live:** {fps:.1f} FPS · {latency_ms:.0f} ms per frame · {frames} frames processed"
-                             + (f"  \n:red[{holder.error}]" if holder.error else ""))
-            time.sleep(0.5)
+        try:
+            while ctx.state.playing and STREAMS.hold(owner, limits.max_streams):
+                fps, latency_ms, frames = holder.stats.summary()
+                readout.markdown(f"**Live:** {fps:.1f} FPS · {latency_ms:.0f} ms per frame · {frames} frames processed"
+                                 + (f" · {holder.dropped} dropped (server late)" if holder.dropped else "")
+                                 + (f"  \n:red[{holder.error}]" if holder.error else ""))
+                time.sleep(0.5)
+        finally:
+            STREAMS.release(owner)
+        if ctx.state.playing:  # another viewer took the last slot first
+            st.warning(f"All {limits.max_streams} live streams are in use; press STOP and use Snapshot mode.")
     return ctx
+
+
+def _stream_owner(key: str) -> str:
+    """This browser session's stream of ``key`` (one slot each)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    run = get_script_run_ctx()
+    return f"{run.session_id if run else 'no-session'}:{key}"
 
 
 def _snapshot(key: str, holder: _Holder) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from cvdemo.batching import Outputs, Prepared, as_outputs, run_one
 from cvdemo.device import autocast
 from cvdemo.images import array_to_rgb
 from cvdemo.results import Detections, HeadLevel
@@ -89,20 +90,24 @@ class YoloDetector:
             raise ValueError(f"the network predicts {heads[0].classes} classes but {len(self.categories)} names were given")
         self.anchors = [head.anchors.detach().cpu() for head in heads]
 
-    def raw_outputs(self, image: np.ndarray) -> tuple[list[torch.Tensor], Letterbox]:
-        """The heads' raw tensors, each ``(B·(5+C), h, w)`` float32 on ``device``, and the letterbox."""
-        image = _as_rgb(image)
-        tensor, box = letterbox(image, self.input_size, self.device)
+    def prepare(self, image: np.ndarray) -> Prepared:
+        """The letterboxed ``(1, 3, S, S)`` input and where the image sits in it."""
+        return Prepared(*letterbox(_as_rgb(image), self.input_size, self.device))
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """``(N, 3, S, S)`` -> the heads' raw tensors, each ``(N, B·(5+C), h, w)``."""
         with torch.inference_mode(), autocast(self.device):
-            outputs = self.network(tensor.contiguous(memory_format=torch.channels_last))
-        return [out[0].float().contiguous() for out in outputs], box
+            return as_outputs(self.network(batch.to(self.device).contiguous(memory_format=torch.channels_last)))
 
     def decode(self, raws: list[torch.Tensor]) -> list[DecodedLevel]:
         with torch.inference_mode():
             return [decode_level(raw, anchors.to(raw.device), self.input_size) for raw, anchors in zip(raws, self.anchors)]
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.3, nms_iou: float = NMS_IOU) -> Detections:
-        raws, box = self.raw_outputs(image)
+        return run_one(self, image, score_threshold=score_threshold, nms_iou=nms_iou)
+
+    def finish(self, outputs: Outputs, box: Letterbox, score_threshold: float = 0.3, nms_iou: float = NMS_IOU) -> Detections:
+        raws = [raw.contiguous() for raw in outputs]
         floor = min(score_threshold, CANDIDATE_FLOOR)
         with torch.inference_mode():
             decoded = self.decode(raws)

@@ -1,0 +1,129 @@
+"""One Ray Serve deployment per model stage: requests batched with ``@serve.batch``.
+
+A request is one caller's prepared input, ``(k, ...)`` float32 (k = 1 for a frame, the crops of
+one photo for MTCNN's stages); the reply is that caller's slice of every output. A replica
+loads the model once, concatenates the requests of a batch, runs ``forward`` once in a worker
+thread (the replica keeps taking requests meanwhile) and splits the outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from cvdemo.serving import SERVED_STAGES, app_name
+from cvdemo.serving.cluster import require_ray
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    max_batch_size: int = 8
+    batch_wait_s: float = 0.005
+    max_replicas: int = 2
+    cpus_per_replica: float = 0.1  # replicas mostly wait; eleven of them fit on two CPUs
+    gpu_fraction: float | None = None  # None: 1 / (number of deployments) when the cluster has a GPU
+    device: str | None = None  # None: the replica's best device (CUDA, then MPS, then CPU)
+
+
+class ModelServer:
+    """The replica: ``__call__(inputs)`` per request, :meth:`run_batch` once per batch."""
+
+    def __init__(self, model: str, stage: str, device: str | None):
+        from cvdemo import registry
+        from cvdemo.device import configure_cpu
+
+        configure_cpu()
+        self.model = model
+        self.forward = getattr(registry.load_model(model, device), stage)
+        self.batch_sizes: deque[int] = deque(maxlen=32)
+        self.batch_counts: dict[int, int] = {}  # batch size → how many batches had it, since the start
+        self.in_flight = 0
+        self.requests = 0
+
+    async def __call__(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        self.in_flight += 1
+        try:
+            return await self.run_batch(inputs)
+        finally:
+            self.in_flight -= 1
+
+    async def run_batch(self, requests: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+        import torch
+
+        from cvdemo.batching import split_outputs
+
+        sizes = [len(r) for r in requests]
+        self.batch_sizes.append(len(requests))
+        self.batch_counts[len(requests)] = self.batch_counts.get(len(requests), 0) + 1
+        self.requests += len(requests)
+        batch = torch.from_numpy(np.concatenate(requests))
+        outputs = await asyncio.to_thread(self.forward, batch)
+        return [tuple(t.cpu().numpy() for t in part) for part in split_outputs(outputs, sizes)]
+
+    def stats(self) -> dict:
+        return {"model": self.model, "recent_batches": list(self.batch_sizes), "in_flight": self.in_flight,
+                "requests": self.requests, "batch_counts": dict(self.batch_counts)}
+
+
+def _deployment_class(max_batch_size: int, batch_wait_s: float):
+    """ModelServer as a Serve deployment (built lazily: Ray is optional)."""
+    _, serve = require_ray()
+
+    class Batched(ModelServer):
+        run_batch = serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_s)(ModelServer.run_batch)
+
+    Batched.__name__ = Batched.__qualname__ = "ModelServer"
+    return serve.deployment(Batched)
+
+
+def deploy(models: list[str], options: ServeOptions = ServeOptions()) -> list[str]:
+    """Deploy every stage of ``models`` on the connected cluster; returns the application names."""
+    ray, serve = require_ray()
+    unknown = [m for m in models if m not in SERVED_STAGES]
+    if unknown:
+        raise ValueError(f"cannot serve {', '.join(unknown)}; servable: {', '.join(SERVED_STAGES)}")
+    serve.start(proxy_location="Disabled")  # handles only: no HTTP port is opened
+    stages = [(model, stage) for model in models for stage in SERVED_STAGES[model]]
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    actor_options: dict = {"num_cpus": options.cpus_per_replica}
+    if has_gpu and options.device in (None, "cuda"):
+        actor_options["num_gpus"] = options.gpu_fraction or round(1.0 / len(stages), 3)
+    deployment = _deployment_class(options.max_batch_size, options.batch_wait_s)
+    targets = []
+    for model, stage in stages:
+        bound = deployment.options(
+            name=app_name(model, stage),
+            ray_actor_options=actor_options,
+            max_ongoing_requests=4 * options.max_batch_size,
+            # a replica per max_batch_size requests in flight, up to max_replicas
+            autoscaling_config={"min_replicas": 1, "max_replicas": options.max_replicas,
+                                "target_ongoing_requests": options.max_batch_size,
+                                "upscale_delay_s": 3, "downscale_delay_s": 60},
+        ).bind(model, stage, options.device)
+        targets.append(serve.RunTarget(bound, name=app_name(model, stage), route_prefix=None))
+    # all at once: the replicas load their models in parallel
+    serve.run_many(targets, wait_for_applications_running=False)
+    names = [target.name for target in targets]
+    return names
+
+
+def wait_until_running(names: list[str], timeout_s: float = 300.0) -> None:
+    import time
+
+    _, serve = require_ray()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        applications = serve.status().applications
+        states = {name: str(getattr(applications.get(name), "status", "MISSING")) for name in names}
+        if all(state.endswith("RUNNING") for state in states.values()):
+            return
+        failed = {n: s for n, s in states.items() if s.endswith(("DEPLOY_FAILED", "UNHEALTHY"))}
+        if failed:
+            messages = "; ".join(f"{n}: {applications[n].message[:300]}" for n in failed)
+            raise RuntimeError(f"deployments failed: {messages}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"deployments not running after {timeout_s:.0f} s: {states}")
+        time.sleep(1.0)
