@@ -78,7 +78,11 @@ def _zoo_url(source: TorchvisionWeights, mirror: str | None) -> str:
 
 
 def plan(mirror: str | None = None) -> tuple[list[Download], list[str], set[str], list[str]]:
-    """(zoo downloads, models already ready, packs to fetch, models missing in a way no download fixes)."""
+    """(zoo downloads, models already ready, packs to fetch, models missing in a way no download fixes).
+
+    ``mirror`` (default $CVDEMO_WEIGHTS_MIRROR) serves the zoo's files by name, e.g. a classroom's local copy.
+    """
+    mirror = mirror or os.environ.get("CVDEMO_WEIGHTS_MIRROR")
     downloads, ready, packs, unfixable = [], [], set(), []
     for spec in registry.all_models():
         state = spec.status().status

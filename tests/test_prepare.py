@@ -143,3 +143,29 @@ def test_each_page_says_which_lessons_are_ready():
     assert any("CenterNet" in title for title in detection.ready)
     assert any("Faster R-CNN" in title for title in detection.ready + detection.need_download)
     assert page_readiness("0_Home.py") is None
+
+
+def test_prepare_for_class_button_offline_lists_failures_and_the_app_keeps_going(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("CVDEMO_WEIGHTS_MIRROR", f"http://127.0.0.1:{port}/")
+    at = AppTest.from_function(_home_prepare_section, default_timeout=300).run()
+    [button] = [b for b in at.button if b.label == "Prepare for class"]
+    button.click().run()
+    assert not at.exception
+    assert any(e.value.startswith("Could not fetch") for e in at.error)
+    failures = [d.value for d in at.dataframe if "why" in d.value.columns][0]
+    assert "resnet50" in set(failures["model"]) and failures["why"].str.contains("seems to be offline").all()
+    assert at.markdown[-1].value == "the page goes on"
+
+
+def _home_prepare_section():
+    import streamlit as st
+
+    from cvdemo.ui.prepare import prepare_for_class
+
+    prepare_for_class()
+    st.markdown("the page goes on")

@@ -16,6 +16,7 @@ from cvdemo.device import available_devices, configure_cpu, describe_device, pic
 from cvdemo.images import ImageLoadError, encode_png, load_image
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.ui.pages import page_for
+from cvdemo.ui.prepare import readiness_note
 from cvdemo.weights import Status, TorchvisionWeights, WeightsUnavailable
 
 DEVICE_KEY = "cvdemo_device"
@@ -58,6 +59,7 @@ def page_setup(script: str, layout: str = "wide") -> torch.device:
                      help="cvdemo picks CUDA, then Apple MPS, then the CPU. Set CVDEMO_DEVICE to change the default.")
         device = current_device()
         st.caption(f"Running on **{describe_device(device)}**" + (" · fp16 autocast" if device.type == "cuda" else ""))
+        readiness_note(page.file)
     return device
 
 
