@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from cvdemo.ui.common import preload_default_models
 from cvdemo.ui.pages import FEATURES, HOME
+
+preload_default_models()
 
 navigation = st.navigation(
     [st.Page(HOME.path, title=HOME.title, icon=HOME.icon, default=True)]

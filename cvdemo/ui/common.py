@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -66,8 +67,43 @@ def page_setup(script: str, layout: str = "wide") -> torch.device:
 @st.cache_resource(show_spinner=False, max_entries=24)
 def _load_shared(name: str, device: str):
     # One instance per (model, device) for the whole server: every session shares it, so the
-    # wrappers never mutate themselves while predicting.
-    return registry.load_model(name, torch.device(device))
+    # wrappers never mutate themselves while predicting. Warmed once here, never per visitor.
+    from cvdemo.bench import warm_up
+
+    model = registry.load_model(name, torch.device(device))
+    warm_up(registry.get(name), model)
+    return model
+
+
+def preload_default_models(tasks: Iterable[Task] = (Task.DETECTION,)) -> None:
+    """Load and warm the default model of ``tasks`` in the background, once per server process.
+
+    Streamlit has no start-up hook, so app.py calls this on every run; only the first starts the
+    thread, and a visitor who gets to a page before it finishes waits in ``cached_model`` as before.
+    """
+    global _preloading
+    if _preloading is not None:
+        return
+    names = []
+    for task in tasks:
+        try:
+            names.append(registry.default_model(task).name)
+        except LookupError:
+            continue
+    device = str(pick_device())
+
+    def load() -> None:
+        for name in names:
+            try:
+                _load_shared(name, device)
+            except Exception:  # the page that needs it says why when it loads it
+                pass
+
+    _preloading = threading.Thread(target=load, name="cvdemo-preload", daemon=True)
+    _preloading.start()
+
+
+_preloading: threading.Thread | None = None
 
 
 def cached_model(name: str):
