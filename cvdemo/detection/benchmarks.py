@@ -79,3 +79,69 @@ def live_frame_cases(device: torch.device, runs: int) -> list[BenchResult]:
 
 
 CASES = [live_frame_cases]
+
+
+BACKEND_NETWORKS = ("nanodet", "yolov3-tiny-320", "yolov3-tiny", "centernet", "selfie", "meet")
+
+
+def _busy_python(stop) -> None:
+    """What a server's other threads do to a frame: hold the GIL in pure Python."""
+    count = 0
+    while not stop.is_set():
+        count += 1
+
+
+def backend_cases(device: torch.device, runs: int) -> list[BenchResult]:
+    """Each live network alone, eager torch vs TorchScript (the app's back end), timed in turns
+    (eager, traced, eager, …) in one process, quiet and with one busy Python thread beside it."""
+    import statistics
+    import threading
+    import time
+
+    from cvdemo.fastpath import FastNetwork
+    from cvdemo.registry import get
+
+    if device.type != "cpu":
+        return []
+    results = []
+    frame = sample_frame()
+    for name in BACKEND_NETWORKS:
+        spec = get(name)
+        if not spec.ready:
+            continue
+        model = spec.build(device)
+        prepared = model.preprocess(frame) if hasattr(model, "preprocess") else None
+        if prepared is None:
+            from cvdemo.yolo.decode import letterbox
+
+            prepared = letterbox(frame, model.input_size, device)[0].contiguous(memory_format=torch.channels_last)
+        x = prepared[0] if isinstance(prepared, tuple) else prepared
+        eager = model.network
+        traced = FastNetwork(eager, background=False)
+        for condition in ("quiet", "busy thread"):
+            stop = threading.Event()
+            busy = threading.Thread(target=_busy_python, args=(stop,), daemon=True)
+            if condition == "busy thread":
+                busy.start()
+            times: dict[str, list[float]] = {"eager": [], "torchscript": []}
+            try:
+                with torch.inference_mode():
+                    for _ in range(2):
+                        eager(x), traced(x)
+                    for _ in range(max(runs, 3)):
+                        for label, network in (("eager", eager), ("torchscript", traced)):
+                            started = time.perf_counter()
+                            network(x)
+                            times[label].append((time.perf_counter() - started) * 1000.0)
+            finally:
+                stop.set()
+            ratio = statistics.median(times["torchscript"]) / statistics.median(times["eager"])
+            for label, values in times.items():
+                median = statistics.median(values)
+                results.append(BenchResult(f"network alone, {label}, {condition}", name, str(device), round(median, 2),
+                                           round(1000.0 / median, 1), 0.0, len(values),
+                                           f"torchscript / eager = {ratio:.2f} (timed in turns)" if label == "torchscript" else ""))
+    return results
+
+
+CASES.append(backend_cases)

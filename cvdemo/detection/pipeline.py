@@ -74,3 +74,13 @@ def detect_and_draw(detector, rgb: np.ndarray, threshold: float, classes: Iterab
     detections = visible(detector.detect(rgb, score_threshold=threshold), threshold, classes)
     frame = rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.ascontiguousarray(rgb).copy()
     return draw_detections(frame, detections, copy=False), detections
+
+
+def class_summary(detections: Detections) -> list[dict]:
+    """One row per class in a frame, most boxes first: its box count and best score (the live results table)."""
+    rows: dict[str, dict] = {}
+    for name, score in zip(detections.label_names, detections.scores):
+        row = rows.setdefault(name, {"class": name, "count": 0, "best score": 0.0})
+        row["count"] += 1
+        row["best score"] = max(row["best score"], round(float(score), 2))
+    return sorted(rows.values(), key=lambda r: (-r["count"], -r["best score"], r["class"]))

@@ -65,12 +65,15 @@ def page_setup(script: str, layout: str = "wide") -> torch.device:
 
 
 @st.cache_resource(show_spinner=False, max_entries=24)
-def _load_shared(name: str, device: str):
-    # One instance per (model, device) for the whole server: every session shares it, so the
-    # wrappers never mutate themselves while predicting. Warmed once here, never per visitor.
+def _load_shared(name: str, device: str, fast: bool = False):
+    # One instance per (model, device, back end) for the whole server: every session shares it,
+    # so the wrappers never mutate themselves while predicting. Warmed once here, never per visitor.
     from cvdemo.bench import warm_up
+    from cvdemo.fastpath import accelerate
 
     model = registry.load_model(name, torch.device(device))
+    if fast:
+        model = accelerate(model)
     warm_up(registry.get(name), model)
     return model
 
@@ -95,7 +98,7 @@ def preload_default_models(tasks: Iterable[Task] = (Task.DETECTION,)) -> None:
     def load() -> None:
         for name in names:
             try:
-                _load_shared(name, device)
+                _load_shared(name, device, True)
             except Exception:  # the page that needs it says why when it loads it
                 pass
 
@@ -106,12 +109,16 @@ def preload_default_models(tasks: Iterable[Task] = (Task.DETECTION,)) -> None:
 _preloading: threading.Thread | None = None
 
 
-def cached_model(name: str):
-    """The shared instance of a registry model; a model that fails to load stops the page with a message."""
+def cached_model(name: str, fast: bool = False):
+    """The shared instance of a registry model; a model that fails to load stops the page with a message.
+
+    ``fast``: an instance whose network runs through :mod:`cvdemo.fastpath` (TorchScript on the
+    CPU), for inference-only paths (uploads, live video); explanations need the eager one.
+    """
     spec = registry.get(name)
     try:
         with st.spinner(f"Loading {spec.title}…"):
-            return _load_shared(name, str(current_device()))
+            return _load_shared(name, str(current_device()), fast)
     except Exception as exc:  # a truncated or foreign weights file, a broken install: say so, keep the app
         st.error(f"Could not load {spec.title}: {exc}")
         st.stop()

@@ -18,7 +18,7 @@ from cvdemo.detection.export import to_coco_results, to_json
 from cvdemo.detection.groundtruth import (GroundTruthError, align_labels, match_images, parse_annotation_files,
                                           size_warnings)
 from cvdemo.detection.metrics import COCO_IOU_THRESHOLDS, evaluate, match_image
-from cvdemo.detection.pipeline import (DETECTION_FLOOR, LATENCY_RUNS, TimedDetections, class_names, detect_and_draw,
+from cvdemo.detection.pipeline import (DETECTION_FLOOR, LATENCY_RUNS, TimedDetections, class_names, class_summary, detect_and_draw,
                                       timed_detect_together, visible)
 from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
 from cvdemo.device import describe_device
@@ -79,7 +79,7 @@ def detections_for(spec: ModelSpec, image: np.ndarray) -> TimedDetections:
 
 def detections_together(specs: list[ModelSpec], image: np.ndarray) -> list[TimedDetections]:
     """Detections of each model on ``image``, their latencies measured in turns at the same time."""
-    detectors = [cached_model(spec.name) for spec in specs]
+    detectors = [cached_model(spec.name, fast=True) for spec in specs]
     with st.spinner("Running " + " and ".join(spec.title for spec in specs) + f" ({LATENCY_LABEL})…"):
         return _detect_cached(tuple(s.name for s in specs), str(current_device()), image_digest(image), detectors, image)
 
@@ -202,7 +202,7 @@ def side_by_side_tab(settings: Settings) -> None:
         progress = st.progress(0.0)
         for number, spec in enumerate(ready):  # load (and warm) each first, so the timed turns below are all warm
             progress.progress(number / len(ready), text=f"Loading {spec.title} ({number + 1}/{len(ready)})")
-            cached_model(spec.name)
+            cached_model(spec.name, fast=True)
         progress.progress(1.0, text=f"Timing all {len(ready)} in turns…")
         rows = [_comparison_row(spec, timed, visible(timed.detections, settings.threshold, settings.classes))
                 for spec, timed in zip(ready, detections_together(ready, image))]
@@ -615,25 +615,30 @@ def yolo_tab(settings: Settings) -> None:
 # 8. live
 
 
-def _process_frame(detector, threshold: float, classes: tuple[str, ...], rgb: np.ndarray) -> np.ndarray:
-    annotated, _ = detect_and_draw(detector, rgb, threshold, classes or None)
-    return annotated
+def _process_frame(detector, threshold: float, classes: tuple[str, ...], rgb: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    annotated, detections = detect_and_draw(detector, rgb, threshold, classes or None)
+    return annotated, class_summary(detections)
 
 
 def live_tab(settings: Settings) -> None:
-    spec = _need_model(settings)
-    if spec is None:
-        return
     try:
         from cvdemo.ui.live import live_video
     except ImportError:
         st.info("Live video is not installed in this build.")
         return
-    detector = cached_model(spec.name)
+    try:
+        live_default = registry.default_live_model(Task.DETECTION).name
+    except LookupError:
+        live_default = None
+    spec = model_picker(Task.DETECTION, key="det_live_model", label="Live detector", default=live_default)
+    if spec is None:
+        return
+    detector = cached_model(spec.name, fast=True)
     device = current_device()
     st.caption(f"**{spec.title}** ({spec.family}) on {describe_device(device)}"
                + (" with fp16 autocast" if device.type == "cuda" else "")
                + f" · boxes ≥ {settings.threshold:.2f}" + (f" · only {', '.join(settings.classes)}" if settings.classes else "")
-               + ". Change the detector, threshold or classes in the sidebar: the stream keeps running.")
+               + ". The live default is the fastest detector here (uploads use the most accurate one). Change the "
+                 "detector here, the threshold or classes in the sidebar: the stream keeps running.")
     live_video("det_live", functools.partial(_process_frame, detector, settings.threshold, tuple(settings.classes)),
-               help_text=LIVE_HELP)
+               help_text=LIVE_HELP, results_title="In this frame")

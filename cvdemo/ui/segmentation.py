@@ -53,7 +53,7 @@ def picture(key: str = "seg_image") -> tuple[np.ndarray, str] | None:
 
 
 def segmentation_of(spec: ModelSpec, image: np.ndarray):
-    model = cached_model(spec.name)
+    model = cached_model(spec.name, fast=True)
     return _remember(("semantic", spec.name, image_digest(image)),
                      lambda: _run_with_progress([(f"Segmenting with {spec.title}…", lambda: model.segment(image))])[0])
 
@@ -180,7 +180,7 @@ def live_section() -> None:
     spec = pick_semantic("live_model", "Model for the live video", default=live_default(ready))
     if spec is None:
         return
-    model = cached_model(spec.name)
+    model = cached_model(spec.name, fast=True)
     has_person = "person" in model.categories
     effects = LIVE_EFFECTS if has_person else LIVE_EFFECTS[-1:]
     a, b, c = st.columns(3)
@@ -210,7 +210,7 @@ def live_section() -> None:
                                  colour=rgb_colour)
 
     live_video("segmentation_live", process_frame,
-               help_text=f"{spec.title} runs on every frame; the FPS counter on the video includes the drawing.")
+               help_text=f"{spec.title} runs on every frame; the FPS strip under the video includes the drawing.")
 
 
 # --- mIoU -----------------------------------------------------------------------------------------
