@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from typing import Any
 
 import torch
@@ -75,7 +76,8 @@ class FastNetwork:
 
     def _trace(self, key: tuple, example: torch.Tensor) -> None:
         try:
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape-dependent Python is fixed per traced shape
                 traced = torch.jit.freeze(torch.jit.trace(self.eager, example, check_trace=False))
                 traced(example)  # the first run of a frozen graph optimises it; pay that here, not in a frame
             self._traced[key] = traced

@@ -89,10 +89,13 @@ def preload_default_models(tasks: Iterable[Task] = (Task.DETECTION,)) -> None:
         return
     names = []
     for task in tasks:
-        try:
-            names.append(registry.default_model(task).name)
-        except LookupError:
-            continue
+        for pick in (registry.default_model, registry.default_live_model):  # uploads' and live video's
+            try:
+                name = pick(task).name
+            except LookupError:
+                continue
+            if name not in names:
+                names.append(name)
     device = str(pick_device())
 
     def load() -> None:
