@@ -232,7 +232,10 @@ def image_input(key: str, label: str = "Image", *, sources=("Upload", "Webcam sn
             names = list(samples)
             st.selectbox(sample_label, names, key=f"{key}_sample",
                          index=names.index(default_sample) if default_sample in names else 0)
-        return current_image(key, samples)
+        picked = current_image(key, samples)
+        if picked is not None:
+            small_image_note(*picked)
+        return picked
     except ImageLoadError as exc:
         st.error(f"Could not use this image: {exc}")
         return None
@@ -313,3 +316,20 @@ def session_memo(namespace: str, key: tuple, compute, size: int = 8):
 def in_session_memo(namespace: str, key: tuple) -> bool:
     """Whether :func:`session_memo` holds ``key`` (e.g. to show a result without its button again)."""
     return key in st.session_state.get(f"_memo_{namespace}", {})
+
+
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 person``, ``2 people``, ``0 photos``: a count with its noun in the right number."""
+    return f"{number} {singular if number == 1 else (plural or singular + 's')}"
+
+
+SMALL_SIDE = 32  # px; below this a network sees mostly interpolation of a few pixels
+
+
+def small_image_note(image: np.ndarray, name: str) -> None:
+    """Warn (and go on) when a picture is too small for any of the networks to see much in it."""
+    height, width = image.shape[:2]
+    if min(height, width) < SMALL_SIDE:
+        st.warning(f"{name} is only {width}×{height} pixels: too small to show anything useful. The networks scale it up "
+                   f"to their input size (e.g. 224×224 or 416×416), so they see a few blurred pixels; use a picture at "
+                   f"least {SMALL_SIDE} pixels on each side.")

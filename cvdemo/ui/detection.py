@@ -26,7 +26,7 @@ from cvdemo.images import ImageLoadError, distinct_names
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Detections
 from cvdemo.ui.common import (cached_model, current_device, decode_upload, download_png, download_stem, image_digest,
-                              image_input, in_session_memo, model_picker, session_memo)
+                              image_input, in_session_memo, model_picker, session_memo, small_image_note)
 
 TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
         "📈 Metrics on your labels", "🟨 YOLO's output tensor", "🎥 Live webcam"]
@@ -126,6 +126,7 @@ def photos_tab(settings: Settings) -> None:
     for file, name in zip(files or [], distinct_names([file.name for file in files or []])):
         try:
             images.append((name, decode_upload(file.getvalue(), file.name)))
+            small_image_note(images[-1][1], name)
         except ImageLoadError as exc:
             st.error(f"Skipped: {exc}")
     if not files:
@@ -153,7 +154,11 @@ def photos_tab(settings: Settings) -> None:
                      f"{LATENCY_LABEL}")
             b.metric("Boxes shown", len(shown))
             st.caption(f"{spec.title} · {spec.family} · {describe_device(current_device())}")
-            st.dataframe(_records_table(shown), hide_index=True, height=min(35 * (len(shown) + 1) + 3, 300))
+            if len(shown):
+                st.dataframe(_records_table(shown), hide_index=True, height=min(35 * (len(shown) + 1) + 3, 300))
+            else:  # an empty table's header alone sat under the download button
+                st.caption(f"No box scores ≥ {settings.threshold:.2f}" + (" in the chosen classes" if settings.classes else "")
+                           + ": lower the score threshold in the sidebar to see weaker ones.")
             download_png(drawn, f"{download_stem(name)}_detections.png", "Download annotated PNG", key=f"det_png_{number}")
     if progress:
         progress.empty()

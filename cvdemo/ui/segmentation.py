@@ -19,7 +19,7 @@ from cvdemo.segmentation import figures, upsampling
 from cvdemo.segmentation.decoders import DecoderTrace, trace_decoder
 from cvdemo.segmentation.miou import GroundTruthError, parse_ground_truth, score
 from cvdemo.segmentation.overlay import (background_effect, class_colours, colorize, distinct_colours, foreground_probability,
-                                         indexed_png, instance_id_map, legend, overlay_classes, overlay_instances,
+                                         indexed_png, instance_id_map, legend, outline_width_for, overlay_classes, overlay_instances,
                                          BACKGROUND_NAMES, LiveBackdrop)
 from cvdemo.segmentation.pipeline import live_default
 from cvdemo.ui.common import (cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
@@ -83,7 +83,9 @@ def semantic_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | No
     with controls:
         opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="seg_opacity")
         outline = st.toggle("Outlines only", key="seg_outline", help="Draw only region borders, so the photo stays visible inside.")
-        width = st.slider("Outline width", 1, 9, 3, key="seg_outline_width", disabled=not outline)
+        suggested = outline_width_for(image.shape)  # a few screen pixels once the photo is shrunk to this column
+        width = st.slider("Outline width (photo pixels)", 1, max(12, 2 * suggested), suggested, key=f"seg_outline_width_{suggested}",
+                          disabled=not outline)
         shown = st.multiselect("Classes shown", present, default=[c for c in present if c not in BACKGROUND_NAMES],
                                key=f"seg_classes_{token}", help="Toggle classes on and off in the overlay.")
     visible = np.array([c in shown for c in mask.categories], dtype=bool)
