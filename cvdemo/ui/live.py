@@ -124,7 +124,7 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
         while ctx.state.playing:
             readout.markdown(readout_text(holder))
             if table is not None:
-                table.dataframe(holder.rows or [], hide_index=True, width="stretch")
+                table.table(_rows_frame(holder.rows))
             time.sleep(0.5)
     return ctx
 
@@ -164,3 +164,12 @@ def _snapshot(key: str, holder: _Holder) -> None:
     st.image(out, caption=f"Processed in {(time.perf_counter() - started) * 1000:.0f} ms (this one picture)", width="stretch")
     if rows is not None:
         st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _rows_frame(rows: list[dict] | None):
+    import pandas as pd
+
+    if not rows:
+        return pd.DataFrame({"": ["nothing found in this frame yet"]})
+    frame = pd.DataFrame(rows).set_index(list(rows[0])[0])
+    return frame.apply(lambda column: column.map("{:.2f}".format) if column.dtype.kind == "f" else column)
