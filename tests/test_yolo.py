@@ -464,7 +464,7 @@ def test_yolo_view_renders_and_follows_the_cell_inputs():
     assert not at.exception, at.exception
 
 
-def test_anchor_fit_explains_a_miss_by_object_scale():
+def test_anchor_fit_measures_a_missed_portrait_against_the_anchors():
     import matplotlib
     from pathlib import Path
 
@@ -477,7 +477,10 @@ def test_anchor_fit_explains_a_miss_by_object_scale():
     hopper = load_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
     detections = registry.load_model("yolov3-tiny", "cpu").detect(hopper, score_threshold=0.05)
     rows = {row["class"]: row for row in anchor_fit(detections.extras["levels"], detections.extras["candidates"])}
-    person = rows["person"]  # YOLOv3-tiny 416 scores Grace Hopper's portrait low: she fills the frame
-    width, height = (float(v) for v in person["box in network px"].split("×"))
-    assert width * height > 344 * 319  # more than its largest anchor
+    person = rows["person"]  # YOLOv3-tiny 416 scores Grace Hopper's portrait low (0.17)
     assert person["best score"] < 0.3
+    assert person["closest anchor"].startswith("344×319 (stride 32")  # the largest anchor, on the coarse grid
+    width, height = (float(v) for v in person["box in network px"].split("×"))
+    # she is a little bigger than that anchor both ways: shape IoU = 344·319 / (w·h)
+    assert width > 344 and height > 319
+    assert person["shape IoU"] == pytest.approx(344 * 319 / (width * height), abs=0.01)
