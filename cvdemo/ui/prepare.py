@@ -52,7 +52,7 @@ def show_model_tables(rows: list[dict]) -> None:
                "action": "to make it ready"}
     table = pd.DataFrame(rows)
     for status, heading, shown in (("ready", "Ready offline", ["title", "task", "size_mb", "source", "licence"]),
-                                   ("downloadable", "Need a download", ["title", "task", "size_mb", "action", "licence"]),
+                                   ("downloadable", "Need a download", ["title", "task", "action", "licence"]),
                                    ("missing", "Missing", ["title", "task", "action", "licence"])):
         part = table[table["status"] == status][shown].rename(columns=columns)
         if part.empty:
