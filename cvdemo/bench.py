@@ -89,6 +89,13 @@ def _default_call(spec: ModelSpec, model: Any) -> tuple[str, Callable[[], Any]] 
     return None
 
 
+def warm_up(spec: ModelSpec, model: Any) -> None:
+    """One call on a webcam-sized photo, so that a user's first call is not the one paying for lazy set-up."""
+    call = _default_call(spec, model)
+    if call is not None:
+        call[1]()
+
+
 def model_cases(device: torch.device, runs: int, names: Iterable[str] | None = None) -> list[BenchResult]:
     results = []
     wanted = set(names) if names else None

@@ -117,3 +117,10 @@ def default_model(task: Task) -> ModelSpec:
 
 def load_model(name: str, device: torch.device | str | None = None) -> Any:
     return get(name).build(device)
+
+
+def default_live_model(task: Task) -> ModelSpec:
+    """The preferred ready model of ``task`` for live video: the lowest ``metadata["live_rank"]``
+    (set from the live benchmark: the fastest that holds the frame-rate target), else the default."""
+    ranked = [s for s in ready_models(task) if "live_rank" in s.metadata]
+    return min(ranked, key=lambda s: s.metadata["live_rank"]) if ranked else default_model(task)

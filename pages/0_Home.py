@@ -1,10 +1,10 @@
 """Home: what the app shows, the device in use, and which models are ready."""
 
-import pandas as pd
 import streamlit as st
 
 from cvdemo.cli.weights import status_rows
 from cvdemo.ui.common import page_setup
+from cvdemo.ui.prepare import prepare_for_class, show_model_tables
 from cvdemo.ui.pages import FEATURES
 from cvdemo.ui.serving import inference_status
 
@@ -30,8 +30,8 @@ st.subheader("Models")
 rows = status_rows()
 ready = sum(row["status"] == "ready" for row in rows)
 st.markdown(f"**{ready} of {len(rows)}** models are ready offline on this machine. "
-            "Downloadable ones come from the torchvision zoo once you are online "
-            "(`python -m cvdemo weights fetch NAME`, or the button on each page).")
-table = pd.DataFrame(rows)[["title", "task", "status", "size_mb", "source", "licence", "action"]]
-table.columns = ["model", "task", "status", "size (MB)", "weights from", "licence", "to make it ready"]
-st.dataframe(table, hide_index=True, width="stretch")
+            "The others come from the torchvision zoo once you are online.")
+with st.container(border=True):
+    st.markdown("**Prepare for class**")
+    prepare_for_class()
+show_model_tables(rows)

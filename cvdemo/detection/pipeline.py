@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Iterable
@@ -25,20 +26,38 @@ def class_names(categories: Iterable[str]) -> list[str]:
     return sorted({name for name in categories if name and name not in NON_CLASSES})
 
 
+# Latencies the page shows are warm: the first call (which also gives the result) warms caches
+# and allocators, then the median of this many more calls is reported.
+LATENCY_RUNS = 3
+
+
 @dataclass
 class TimedDetections:
     detections: Detections  # at DETECTION_FLOOR, extras included
-    latency_ms: float
+    latency_ms: float  # warm: median of LATENCY_RUNS calls after a first one
     device: str
 
 
-def timed_detect(detector, image: np.ndarray, floor: float = DETECTION_FLOOR) -> TimedDetections:
-    device = getattr(detector, "device", torch.device("cpu"))
-    synchronize(device)
-    started = time.perf_counter()
-    detections = detector.detect(image, score_threshold=floor)
-    synchronize(device)
-    return TimedDetections(detections, (time.perf_counter() - started) * 1000.0, str(device))
+def timed_detect(detector, image: np.ndarray, floor: float = DETECTION_FLOOR, runs: int = LATENCY_RUNS) -> TimedDetections:
+    return timed_detect_together([detector], image, floor, runs)[0]
+
+
+def timed_detect_together(detectors: list, image: np.ndarray, floor: float = DETECTION_FLOOR,
+                          runs: int = LATENCY_RUNS) -> list[TimedDetections]:
+    """Each detector on the same image, timed in turns (A, B, A, B, …) so that whatever else the
+    machine does at that moment slows them alike; a first call of each warms it up."""
+    devices = [getattr(d, "device", torch.device("cpu")) for d in detectors]
+    results = [d.detect(image, score_threshold=floor) for d in detectors]
+    timings: list[list[float]] = [[] for _ in detectors]
+    for _ in range(runs):
+        for detector, device, times in zip(detectors, devices, timings):
+            synchronize(device)
+            started = time.perf_counter()
+            detector.detect(image, score_threshold=floor)
+            synchronize(device)
+            times.append((time.perf_counter() - started) * 1000.0)
+    return [TimedDetections(result, statistics.median(times), str(device))
+            for result, times, device in zip(results, timings, devices)]
 
 
 def visible(detections: Detections, threshold: float, classes: Iterable[str] | None = None) -> Detections:
@@ -55,3 +74,13 @@ def detect_and_draw(detector, rgb: np.ndarray, threshold: float, classes: Iterab
     detections = visible(detector.detect(rgb, score_threshold=threshold), threshold, classes)
     frame = rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.ascontiguousarray(rgb).copy()
     return draw_detections(frame, detections, copy=False), detections
+
+
+def class_summary(detections: Detections) -> list[dict]:
+    """One row per class in a frame, most boxes first: its box count and best score (the live results table)."""
+    rows: dict[str, dict] = {}
+    for name, score in zip(detections.label_names, detections.scores):
+        row = rows.setdefault(name, {"class": name, "count": 0, "best score": 0.0})
+        row["count"] += 1
+        row["best score"] = max(row["best score"], round(float(score), 2))
+    return sorted(rows.values(), key=lambda r: (-r["count"], -r["best score"], r["class"]))

@@ -35,9 +35,13 @@ def label_box(draw: ImageDraw.ImageDraw, box, text: str, colour, line: int, font
     if text:
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         w, h = right - left, bottom - top
+        width, height = draw.im.size
         ty = y1 - h - 2 * line if y1 - h - 2 * line >= 0 else y2 + line
-        draw.rectangle([x1, ty, x1 + w + 2 * line, ty + h + 2 * line], fill=colour)
-        draw.text((x1 + line, ty + line - top), text, fill=(0, 0, 0) if sum(colour) > 400 else (255, 255, 255), font=font)
+        # a face at the edge keeps its whole label: slide the tag inside the picture
+        tx = min(max(x1, 0.0), max(0.0, width - w - 2 * line))
+        ty = min(max(ty, 0.0), max(0.0, height - h - 2 * line))
+        draw.rectangle([tx, ty, tx + w + 2 * line, ty + h + 2 * line], fill=colour)
+        draw.text((tx + line, ty + line - top), text, fill=(0, 0, 0) if sum(colour) > 400 else (255, 255, 255), font=font)
 
 
 def annotate(image: np.ndarray, boxes, labels: list[str] | None = None, colours: list | None = None,

@@ -540,13 +540,13 @@ def _spec(name: str, title: str, task: Task, builder, categories, input_size, fa
 
 SPECS = [
     _spec("nanodet", "NanoDet-g 416 (COCO, offline)", Task.DETECTION, _build_nanodet, COCO_CLASSES, (416, 416),
-          "one-stage", 10,
+          "one-stage", 30,
           "Anchor-free one-stage detector (3.8 M parameters, CSP backbone + PAN). Each cell of three grids "
           "(strides 8, 16, 32) predicts 80 class scores and, per box side, a distribution over 11 distances "
           "(Generalized Focal Loss); the box is that distribution's mean.",
           architecture="nanodet-g", strides=(8, 16, 32), view="one-stage"),
     _spec("centernet", "CenterNet MobileNetV3 512 (COCO, offline)", Task.DETECTION, _build_centernet, COCO_CLASSES,
-          (512, 512), "one-stage (anchor-free)", 30,
+          (512, 512), "one-stage (anchor-free)", 10,
           "Objects as points: a 128×128 heat map per class marks object centres; peaks (3×3 max-pool) become "
           "boxes with the four edge distances predicted at that cell. MobileNetV3-large 0.75 backbone.",
           architecture="centernet-mobilenetv3", strides=(4,), view="one-stage"),

@@ -100,8 +100,14 @@ def boundaries(labels: np.ndarray, width: int = 2) -> np.ndarray:
     return cv2.dilate(work, kernel) != cv2.erode(work, kernel)
 
 
+def outline_width_for(shape: tuple[int, ...]) -> int:
+    """An outline band that stays a few screen pixels wide when the picture is shrunk to fit a page
+    column: 4 photo pixels up to about 1000 px on the long side, then growing with the picture."""
+    return 2 * max(2, round(max(shape[:2]) / 400))
+
+
 def overlay_classes(image: np.ndarray, classes: np.ndarray, colours: np.ndarray, *, opacity: float = 0.6,
-                    visible: np.ndarray | None = None, outline_only: bool = False, outline_width: int = 2) -> np.ndarray:
+                    visible: np.ndarray | None = None, outline_only: bool = False, outline_width: int | None = None) -> np.ndarray:
     """Blend class colours over ``image``; ``visible`` (C,) bool picks the classes shown.
 
     In outline-only mode the region borders are drawn opaque (a translucent one-pixel line would
@@ -115,7 +121,7 @@ def overlay_classes(image: np.ndarray, classes: np.ndarray, colours: np.ndarray,
     painted = colorize(classes, colours)
     keep = _class_lookup(classes, shown.astype(np.uint8))
     if outline_only:
-        keep &= boundaries(classes, outline_width).astype(np.uint8)
+        keep &= boundaries(classes, outline_width or outline_width_for(classes.shape)).astype(np.uint8)
         return cv2.copyTo(painted, keep, image.copy())
     opacity = float(np.clip(opacity, 0.0, 1.0))
     # One uint8 blend of the whole frame, then copy it only where a shown class is: OpenCV's
@@ -238,7 +244,7 @@ def overlay_instances(image: np.ndarray, instances: InstanceMasks, *, visible: S
         mask = instances.masks[index, top:bottom, left:right]
         colour = colours[index]
         if outline_only:
-            region[boundaries(mask.astype(np.uint8), 2)] = colour
+            region[boundaries(mask.astype(np.uint8), outline_width_for(image.shape))] = colour
         else:
             tinted = cv2.addWeighted(region, 1.0 - opacity, np.broadcast_to(colour, region.shape).copy(), opacity, 0.0)
             region[mask] = tinted[mask]

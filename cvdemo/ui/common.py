@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ from cvdemo.registry import ModelSpec, Task
 from cvdemo.serving.client import serve_if_configured
 from cvdemo.ui.pages import page_for
 from cvdemo.ui.serving import serving_notice
+from cvdemo.ui.prepare import readiness_note
 from cvdemo.weights import Status, TorchvisionWeights, WeightsUnavailable
 
 DEVICE_KEY = "cvdemo_device"
@@ -60,24 +62,70 @@ def page_setup(script: str, layout: str = "wide") -> torch.device:
                      help="cvdemo picks CUDA, then Apple MPS, then the CPU. Set CVDEMO_DEVICE to change the default.")
         device = current_device()
         st.caption(f"Running on **{describe_device(device)}**" + (" · fp16 autocast" if device.type == "cuda" else ""))
+        readiness_note(page.file)
     serving_notice()
     return device
 
 
 @st.cache_resource(show_spinner=False, max_entries=24)
-def _load_shared(name: str, device: str):
-    # One instance per (model, device) for the whole server: every session shares it, so the
-    # wrappers never mutate themselves while predicting.
-    return registry.load_model(name, torch.device(device))
+def _load_shared(name: str, device: str, fast: bool = False):
+    # One instance per (model, device, back end) for the whole server: every session shares it,
+    # so the wrappers never mutate themselves while predicting. Warmed once here, never per visitor.
+    from cvdemo.bench import warm_up
+    from cvdemo.fastpath import accelerate
+
+    model = registry.load_model(name, torch.device(device))
+    if fast:
+        model = accelerate(model)
+    warm_up(registry.get(name), model)
+    return model
 
 
-def cached_model(name: str):
-    """The shared instance of a registry model; a model that fails to load stops the page with a message."""
+def preload_default_models(tasks: Iterable[Task] = (Task.DETECTION,)) -> None:
+    """Load and warm the default model of ``tasks`` in the background, once per server process.
+
+    Streamlit has no start-up hook, so app.py calls this on every run; only the first starts the
+    thread, and a visitor who gets to a page before it finishes waits in ``cached_model`` as before.
+    """
+    global _preloading
+    if _preloading is not None:
+        return
+    names = []
+    for task in tasks:
+        for pick in (registry.default_model, registry.default_live_model):  # uploads' and live video's
+            try:
+                name = pick(task).name
+            except LookupError:
+                continue
+            if name not in names:
+                names.append(name)
+    device = str(pick_device())
+
+    def load() -> None:
+        for name in names:
+            try:
+                _load_shared(name, device, True)
+            except Exception:  # the page that needs it says why when it loads it
+                pass
+
+    _preloading = threading.Thread(target=load, name="cvdemo-preload", daemon=True)
+    _preloading.start()
+
+
+_preloading: threading.Thread | None = None
+
+
+def cached_model(name: str, fast: bool = False):
+    """The shared instance of a registry model; a model that fails to load stops the page with a message.
+
+    ``fast``: an instance whose network runs through :mod:`cvdemo.fastpath` (TorchScript on the
+    CPU), for inference-only paths (uploads, live video); explanations need the eager one.
+    """
     spec = registry.get(name)
     try:
         with st.spinner(f"Loading {spec.title}…"):
             # with $CVDEMO_SERVE, a copy whose batch stages run on the inference server
-            return serve_if_configured(_load_shared(name, str(current_device())), name)
+            return serve_if_configured(_load_shared(name, str(current_device()), fast), name)
     except Exception as exc:  # a truncated or foreign weights file, a broken install: say so, keep the app
         st.error(f"Could not load {spec.title}: {exc}")
         st.stop()
@@ -303,3 +351,8 @@ def session_memo(namespace: str, key: tuple, compute, size: int = 8):
 def in_session_memo(namespace: str, key: tuple) -> bool:
     """Whether :func:`session_memo` holds ``key`` (e.g. to show a result without its button again)."""
     return key in st.session_state.get(f"_memo_{namespace}", {})
+
+
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 person``, ``2 people``, ``0 photos``: a count with its noun in the right number."""
+    return f"{number} {singular if number == 1 else (plural or singular + 's')}"

@@ -13,7 +13,7 @@ from cvdemo.faces.embedder import DEFAULT_THRESHOLD
 from cvdemo.faces.gallery import Gallery, GalleryError, clean_name, identify_all, identify_frame
 from cvdemo.faces.verify import Face, FacePipeline, compare, distance_matrix, face_notes, largest, no_face_message
 from cvdemo.images import ImageLoadError
-from cvdemo.ui.common import (Samples, cached_model, current_device, current_image, decode_upload, download_png,
+from cvdemo.ui.common import (Samples, cached_model, counted, current_device, current_image, decode_upload, download_png,
                               image_digest, image_input, plain, session_memo)
 
 MODES = ("Verify two photos", "Gallery & identify", "Metric space", "Siamese training")
@@ -243,7 +243,7 @@ def gallery_section() -> None:
         st.subheader("Enrol a person")
         enrol_form(g)
     with list_col:
-        st.subheader(f"Gallery: {len(g.names())} people, {len(g)} photos")
+        st.subheader(f"Gallery: {counted(len(g.names()), 'person', 'people')}, {counted(len(g), 'photo')}")
         gallery_listing(g)
     st.divider()
     st.subheader("Identify")
@@ -350,7 +350,7 @@ def gallery_listing(g: Gallery) -> None:
             except GalleryError as exc:
                 st.error(plain(exc))
                 return
-            st.success(f"Imported {len(imported)} photos of {len(imported.names())} people.")
+            st.success(f"Imported {counted(len(imported), 'photo')} of {counted(len(imported.names()), 'person', 'people')}.")
             st.rerun()
 
 

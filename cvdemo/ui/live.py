@@ -1,7 +1,10 @@
 """The one live-webcam path every page shares (streamlit-webrtc), with a snapshot fallback.
 
 The frame callback runs on a worker thread: it only converts, calls the page's
-``process_frame`` and draws the FPS readout. The page's latest ``process_frame`` (which closes
+``process_frame`` and times it. The readout (FPS, latency) is a strip under the video, never
+drawn on the picture, where it would hide a box's label or a class name. A ``process_frame``
+may return ``(frame, rows)``: the rows (dicts) fill a results table beside the video. The
+page's latest ``process_frame`` (which closes
 over the current widget values) is swapped into a holder on every rerun, so changing the
 model, threshold or class filter applies to the running stream without restarting it.
 With ``async_processing`` streamlit-webrtc keeps only the newest frame when the model is
@@ -13,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable
+from typing import Callable, Union
 
 import numpy as np
 import streamlit as st
@@ -22,9 +25,9 @@ from cvdemo.images import ImageLoadError, load_image
 from cvdemo.serving import FrameDropped
 from cvdemo.serving.client import live_deadline
 from cvdemo.serving.lecture import STREAMS, FrameGate, StreamLimits
-from cvdemo.ui.live_stats import FrameStats, draw_readout
+from cvdemo.ui.live_stats import FrameStats
 
-ProcessFrame = Callable[[np.ndarray], np.ndarray]
+ProcessFrame = Callable[[np.ndarray], Union[np.ndarray, tuple[np.ndarray, list[dict]]]]
 
 
 def ice_servers() -> list[dict]:
@@ -52,6 +55,7 @@ class _Holder:
         self.gate = FrameGate(StreamLimits.from_env())
         self.last_output: np.ndarray | None = None
         self.dropped = 0  # frames the inference server did not answer in time
+        self.rows: list[dict] | None = None  # the latest frame's results table, when the page gives one
 
 
 def _holder(key: str) -> _Holder:
@@ -62,7 +66,7 @@ def _holder(key: str) -> _Holder:
 
 
 def process_live_frame(holder: _Holder, rgb: np.ndarray) -> np.ndarray:
-    """One video frame: the page's processing, timed, then the FPS readout drawn on top."""
+    """One video frame: the page's processing, timed; its results table, if any, kept for the page."""
     if not holder.gate.admit():  # over this stream's frame-rate share: show the last result again
         return rgb if holder.last_output is None else holder.last_output
     rgb = holder.gate.shrink(rgb)
@@ -70,6 +74,8 @@ def process_live_frame(holder: _Holder, rgb: np.ndarray) -> np.ndarray:
     try:
         with live_deadline():
             out = holder.process(rgb)
+        if isinstance(out, tuple):
+            out, holder.rows = out
         holder.error = None
     except FrameDropped:  # late on the server: this frame is dropped, the next one is newer
         holder.dropped += 1
@@ -78,18 +84,24 @@ def process_live_frame(holder: _Holder, rgb: np.ndarray) -> np.ndarray:
         holder.error = f"{exc.__class__.__name__}: {exc}"
         out = rgb
     holder.stats.record(time.perf_counter() - started)
-    out = np.ascontiguousarray(out)
-    if not out.flags.writeable:  # e.g. np.asarray of a PIL image; OpenCV refuses to draw on it
-        out = out.copy()
-    holder.last_output = draw_readout(out, holder.stats)
+    holder.last_output = np.ascontiguousarray(out)
     return holder.last_output
 
 
-def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True, help_text: str | None = None):
+def readout_text(holder: _Holder) -> str:
+    fps, latency_ms, frames = holder.stats.summary()
+    return (f"**Live:** {fps:.1f} FPS · {latency_ms:.0f} ms per frame · {frames} frames processed"
+            + (f" · {holder.dropped} dropped (server late)" if holder.dropped else "")
+            + (f"  \n:red[{holder.error}]" if holder.error else ""))
+
+
+def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True, help_text: str | None = None,
+               results_title: str | None = None):
     """Render the live webcam widget; returns the webrtc context (or None in snapshot mode).
 
     Call it last on a page (or last in its tab): with ``show_stats`` it keeps the script
-    running while the stream plays, to refresh the FPS / latency readout under the video.
+    running while the stream plays, to refresh the FPS / latency strip under the video and, with
+    ``results_title``, the results table beside it.
     """
     holder = _holder(key)
     holder.process = process_frame
@@ -111,7 +123,7 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
         return None
     try:
         import av
-        from streamlit_webrtc import WebRtcMode, webrtc_streamer
+        import streamlit_webrtc  # noqa: F401
     except ImportError as exc:  # pragma: no cover - requirements install both
         st.warning(f"Live video is unavailable ({exc}); use Snapshot mode.")
         _snapshot(key, holder)
@@ -122,7 +134,32 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
 
     st.caption("Press **START** and allow camera access. If the browser blocked the camera, re-allow it in the "
                "site settings or switch to Snapshot mode. No camera? Snapshot and upload work too.")
-    ctx = webrtc_streamer(
+    video_column, table_column = st.columns([3, 2]) if results_title else (st.container(), None)
+    with video_column:
+        ctx = _streamer(key, callback, limits)
+        readout = st.empty()
+    table = None
+    if table_column is not None:
+        table_column.markdown(f"**{results_title}**")
+        table = table_column.empty()
+    if show_stats:
+        try:
+            while ctx.state.playing and STREAMS.hold(owner, limits.max_streams):
+                readout.markdown(readout_text(holder))
+                if table is not None:
+                    table.table(_rows_frame(holder.rows))
+                time.sleep(0.5)
+        finally:
+            STREAMS.release(owner)
+        if ctx.state.playing:  # another viewer took the last slot first
+            st.warning(f"All {limits.max_streams} live streams are in use; press STOP and use Snapshot mode.")
+    return ctx
+
+
+def _streamer(key: str, callback, limits: StreamLimits):
+    from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+    return webrtc_streamer(
         key=key,
         mode=WebRtcMode.SENDRECV,
         rtc_configuration={"iceServers": ice_servers()},
@@ -130,20 +167,6 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
         video_frame_callback=callback,
         async_processing=True,
     )
-    if show_stats:
-        readout = st.empty()
-        try:
-            while ctx.state.playing and STREAMS.hold(owner, limits.max_streams):
-                fps, latency_ms, frames = holder.stats.summary()
-                readout.markdown(f"**Live:** {fps:.1f} FPS · {latency_ms:.0f} ms per frame · {frames} frames processed"
-                                 + (f" · {holder.dropped} dropped (server late)" if holder.dropped else "")
-                                 + (f"  \n:red[{holder.error}]" if holder.error else ""))
-                time.sleep(0.5)
-        finally:
-            STREAMS.release(owner)
-        if ctx.state.playing:  # another viewer took the last slot first
-            st.warning(f"All {limits.max_streams} live streams are in use; press STOP and use Snapshot mode.")
-    return ctx
 
 
 def _stream_owner(key: str) -> str:
@@ -170,4 +193,18 @@ def _snapshot(key: str, holder: _Holder) -> None:
     except Exception as exc:  # the same failures the live stream survives: say so, keep the page
         st.error(f"Could not process the snapshot: {exc.__class__.__name__}: {exc}")
         return
-    st.image(out, caption=f"Processed in {(time.perf_counter() - started) * 1000:.0f} ms", width="stretch")
+    rows = None
+    if isinstance(out, tuple):
+        out, rows = out
+    st.image(out, caption=f"Processed in {(time.perf_counter() - started) * 1000:.0f} ms (this one picture)", width="stretch")
+    if rows is not None:
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _rows_frame(rows: list[dict] | None):
+    import pandas as pd
+
+    if not rows:
+        return pd.DataFrame({"": ["nothing found in this frame yet"]})
+    frame = pd.DataFrame(rows).set_index(list(rows[0])[0])
+    return frame.apply(lambda column: column.map("{:.2f}".format) if column.dtype.kind == "f" else column)

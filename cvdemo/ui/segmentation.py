@@ -19,7 +19,7 @@ from cvdemo.segmentation import figures, upsampling
 from cvdemo.segmentation.decoders import DecoderTrace, trace_decoder
 from cvdemo.segmentation.miou import GroundTruthError, parse_ground_truth, score
 from cvdemo.segmentation.overlay import (background_effect, class_colours, colorize, distinct_colours, foreground_probability,
-                                         indexed_png, instance_id_map, legend, overlay_classes, overlay_instances,
+                                         indexed_png, instance_id_map, legend, outline_width_for, overlay_classes, overlay_instances,
                                          BACKGROUND_NAMES, LiveBackdrop)
 from cvdemo.segmentation.pipeline import live_default
 from cvdemo.ui.common import (cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
@@ -53,7 +53,7 @@ def picture(key: str = "seg_image") -> tuple[np.ndarray, str] | None:
 
 
 def segmentation_of(spec: ModelSpec, image: np.ndarray):
-    model = cached_model(spec.name)
+    model = cached_model(spec.name, fast=True)
     return _remember(("semantic", spec.name, image_digest(image)),
                      lambda: _run_with_progress([(f"Segmenting with {spec.title}…", lambda: model.segment(image))])[0])
 
@@ -83,7 +83,9 @@ def semantic_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | No
     with controls:
         opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="seg_opacity")
         outline = st.toggle("Outlines only", key="seg_outline", help="Draw only region borders, so the photo stays visible inside.")
-        width = st.slider("Outline width", 1, 9, 3, key="seg_outline_width", disabled=not outline)
+        suggested = outline_width_for(image.shape)  # a few screen pixels once the photo is shrunk to this column
+        width = st.slider("Outline width (photo pixels)", 1, max(12, 2 * suggested), suggested, key=f"seg_outline_width_{suggested}",
+                          disabled=not outline)
         shown = st.multiselect("Classes shown", present, default=[c for c in present if c not in BACKGROUND_NAMES],
                                key=f"seg_classes_{token}", help="Toggle classes on and off in the overlay.")
     visible = np.array([c in shown for c in mask.categories], dtype=bool)
@@ -180,7 +182,7 @@ def live_section() -> None:
     spec = pick_semantic("live_model", "Model for the live video", default=live_default(ready))
     if spec is None:
         return
-    model = cached_model(spec.name)
+    model = cached_model(spec.name, fast=True)
     has_person = "person" in model.categories
     effects = LIVE_EFFECTS if has_person else LIVE_EFFECTS[-1:]
     a, b, c = st.columns(3)
@@ -210,7 +212,7 @@ def live_section() -> None:
                                  colour=rgb_colour)
 
     live_video("segmentation_live", process_frame,
-               help_text=f"{spec.title} runs on every frame; the FPS counter on the video includes the drawing.")
+               help_text=f"{spec.title} runs on every frame; the FPS strip under the video includes the drawing.")
 
 
 # --- mIoU -----------------------------------------------------------------------------------------

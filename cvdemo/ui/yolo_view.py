@@ -177,6 +177,21 @@ def render_yolo_view(image: np.ndarray, detector, key: str = "yolo", detections:
     _cell_tables(level, row, col, categories)
     _heatmaps(levels, level, (row, col), categories, picture, image_size, key)
     _pipeline(detections, picture, key, score_threshold, ident)
+    _anchor_fit(levels, detections, score_threshold)
+
+
+def _anchor_fit(levels, detections: Detections, score_threshold: float) -> None:
+    st.subheader("Why a box is weak or missing: object size against the anchors")
+    rows = insight.anchor_fit(levels, detections.extras["candidates"])
+    if not rows:
+        st.info("No candidate box at all on this picture.")
+        return
+    st.caption("The best candidate of each class, found or not, measured in the network's input pixels against every anchor "
+               "of both grids. In training an object teaches only the anchor of the most similar shape (shape IoU, both "
+               "centred), so an object much **bigger than every anchor** (a close-up filling the frame), much **smaller** "
+               f"(a face across the room), or of a shape no anchor has, gets low objectness: below {score_threshold:.2f} "
+               "it is not drawn. A shape IoU under about 0.3 means no anchor is a good start for the box.")
+    st.dataframe(rows, hide_index=True, width="stretch")
 
 
 def _summary(levels, detections: Detections) -> None:

@@ -456,3 +456,47 @@ def draw_boxes(picture: np.ndarray, detections: Detections, *, fade_by_score: bo
             draw.text((x1 + 3, y1 + 2), f"{detections.categories[label]} {score:.2f}", fill=colour, font=font,
                       stroke_width=2, stroke_fill=(0, 0, 0, alpha))
     return np.asarray(Image.alpha_composite(canvas, overlay).convert("RGB"))
+
+
+# --------------------------------------------------------------------------------------------
+# Why a box may be weak: its shape against the anchors
+
+
+def shape_iou(size: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """IoU of one ``(w, h)`` with each anchor ``(B, 2)`` when both are centred on the same point:
+    how YOLO assigns an object to the anchor responsible for it in training."""
+    inter = np.minimum(size[0], anchors[:, 0]) * np.minimum(size[1], anchors[:, 1])
+    return inter / (size[0] * size[1] + anchors[:, 0] * anchors[:, 1] - inter)
+
+
+def anchor_fit(levels: Sequence[HeadLevel], candidates: Detections, per_class: int = 1, limit: int = 6) -> list[dict]:
+    """For the best candidate of each of the top classes (found or not), its size in network pixels
+    and how well the closest anchor of any grid fits it; objects far from every anchor's shape
+    (bigger than the largest, smaller than the smallest) are the ones YOLOv3-tiny scores low."""
+    if not levels or len(candidates) == 0:
+        return []
+    sx, sy = _scale_xy(levels[0])
+    anchors = [(level, a) for level in levels for a in np.asarray(level.anchors, dtype=np.float64).reshape(-1, 2)]
+    shapes = np.array([a for _, a in anchors])
+    areas = shapes[:, 0] * shapes[:, 1]
+    rows, seen = [], {}
+    for index in np.argsort(-candidates.scores, kind="stable"):
+        name = candidates.label_names[index]
+        if seen.get(name, 0) >= per_class:
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        x1, y1, x2, y2 = candidates.boxes[index]
+        size = np.array([(x2 - x1) * sx, (y2 - y1) * sy])
+        fits = shape_iou(size, shapes)
+        best = int(np.argmax(fits))
+        level, anchor = anchors[best]
+        area = size[0] * size[1]
+        verdict = ("bigger than every anchor" if area > areas.max() * 1.5 else
+                   "smaller than every anchor" if area < areas.min() / 1.5 else "within the anchors' range")
+        rows.append({"class": name, "best score": round(float(candidates.scores[index]), 2),
+                     "box in network px": f"{size[0]:.0f}×{size[1]:.0f}",
+                     "closest anchor": f"{anchor[0]:.0f}×{anchor[1]:.0f} ({level.name})",
+                     "shape IoU": round(float(fits[best]), 2), "size": verdict})
+        if len(rows) >= limit:
+            break
+    return rows
