@@ -25,7 +25,7 @@ HOME = AppPage("0_Home.py", "Home", "🔍")
 FEATURES = (
     AppPage("1_Detection.py", "Detection", "🎯",
             "Boxes on your photos and live webcam. One-stage (YOLOv3-tiny, NanoDet, CenterNet, SSD) vs two-stage "
-            "(Faster R-CNN); IoU, NMS, precision/recall, AP/mAP; YOLO's S×S×B·(5+C) output tensor made visible."),
+            "(Faster R-CNN); IoU, NMS, precision/recall, AP/mAP; YOLO v1's S×S×(5B+C) = 7×7×30 and its loss, YOLOv3's 3·(5+C) per cell, RoI pooling vs RoIAlign."),
     AppPage("2_Segmentation.py", "Segmentation", "🧩",
             "Semantic and instance overlays, live background blur, mIoU against your own masks, and how decoders "
             "upsample: transposed convolution as a matrix, checkerboard artefacts, atrous convolution."),

@@ -477,8 +477,8 @@ The network below ran once on your picture with **forward hooks** on every layer
 path* keeps, for each run of layers at one size, its last map: down through the encoder, then —
 in encoder-decoder networks like the person segmenters — back up through the decoder's transposed
 convolutions and resizes. Maps are coloured by the 3 main directions of their channels (similar
-colour = the network treats those cells alike) or by activation strength. torchvision's FCN and
-DeepLabV3 instead stay at stride 8/16 with dilated convolutions and upsample the **coarse score map**
+colour = the network treats those cells alike) or by activation strength. torchvision's FCN-style
+ResNet-50 (no skip fusion, unlike the lectures' FCN-16s/8s) and DeepLabV3 instead stay at stride 8/16 with dilated convolutions and upsample the **coarse score map**
 in one bilinear step: compare the blocky coarse prediction with the final one.
 """
 
