@@ -220,3 +220,49 @@ def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lam
     return LossBreakdown(level_index, row, col, anchor, (anchor_w, anchor_h), float(fits[level_index][anchor]),
                          target, predicted, tuple(float(v) for v in _to_image(level, predicted_net)), iou, confidence,
                          label, float(class_probs[label]), empty_slots, terms)
+
+
+def voc_name(coco_name: str) -> str | None:
+    """The Pascal VOC class a COCO class name corresponds to, or None (60 of COCO's 80 are not in VOC)."""
+    from cvdemo.detection.groundtruth import VOC_TO_COCO
+
+    coco_to_voc = {coco: voc for voc, coco in VOC_TO_COCO.items()}
+    name = coco_to_voc.get(coco_name, coco_name)
+    return name if name in VOC_CLASSES else None
+
+
+def v1_target_cell(box: Sequence[float], image_size: tuple[int, int], coco_name: str, cells: int = 7) -> list[dict]:
+    """What a v1 network is trained to output in the responsible cell, slot by slot (30 for B = 2)."""
+    x, y, w, h = v1_target(box, image_size, cells)
+    voc = voc_name(coco_name)
+    rows = [{"slot": name, "target": value, "why": why} for name, value, why in (
+        ("x1", x, "centre, relative to the cell"), ("y1", y, "centre, relative to the cell"),
+        ("w1", w, "width / image width"), ("h1", h, "height / image height"),
+        ("c1", None, "IoU of box 1's prediction with the truth, if box 1 fits best"))]
+    rows += [{"slot": name, "target": None, "why": "the same, for whichever of the 2 boxes fits best"}
+             for name in ("x2", "y2", "w2", "h2", "c2")]
+    rows += [{"slot": f"P({name})", "target": float(name == voc),
+              "why": "one class per cell, shared by both boxes" if name == voc else ""} for name in VOC_CLASSES]
+    return rows
+
+
+def draw_v1_grid(picture: np.ndarray, box: Sequence[float], image_size: tuple[int, int], cells: int = 7) -> np.ndarray:
+    """The ``cells × cells`` grid over ``picture`` (a display copy of an ``image_size`` photo), the
+    responsible cell shaded and the box drawn."""
+    import cv2
+
+    from cvdemo.detection.drawing import draw_boxes, line_width, shade_box
+
+    height, width = picture.shape[:2]
+    fx, fy = width / image_size[1], height / image_size[0]
+    scaled = np.asarray(box, dtype=np.float64) * [fx, fy, fx, fy]
+    row, col = v1_cell(box, image_size, cells)
+    out = shade_box(picture, (col * width / cells, row * height / cells, (col + 1) * width / cells,
+                              (row + 1) * height / cells), (0, 229, 255), alpha=0.45)
+    for k in range(1, cells):
+        cv2.line(out, (round(k * width / cells), 0), (round(k * width / cells), height), (255, 200, 0), 1)
+        cv2.line(out, (0, round(k * height / cells)), (width, round(k * height / cells)), (255, 200, 0), 1)
+    out = draw_boxes(out, scaled[None], [(255, 255, 255)], thickness=line_width(height, width) + 1, copy=False)
+    centre = (round((scaled[0] + scaled[2]) / 2), round((scaled[1] + scaled[3]) / 2))
+    cv2.circle(out, centre, max(3, line_width(height, width) * 3), (255, 255, 255), -1)
+    return out

@@ -28,7 +28,8 @@ from cvdemo.ui.common import (cached_model, current_device, decode_upload, downl
                               image_input, in_session_memo, model_picker, session_memo)
 
 TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
-        "📈 Metrics on your labels", "🟨 YOLO's output tensor", "🎥 Live webcam"]
+        "📈 Metrics on your labels", "🟨 YOLO's output tensor",
+        "🟦 YOLO v1 and its loss", "🎥 Live webcam"]
 
 LIVE_HELP = ("Live video uses WebRTC. On this computer (localhost) it just works. On a remote server the browser "
              "only offers the camera over **HTTPS**, and when the server is behind NAT or a firewall the video needs "
