@@ -30,3 +30,29 @@ def test_yolo_v1_tab_shows_both_layouts_and_every_loss_term(require_ready):
     assert list(terms["weight"]) == [5.0, 5.0, 1.0, 0.5, 1.0]
     assert (terms["value"] >= 0).all()
     assert any("other slots of both grids" in c.value for c in at.caption)
+
+
+def test_two_stage_tab_pools_the_proposal_both_ways(require_ready):
+    require_ready("mobilenet_v2")
+    at = open_tab("🪟 Two-stage: RoI pooling & box regression")
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Feature cell"].split()[0]) > 8  # stride 16 on a picture shrunk to 448 px
+    assert 0 < float(metrics["IoU of what it reads with the proposal"]) <= 1
+    parameters = next(f.value for f in at.dataframe if "target v" in f.value.columns)
+    assert list(parameters[""]) == ["tx", "ty", "tw", "th"]
+    losses = next(f.value for f in at.dataframe if "term" in f.value.columns)
+    total = losses["value"][2]
+    assert total == pytest.approx(losses["value"][0] + losses["value"][1])
+
+
+def test_two_stage_timings_put_sharing_the_cnn_pass_first(require_ready):
+    require_ready("mobilenet_v2")
+    at = open_tab("🪟 Two-stage: RoI pooling & box regression")
+    at.button(key="det_two_time").click().run()
+    assert not at.exception, at.exception[0].message if at.exception else ""
+    timings = next(f.value for f in at.dataframe if "design" in f.value.columns)
+    assert list(timings["design"][:2]) == ["R-CNN (2014)", "Fast R-CNN (2015)"]
+    assert list(timings["lectures"][:2]) == ["≈ 50 s per image", "2.3 s per image"]
+    rcnn_fps, fast_fps = timings["FPS here"][:2]
+    # 2000 CNN passes against one: R-CNN is slower by far more than timing noise on a shared machine
+    assert fast_fps > 5 * rcnn_fps

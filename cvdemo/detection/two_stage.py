@@ -325,3 +325,72 @@ def time_pipelines(classifier, image: np.ndarray, proposal_seconds: float, propo
         timings.append(PipelineTiming(name, lecture, seconds, "the whole detector, median of 3 runs"))
     report(1.0, "done")
     return timings
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing the two poolings on the picture
+
+CELL_COLOUR = (200, 200, 200)
+BOX_COLOUR = (255, 255, 255)
+POOL_COLOUR = (255, 64, 64)
+ALIGN_COLOUR = (40, 220, 90)
+
+
+def _feature_lines(out: np.ndarray, spatial_scale: float, size: tuple[int, int], factor: tuple[float, float]) -> None:
+    import cv2
+
+    height, width = out.shape[:2]
+    for col in range(size[1] + 1):
+        x = round(col / spatial_scale * factor[0])
+        cv2.line(out, (x, 0), (x, height), CELL_COLOUR, 1)
+    for row in range(size[0] + 1):
+        y = round(row / spatial_scale * factor[1])
+        cv2.line(out, (0, y), (width, y), CELL_COLOUR, 1)
+
+
+def draw_roi_pool(picture: np.ndarray, image_size: tuple[int, int], feature_map: FeatureMap, box: Sequence[float]) -> np.ndarray:
+    """Feature cells (grey), the proposal (white) and RoI pooling's 7×7 bins on whole cells (red)."""
+    import cv2
+
+    from cvdemo.detection.drawing import draw_boxes, shade_box
+
+    factor = (picture.shape[1] / image_size[1], picture.shape[0] / image_size[0])
+    scale = feature_map.spatial_scale
+    bins = roi_pool_bins(box, scale, feature_map.size)
+    read = quantised_box(box, scale, feature_map.size) * [factor[0], factor[1], factor[0], factor[1]]
+    out = shade_box(picture, read, POOL_COLOUR, alpha=0.25)
+    _feature_lines(out, scale, feature_map.size, factor)
+    for r0, r1 in bins.rows:
+        for c0, c1 in bins.cols:
+            cell = np.array([c0, r0, c1, r1]) / scale * [factor[0], factor[1], factor[0], factor[1]]
+            cv2.rectangle(out, (round(cell[0]), round(cell[1])), (round(cell[2]), round(cell[3])), POOL_COLOUR, 1)
+    proposal = np.asarray(box, dtype=np.float64) * [factor[0], factor[1], factor[0], factor[1]]
+    return draw_boxes(out, proposal[None], [BOX_COLOUR], thickness=2, copy=False)
+
+
+def draw_roi_align(picture: np.ndarray, image_size: tuple[int, int], feature_map: FeatureMap, box: Sequence[float],
+                   sampling_ratio: int = 2) -> np.ndarray:
+    """Feature cells (grey), the proposal (white), RoIAlign's exact 7×7 bins and its sample points (green)."""
+    import cv2
+
+    from cvdemo.detection.drawing import draw_boxes
+
+    factor = (picture.shape[1] / image_size[1], picture.shape[0] / image_size[0])
+    scale = feature_map.spatial_scale
+    out = np.ascontiguousarray(picture.copy())
+    _feature_lines(out, scale, feature_map.size, factor)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    for k in range(1, POOLED):
+        x = round((x1 + k * (x2 - x1) / POOLED) * factor[0])
+        y = round((y1 + k * (y2 - y1) / POOLED) * factor[1])
+        cv2.line(out, (x, round(y1 * factor[1])), (x, round(y2 * factor[1])), ALIGN_COLOUR, 1)
+        cv2.line(out, (round(x1 * factor[0]), y), (round(x2 * factor[0]), y), ALIGN_COLOUR, 1)
+    ys, xs = roi_align_points(box, scale, POOLED, sampling_ratio, aligned=True)
+    # aligned=True shifted the box by half a cell into sample space; shift back to draw in pixels
+    radius = max(1, round(min(picture.shape[:2]) / 250))
+    for y in ys.ravel():
+        for x in xs.ravel():
+            cv2.circle(out, (round((x + 0.5) / scale * factor[0]), round((y + 0.5) / scale * factor[1])), radius,
+                       ALIGN_COLOUR, -1)
+    proposal = np.asarray(box, dtype=np.float64) * [factor[0], factor[1], factor[0], factor[1]]
+    return draw_boxes(out, proposal[None], [BOX_COLOUR], thickness=2, copy=False)

@@ -28,6 +28,7 @@ from cvdemo.ui.common import (cached_model, current_device, decode_upload, downl
                               image_input, in_session_memo, model_picker, session_memo)
 
 TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
+        "🪟 Two-stage: RoI pooling & box regression",
         "📈 Metrics on your labels", "🟨 YOLO's output tensor",
         "🟦 YOLO v1 and its loss", "🎥 Live webcam"]
 
