@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -267,7 +267,8 @@ LECTURE_TIMINGS = (  # seconds per image, as the lectures quote them (GPU, 2014�
 class PipelineTiming:
     method: str
     lecture: str
-    seconds: float | None  # measured or extrapolated here; None when the model is missing
+    lecture_seconds: float
+    seconds: float  # measured here, or extrapolated from a timed sample (``how`` says which)
     how: str
 
 
@@ -310,19 +311,19 @@ def time_pipelines(classifier, image: np.ndarray, proposal_seconds: float, propo
     pool = _median_seconds(lambda: tv_roi_align(feature_map.features, [rois], POOLED, feature_map.spatial_scale, 2, True),
                            repeats=2)
     timings = [
-        PipelineTiming("R-CNN (2014)", LECTURE_TIMINGS[0][1], proposal_seconds + proposals * per_crop,
+        PipelineTiming("R-CNN (2014)", LECTURE_TIMINGS[0][1], LECTURE_TIMINGS[0][2], proposal_seconds + proposals * per_crop,
                        f"selective search {proposal_seconds:.2f} s + {proposals} × MobileNetV2 on a 224×224 crop "
                        f"({per_crop * 1000:.1f} ms each, {crops_timed} timed, the rest extrapolated)"),
-        PipelineTiming("Fast R-CNN (2015)", LECTURE_TIMINGS[1][1], proposal_seconds + whole + pool,
+        PipelineTiming("Fast R-CNN (2015)", LECTURE_TIMINGS[1][1], LECTURE_TIMINGS[1][2], proposal_seconds + whole + pool,
                        f"selective search {proposal_seconds:.2f} s + one MobileNetV2 pass on the picture "
                        f"({whole * 1000:.0f} ms) + RoIAlign of {proposals} proposals to 7×7 ({pool * 1000:.0f} ms)"),
     ]
     for index, (name, detect) in enumerate(detectors):
         report(0.6 + 0.4 * index / max(1, len(detectors)), f"{name}…")
         detect(image)  # the first call may build caches
-        seconds = _median_seconds(lambda: detect(image))
-        lecture = LECTURE_TIMINGS[2][1] if "R-CNN" in name else LECTURE_TIMINGS[3][1]
-        timings.append(PipelineTiming(name, lecture, seconds, "the whole detector, median of 3 runs"))
+        seconds = _median_seconds(lambda detect=detect: detect(image))
+        _, lecture, lecture_seconds = LECTURE_TIMINGS[2] if "R-CNN" in name else LECTURE_TIMINGS[3]
+        timings.append(PipelineTiming(name, lecture, lecture_seconds, seconds, "the whole detector, median of 3 runs"))
     report(1.0, "done")
     return timings
 
@@ -363,7 +364,7 @@ def draw_roi_pool(picture: np.ndarray, image_size: tuple[int, int], feature_map:
     for r0, r1 in bins.rows:
         for c0, c1 in bins.cols:
             cell = np.array([c0, r0, c1, r1]) / scale * [factor[0], factor[1], factor[0], factor[1]]
-            cv2.rectangle(out, (round(cell[0]), round(cell[1])), (round(cell[2]), round(cell[3])), POOL_COLOUR, 1)
+            cv2.rectangle(out, (round(cell[0]), round(cell[1])), (round(cell[2]), round(cell[3])), POOL_COLOUR, 2)
     proposal = np.asarray(box, dtype=np.float64) * [factor[0], factor[1], factor[0], factor[1]]
     return draw_boxes(out, proposal[None], [BOX_COLOUR], thickness=2, copy=False)
 

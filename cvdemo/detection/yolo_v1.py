@@ -13,8 +13,8 @@ loss is evaluated with v1's conventions (x, y relative to the cell; w, h relativ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

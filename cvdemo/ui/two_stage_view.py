@@ -81,7 +81,7 @@ def _pooled_figure(pool: np.ndarray, align: np.ndarray, channel: int) -> go.Figu
         spread = float(np.abs(values).max()) or 1.0
         figure.add_trace(go.Heatmap(z=values, colorscale=scale, showscale=index == 2,
                                     zmin=-spread if index == 2 else 0, zmax=spread if index == 2 else top,
-                                    text=np.round(values, 2), texttemplate="%{text}", textfont={"size": 9}),
+                                    texttemplate="%{z:.1f}", textfont={"size": 9}),
                          1, index + 1)
     figure.update_yaxes(autorange="reversed")
     figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
@@ -108,10 +108,11 @@ def two_stage_tab(settings: Settings) -> None:
     st.subheader("1 · RoI pooling vs RoIAlign")
     with st.expander("What the two poolings do", expanded=False):
         st.markdown(POOLING_HELP)
-    # The default proposal is the object shifted and enlarged, as a real proposal would be.
-    ow, oh = obj[2] - obj[0], obj[3] - obj[1]
-    start = np.clip(obj + [0.1 * ow, -0.1 * oh, 0.25 * ow, 0.1 * oh], 0, [width, height, width, height])
-    proposal = _box_sliders("Proposal", start, (height, width), f"det_two_prop_{digest}")
+    # A proposal a few feature cells wide, at the object's centre, shows both roundings clearly.
+    cx, cy = (obj[0] + obj[2]) / 2, (obj[1] + obj[3]) / 2
+    half_w, half_h = min(obj[2] - obj[0], 0.3 * width) / 2, min(obj[3] - obj[1], 0.3 * height) / 2
+    start = np.clip([cx - half_w + 3, cy - half_h + 5, cx + half_w + 3, cy + half_h + 5], 0, [width, height, width, height])
+    proposal = _box_sliders("Proposal", start, (height, width), f"det_two_roi_{digest}")
     if proposal[2] <= proposal[0] or proposal[3] <= proposal[1]:
         st.warning("The proposal needs a width and a height: move the sliders' two ends apart.")
         return
@@ -146,8 +147,12 @@ def two_stage_tab(settings: Settings) -> None:
     st.subheader("2 · Box parameterisation and the multi-task loss")
     st.markdown(PARAMETERISATION_HELP)
     truth = _box_sliders("Object (ground truth)", obj, (height, width), f"det_two_truth_{digest}")
-    if truth[2] <= truth[0] or truth[3] <= truth[1]:
-        st.warning("The object needs a width and a height.")
+    # The default proposal is the object shifted and enlarged, as a real proposal would be.
+    ow, oh = obj[2] - obj[0], obj[3] - obj[1]
+    start = np.clip(obj + [0.1 * ow, -0.1 * oh, 0.25 * ow, 0.1 * oh], 0, [width, height, width, height])
+    proposal = _box_sliders("Proposal", start, (height, width), f"det_two_prop_{digest}")
+    if min(truth[2] - truth[0], truth[3] - truth[1], proposal[2] - proposal[0], proposal[3] - proposal[1]) <= 0:
+        st.warning("Both boxes need a width and a height.")
         return
     targets = two_stage.encode(proposal, truth)
     st.markdown("The head's output $t^u$: start at the proposal (all 0) and move towards the targets $v$.")
@@ -204,23 +209,22 @@ def _pipeline_section(settings: Settings, image: np.ndarray, digest: str) -> Non
             progress.empty()
 
     timings = session_memo("det_two_timings", key, measure, size=2)
-    lecture = {name: seconds for name, _, seconds in two_stage.LECTURE_TIMINGS}
     rows = [{"design": t.method, "lectures": t.lecture,
-             "here": "—" if t.seconds is None else (f"{t.seconds:.2f} s" if t.seconds >= 1 else f"{t.seconds * 1000:.0f} ms"),
-             "FPS here": None if not t.seconds else round(1 / t.seconds, 1), "how": t.how} for t in timings]
+             "here": f"{t.seconds:.2f} s" if t.seconds >= 1 else f"{t.seconds * 1000:.0f} ms",
+             "FPS here": round(1 / t.seconds, 2), "how": t.how} for t in timings]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     figure = go.Figure()
-    figure.add_trace(go.Bar(name="lectures", y=[name for name, _, _ in two_stage.LECTURE_TIMINGS],
-                            x=[s for _, _, s in two_stage.LECTURE_TIMINGS], orientation="h"))
+    figure.add_trace(go.Bar(name="lectures", y=[t.method for t in timings], x=[t.lecture_seconds for t in timings],
+                            orientation="h"))
     figure.add_trace(go.Bar(name="this machine", y=[t.method for t in timings], x=[t.seconds for t in timings],
                             orientation="h"))
-    figure.update_layout(barmode="group", height=320, xaxis_type="log", xaxis_title="seconds per image (log scale)",
-                         margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    figure.update_layout(barmode="group", height=320, yaxis_autorange="reversed", xaxis_type="log",
+                         xaxis_title="seconds per image (log scale)", margin={"l": 10, "r": 10, "t": 30, "b": 10})
     st.plotly_chart(figure, key="det_two_timing_chart")
-    if len(timings) >= 2 and timings[0].seconds and timings[1].seconds:
-        st.caption(f"Sharing one CNN pass makes Fast R-CNN {timings[0].seconds / timings[1].seconds:.0f}× faster than "
-                   f"R-CNN here (lectures: {lecture['R-CNN (2014)'] / lecture['Fast R-CNN (2015)']:.0f}×); what is left is "
-                   "mostly selective search, which is why Faster R-CNN moved the proposals onto the features (RPN).")
+    rcnn, fast = timings[0], timings[1]
+    st.caption(f"Sharing one CNN pass makes Fast R-CNN {rcnn.seconds / fast.seconds:.0f}× faster than R-CNN here "
+               f"(lectures: {rcnn.lecture_seconds / fast.lecture_seconds:.0f}×). What is left is mostly selective search, "
+               "which is why Faster R-CNN moved the proposals onto the shared features (the RPN).")
     if not any(s.family == "two-stage" for s in detector_specs):
         st.caption("Faster R-CNN is not downloaded here (`python -m cvdemo weights fetch fasterrcnn-mobilenet`, online), "
                    "so its row is missing.")

@@ -101,9 +101,10 @@ def yolo_v1_tab(settings: Settings) -> None:
                     f"(row {v1_row}, col {v1_col}): that cell's 30 numbers must describe this box.")
     v3 = insight.draw_grid(picture, level, (height, width), (loss.row, loss.col), show_predictions=False)
     scale = np.array([fx, fy, fx, fy])
-    v3 = draw_boxes(v3, np.array([box, loss.predicted_box]) * scale,
-                    [(255, 255, 255), insight.ANCHOR_COLOURS[loss.anchor % 3]],
-                    ["truth", f"anchor #{loss.anchor}: IoU {loss.iou:.2f}"], thickness=line_width(*picture.shape[:2]) + 1)
+    # The truth goes on top: a good prediction would otherwise hide it.
+    v3 = draw_boxes(v3, np.array([loss.predicted_box, box]) * scale,
+                    [insight.ANCHOR_COLOURS[loss.anchor % 3], (255, 255, 255)],
+                    [f"anchor #{loss.anchor}: IoU {loss.iou:.2f}", "truth"], thickness=line_width(*picture.shape[:2]) + 1)
     b.image(v3, width="stretch",
             caption=f"{spec.title}: {level.name} grid, cell (row {loss.row}, col {loss.col}). Dashed: its 3 anchor priors; "
                     f"anchor #{loss.anchor} ({loss.anchor_shape[0]:.0f}×{loss.anchor_shape[1]:.0f} px, shape IoU "
