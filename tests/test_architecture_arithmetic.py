@@ -104,3 +104,24 @@ def test_quoted_errors():
     ours = {e.network: e for e in arithmetic.torchvision_errors()}
     assert ours["vgg16"].top1 == pytest.approx(100 - 71.592)
     assert ours["resnet152"].top5 < ours["vgg19"].top5
+
+
+def test_arithmetic_view_shows_the_lectures_numbers():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "6_Architectures.py"), default_timeout=300)
+    at.run()
+    at.radio(key="view").set_value("Arithmetic").run()
+    assert not at.exception, at.exception[0].message if at.exception else ""
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Weights of the shared 1×1 layer"] == "65,536"
+    assert metrics["Multiply-adds per image"] == "11,075,584"
+    alexnet = next(f.value for f in at.dataframe if "units (slide)" in f.value.columns)
+    flagged = alexnet[alexnet["note"] != ""]
+    assert list(flagged["layer"]) == ["L4 (conv)"] and "64,896" in flagged["note"].iloc[0]
+    # changing the layer calculator's inputs changes its counts
+    at.number_input(key="arith_cin").set_value(64).run()
+    layer = at.dataframe[0].value
+    assert layer["parameters"][0] == 3 * 3 * 64 * 128 + 128
