@@ -7,9 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import torch.fx as fx
 import torch.nn.functional as F
-from torch import nn
+from torch import fx, nn
 
 from cvdemo.segmentation import skips
 
@@ -89,3 +88,23 @@ def test_deeplabv3plus_by_hand():
     assert branches["3×3 conv, rate 6"].span_cells == 13 and branches["3×3 conv, rate 6"].span_pixels == 208
     # at the centre (16, 16) of 33×33, a rate-18 tap lands at 16 ± 18: off the map, so only the centre tap is left
     assert branches["3×3 conv, rate 18"].taps_inside == 1 and branches["3×3 conv, rate 12"].taps_inside == 9
+
+
+def test_skips_view_on_the_segmentation_page(require_ready):
+    require_ready("selfie")
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "2_Segmentation.py"), default_timeout=600)
+    at.session_state["seg_mode"] = "How decoders upsample"
+    at.session_state["dec_view"] = "Skips, PSPNet and DeepLabV3+"
+    at.run()
+    assert not at.exception, at.exception[0].message if at.exception else ""
+    table = next(f.value for f in at.dataframe if "fused by" in f.value.columns)
+    assert list(table["skip"].str.split().str[1]) == ["8", "4", "2"]
+    at.number_input(key="seg_psp_h").set_value(473).run()
+    at.number_input(key="seg_psp_w").set_value(473).run()
+    assert any("**60×60**" in m.value for m in at.markdown)
+    stages = next(f.value for f in at.dataframe if "stage" in f.value.columns)
+    assert "30×30×2048" in list(stages["size"])  # 473 / 16 → 30 cells

@@ -235,3 +235,42 @@ def deeplabv3plus(height: int, width: int, output_stride: int = 16, rates: Seque
         "decoder_concat": (256 + 48, *low),
         "output": (height, width),
     }
+
+
+def draw_pyramid_bins(picture: np.ndarray, bins: int) -> np.ndarray:
+    """The picture split into PSPNet's ``bins × bins`` pooling regions (each averaged to one value)."""
+    import cv2
+
+    out = np.ascontiguousarray(picture.copy())
+    height, width = out.shape[:2]
+    thickness = max(2, round(min(height, width) / 150))
+    for k in range(1, bins):
+        cv2.line(out, (round(k * width / bins), 0), (round(k * width / bins), height), (255, 230, 0), thickness)
+        cv2.line(out, (0, round(k * height / bins)), (width, round(k * height / bins)), (255, 230, 0), thickness)
+    return out
+
+
+ASPP_COLOURS = ((255, 80, 80), (80, 220, 80), (80, 160, 255))
+
+
+def draw_aspp_taps(picture: np.ndarray, image_size: tuple[int, int], output_stride: int = 16,
+                   rates: Sequence[int] = (6, 12, 18)) -> np.ndarray:
+    """Where each atrous 3×3 kernel of ASPP reads, centred on the picture: its 9 taps, ``rate``
+    feature cells apart, one feature cell being ``output_stride`` input pixels."""
+    import cv2
+
+    out = np.ascontiguousarray(picture.copy())
+    height, width = out.shape[:2]
+    fy, fx_ = height / image_size[0], width / image_size[1]
+    cy, cx = height / 2, width / 2
+    cell = output_stride * min(fy, fx_)
+    for rate, colour in zip(rates, ASPP_COLOURS):
+        half = rate * output_stride
+        cv2.rectangle(out, (round(cx - half * fx_), round(cy - half * fy)), (round(cx + half * fx_), round(cy + half * fy)),
+                      colour, 1)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                y, x = cy + dy * half * fy, cx + dx * half * fx_
+                cv2.rectangle(out, (round(x - cell / 2), round(y - cell / 2)), (round(x + cell / 2), round(y + cell / 2)),
+                              colour, -1 if (dy, dx) != (0, 0) else 2)
+    return out

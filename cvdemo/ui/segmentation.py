@@ -24,9 +24,11 @@ from cvdemo.segmentation.overlay import (background_effect, class_colours, color
 from cvdemo.segmentation.pipeline import live_default
 from cvdemo.ui.common import (cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
                               model_picker, session_memo)
+from cvdemo.ui.skips_view import skips_view
 
 MODES = ("Semantic (photo)", "Instances (photo)", "Live webcam", "mIoU vs. ground truth", "How decoders upsample")
-DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder")
+DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder",
+                 "Skips, PSPNet and DeepLabV3+")
 
 
 def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
@@ -284,6 +286,8 @@ def decoders_section(picked_fn: Callable[[], tuple[np.ndarray, str] | None]) -> 
         unpooling_view()
     elif view == DECODER_VIEWS[3]:
         atrous_view(picked_fn())
+    elif view == DECODER_VIEWS[5]:
+        skips_view(picked_fn())
     else:
         spec = pick_semantic("dec_model", "Network to look inside")
         real_decoder_view(spec, picked_fn())
