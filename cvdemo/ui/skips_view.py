@@ -94,7 +94,8 @@ def skips_view(picked: tuple[np.ndarray, str] | None) -> None:
                                     name="edge sharpness (mean |∇p| on the boundary)", yaxis="y2"))
         figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 20, "b": 10}, xaxis_title="skips kept (coarsest first)",
                              yaxis={"title": "IoU", "range": [0, 1.05]},
-                             yaxis2={"title": "sharpness", "overlaying": "y", "side": "right"}, legend={"orientation": "h"})
+                             xaxis_dtick=1, yaxis2={"title": "sharpness", "overlaying": "y", "side": "right"},
+                             legend={"orientation": "h", "y": 1.15})
         st.plotly_chart(figure, key="seg_skips_chart")
         st.caption("Without skips the decoder only has the coarse bottleneck: blobs in roughly the right place. Each skip "
                    "restores detail at its stride; the finest ones sharpen the outline.")
@@ -129,7 +130,7 @@ def skips_view(picked: tuple[np.ndarray, str] | None) -> None:
             {"stage": "decoder: ×4 upsampled + low-level (stride 4, 1×1 → 48)",
              "size": "{1}×{2}×256 + {1}×{2}×48 = {1}×{2}×{0}".format(*sizes["decoder_concat"])},
             {"stage": "3×3 convs, ×4 upsampled", "size": f"{side_h}×{side_w}×classes"}]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(pd.DataFrame(rows).fillna(""), hide_index=True)
     st.image(skips.draw_aspp_taps(display_copy(image, 640), (side_h, side_w)), width=640,
              caption="ASPP's three atrous 3×3 kernels centred on the picture (red rate 6, green 12, blue 18; one square = "
                      "one stride-16 feature cell). A rate wider than the map leaves only the centre tap: a 1×1.")
