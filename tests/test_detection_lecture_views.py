@@ -56,3 +56,12 @@ def test_two_stage_timings_put_sharing_the_cnn_pass_first(require_ready):
     rcnn_fps, fast_fps = timings["FPS here"][:2]
     # 2000 CNN passes against one: R-CNN is slower by far more than timing noise on a shared machine
     assert fast_fps > 5 * rcnn_fps
+
+
+def test_overfeat_section_trains_and_localises(require_ready):
+    require_ready("mobilenet_v2")
+    at = open_tab("🪟 Two-stage: RoI pooling & box regression")
+    at.button(key="det_overfeat_train").click().run()
+    assert not at.exception, at.exception[0].message if at.exception else ""
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Mean IoU of the merged box (held out)"]) > float(metrics["Baseline: “the whole picture”"])

@@ -10,7 +10,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from cvdemo import registry
-from cvdemo.detection import two_stage
+from cvdemo.detection import overfeat, two_stage
 from cvdemo.detection.drawing import draw_boxes
 from cvdemo.detection.proposals import selective_search
 from cvdemo.registry import Task
@@ -182,8 +182,45 @@ def two_stage_tab(settings: Settings) -> None:
 
     st.subheader("3 · R-CNN → Fast R-CNN → Faster R-CNN, timed here")
     _pipeline_section(settings, image, digest)
-    with st.expander("OverFeat: localisation as regression", expanded=False):
-        st.markdown(OVERFEAT_HELP)
+    st.subheader("4 · Before proposals: OverFeat's localisation as regression")
+    st.markdown(OVERFEAT_HELP)
+    _overfeat_section(classifier, image, obj, digest)
+
+
+def _overfeat_section(classifier, image: np.ndarray, obj: np.ndarray, digest: str) -> None:
+    x1, y1, x2, y2 = (round(float(v)) for v in obj)
+    crop = image[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)]
+    st.caption("Here: MobileNetV2's convolutional layers stay fixed; a linear regression head (ridge, ℓ2 loss, solved in "
+               "closed form) learns to predict the box from each 32×32-pixel cell of its 7×7 map. It trains on pictures the "
+               "app composes: the object the sidebar detector found in your photo, pasted at random places and sizes on "
+               "textures, so every box is known. MobileNetV2's own classifier, applied at each cell, says which cells' "
+               "boxes to merge.")
+    key = (digest, tuple(int(v) for v in obj))
+    if not (st.button("Train the regression head", key="det_overfeat_train", type="primary")
+            or in_session_memo("det_overfeat", key)):
+        st.info("Press **Train the regression head**: 60 MobileNetV2 passes and a 1281×4 least-squares solve.")
+        return
+
+    def train():
+        progress = st.progress(0.0, text="composing pictures…")
+        try:
+            return overfeat.train_and_test(classifier, crop, on_progress=lambda f, text: progress.progress(f, text=text))
+        finally:
+            progress.empty()
+
+    result = session_memo("det_overfeat", key, train, size=2)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Class the cells are scored for", classifier.categories[result.label])
+    m2.metric("Mean IoU of the merged box (held out)", f"{result.iou.mean():.2f}")
+    m3.metric("Baseline: “the whole picture”", f"{result.whole_picture_iou.mean():.2f}")
+    columns = st.columns(4)
+    for index, column in enumerate(columns):
+        column.image(overfeat.draw_localisation(result.test.images[index], result.predicted[index], result.confidence[index],
+                                                result.merged[index], result.test.boxes[index]), width="stretch",
+                     caption=f"held-out picture {index + 1}: IoU {result.iou[index]:.2f}")
+    st.caption("Thin boxes: what each of the 49 cells regresses (brighter = the classifier is surer of its cell); white: "
+               "the truth; cyan: the confidence-weighted merge of the best cells. Each cell predicts the whole object from "
+               "what it sees, which is why cells far inside the object agree and cells at its edge disagree.")
 
 
 def _pipeline_section(settings: Settings, image: np.ndarray, digest: str) -> None:
