@@ -5,7 +5,8 @@ with an ℓ2 loss, to predict the object's box from the features at each locatio
 the boxes of the locations the classifier is confident about are then merged. Here the frozen
 layers are MobileNetV2's (7×7 cells of 32 pixels at 224×224) and the regression head is a ridge
 regression fitted in closed form, in seconds, on pictures the app composes: the user's object
-pasted at random places and sizes onto textures, so that every training box is known exactly.
+pasted at random places and sizes onto textures, so that every training box is known exactly. The
+classification head is fitted the same way, for one class: object or background, per cell.
 """
 
 from __future__ import annotations
@@ -115,12 +116,24 @@ def fit_regressor(maps: torch.Tensor, boxes: np.ndarray, ridge: float = 10.0) ->
     return Regressor(np.linalg.solve(x.T @ x + penalty, x.T @ y), ridge, int(inside.sum()))
 
 
-def cell_confidence(classifier, maps: torch.Tensor, label: int) -> np.ndarray:
-    """``(N, 49)``: the classifier's own head applied at every cell (convolutionalized), P(label)."""
-    head = classifier.network.classifier[-1]  # the 1280 → 1000 linear layer, after dropout
-    with torch.inference_mode():
-        logits = head(maps.permute(0, 2, 3, 1).reshape(-1, maps.shape[1]).to(head.weight.device))
-        return torch.softmax(logits.float(), dim=1)[:, label].reshape(maps.shape[0], -1).cpu().numpy()
+@dataclass
+class ObjectHead:
+    """OverFeat's other head, for one class: a linear score per cell, 1 where the cell's centre is
+    on the object and 0 on the background, fitted the same way (ridge, in closed form)."""
+
+    weights: np.ndarray  # (1281,)
+
+    def confidence(self, maps: torch.Tensor) -> np.ndarray:
+        """``(N, 49)`` in [0, 1]."""
+        return np.clip(_design(maps) @ self.weights, 0.0, 1.0).reshape(maps.shape[0], -1)
+
+
+def fit_object_head(maps: torch.Tensor, boxes: np.ndarray, ridge: float = 100.0) -> ObjectHead:
+    design = _design(maps)
+    _, inside = _targets(boxes)
+    penalty = ridge * np.eye(design.shape[1])
+    penalty[-1, -1] = 0.0
+    return ObjectHead(np.linalg.solve(design.T @ design + penalty, design.T @ inside.astype(np.float64)))
 
 
 def merge(boxes: np.ndarray, confidence: np.ndarray, keep: float = 0.5) -> np.ndarray:
@@ -131,14 +144,12 @@ def merge(boxes: np.ndarray, confidence: np.ndarray, keep: float = 0.5) -> np.nd
     return (boxes[chosen] * weights[:, None]).sum(axis=0)
 
 
-def top_label(classifier, obj: np.ndarray) -> int:
-    return int(np.argmax(classifier.classify(obj).probabilities))
 
 
 @dataclass
 class Localisation:
-    label: int
     regressor: Regressor
+    object_head: ObjectHead
     test: Composites
     predicted: np.ndarray  # (N, 49, 4) every cell's box on the held-out pictures
     confidence: np.ndarray  # (N, 49)
@@ -159,15 +170,14 @@ def train_and_test(classifier, obj: np.ndarray, train_count: int = 48, test_coun
     train_maps = features(classifier, train.images, on_progress=lambda f: report(0.9 * f * train_count / total, "features…"))
     test_maps = features(classifier, test.images)
     report(0.95, "fitting the regression head…")
-    regressor = fit_regressor(train_maps, train.boxes, ridge)
-    label = top_label(classifier, obj)
-    predicted, confidence = regressor.predict(test_maps), cell_confidence(classifier, test_maps, label)
+    regressor, object_head = fit_regressor(train_maps, train.boxes, ridge), fit_object_head(train_maps, train.boxes, ridge)
+    predicted, confidence = regressor.predict(test_maps), object_head.confidence(test_maps)
     merged = np.array([merge(p, c) for p, c in zip(predicted, confidence)])
     whole = np.array([0.0, 0.0, SIDE, SIDE])
     iou = np.array([iou_matrix(m[None], b[None])[0, 0] for m, b in zip(merged, test.boxes)])
     baseline = np.array([iou_matrix(whole[None], b[None])[0, 0] for b in test.boxes])
     report(1.0, "done")
-    return Localisation(label, regressor, test, predicted, confidence, merged, iou, baseline)
+    return Localisation(regressor, object_head, test, predicted, confidence, merged, iou, baseline)
 
 
 def draw_localisation(image: np.ndarray, boxes: np.ndarray, confidence: np.ndarray, merged: np.ndarray,

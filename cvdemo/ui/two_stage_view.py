@@ -193,8 +193,8 @@ def _overfeat_section(classifier, image: np.ndarray, obj: np.ndarray, digest: st
     st.caption("Here: MobileNetV2's convolutional layers stay fixed; a linear regression head (ridge, ℓ2 loss, solved in "
                "closed form) learns to predict the box from each 32×32-pixel cell of its 7×7 map. It trains on pictures the "
                "app composes: the object the sidebar detector found in your photo, pasted at random places and sizes on "
-               "textures, so every box is known. MobileNetV2's own classifier, applied at each cell, says which cells' "
-               "boxes to merge.")
+               "textures, so every box is known. A second linear head, fitted the same way, scores each cell object or "
+               "background and decides which cells' boxes are merged.")
     key = (digest, tuple(int(v) for v in obj))
     if not (st.button("Train the regression head", key="det_overfeat_train", type="primary")
             or in_session_memo("det_overfeat", key)):
@@ -210,7 +210,8 @@ def _overfeat_section(classifier, image: np.ndarray, obj: np.ndarray, digest: st
 
     result = session_memo("det_overfeat", key, train, size=2)
     m1, m2, m3 = st.columns(3)
-    m1.metric("Class the cells are scored for", classifier.categories[result.label])
+    m1.metric("Cells the regression head learnt from", f"{result.regressor.training_cells:,}",
+              help="Only cells whose centre lies on the object are trained to regress its box, as in OverFeat.")
     m2.metric("Mean IoU of the merged box (held out)", f"{result.iou.mean():.2f}")
     m3.metric("Baseline: “the whole picture”", f"{result.whole_picture_iou.mean():.2f}")
     columns = st.columns(4)
@@ -218,7 +219,7 @@ def _overfeat_section(classifier, image: np.ndarray, obj: np.ndarray, digest: st
         column.image(overfeat.draw_localisation(result.test.images[index], result.predicted[index], result.confidence[index],
                                                 result.merged[index], result.test.boxes[index]), width="stretch",
                      caption=f"held-out picture {index + 1}: IoU {result.iou[index]:.2f}")
-    st.caption("Thin boxes: what each of the 49 cells regresses (brighter = the classifier is surer of its cell); white: "
+    st.caption("Thin boxes: what each of the 49 cells regresses (brighter = the object head is surer of its cell); white: "
                "the truth; cyan: the confidence-weighted merge of the best cells. Each cell predicts the whole object from "
                "what it sees, which is why cells far inside the object agree and cells at its edge disagree.")
 
