@@ -103,12 +103,11 @@ def yolo_v1_tab(settings: Settings) -> None:
     scale = np.array([fx, fy, fx, fy])
     # The truth goes on top: a good prediction would otherwise hide it.
     v3 = draw_boxes(v3, np.array([loss.predicted_box, box]) * scale,
-                    [insight.ANCHOR_COLOURS[loss.anchor % 3], (255, 255, 255)],
-                    [f"anchor #{loss.anchor}: IoU {loss.iou:.2f}", "truth"], thickness=line_width(*picture.shape[:2]) + 1)
+                    [insight.ANCHOR_COLOURS[loss.anchor % 3], (255, 255, 255)], thickness=line_width(*picture.shape[:2]) + 1)
     b.image(v3, width="stretch",
             caption=f"{spec.title}: {level.name} grid, cell (row {loss.row}, col {loss.col}). Dashed: its 3 anchor priors; "
                     f"anchor #{loss.anchor} ({loss.anchor_shape[0]:.0f}×{loss.anchor_shape[1]:.0f} px, shape IoU "
-                    f"{loss.anchor_fit:.2f}) is responsible; solid: what it predicts.")
+                    f"{loss.anchor_fit:.2f}) is responsible; solid colour: what it predicts (IoU {loss.iou:.2f} with your box, white).")
     with st.expander(f"The v1 cell's 30 target numbers for this box (class "
                      f"{yolo_v1.voc_name(categories[label]) or categories[label] + ': not a VOC class, all 20 zero'})"):
         st.dataframe(pd.DataFrame(yolo_v1.v1_target_cell(box, (height, width), categories[label])), hide_index=True)
