@@ -18,6 +18,13 @@ map is cheap to store and expensive to run.
 """
 
 
+def _show(frame: pd.DataFrame, container=st, **extra) -> None:
+    """A table whose whole-number columns read with thousands separators (counts run to billions)."""
+    config = {name: st.column_config.NumberColumn(format="localized") for name in frame.columns
+              if pd.api.types.is_integer_dtype(frame[name])}
+    container.dataframe(frame, hide_index=True, column_config={**config, **extra})
+
+
 def _costs_frame(costs: list[arithmetic.Cost], reference: int | None = None) -> pd.DataFrame:
     frame = pd.DataFrame([c.as_record() for c in costs])
     if reference:
@@ -46,7 +53,7 @@ def arithmetic_section() -> None:
     separable = arithmetic.depthwise_separable(cin, cout, kernel, height, width)
     costs = [standard, arithmetic.one_by_one(cin, cout, height, width), *separable,
              arithmetic.total(separable, "depthwise separable (sum)")]
-    st.dataframe(_costs_frame(costs, standard.macs), hide_index=True)
+    _show(_costs_frame(costs, standard.macs))
     _bar(costs, "arith_bar_layer")
     st.caption(f"Depthwise separable / standard = 1/C_out + 1/k² = 1/{cout} + 1/{kernel * kernel} = "
                f"{arithmetic.separable_saving(cout, kernel):.1%} of the MACs (biases aside): MobileNet filters each feature "
@@ -86,10 +93,10 @@ def arithmetic_section() -> None:
     naive = arithmetic.inception_module(inc_in, inc_side, inc_side, branches, reductions=False)
     left, right = st.columns(2)
     left.markdown(f"**With 1×1 reductions** → {arithmetic.inception_output_channels(inc_in, branches)} channels")
-    left.dataframe(_costs_frame(module + [arithmetic.total(module)]), hide_index=True)
+    _show(_costs_frame(module + [arithmetic.total(module)]), left)
     right.markdown(f"**Naive** (3×3 and 5×5 on all {inc_in} channels, pooling passed through) → "
                    f"{arithmetic.inception_output_channels(inc_in, branches, reductions=False)} channels")
-    right.dataframe(_costs_frame(naive + [arithmetic.total(naive)]), hide_index=True)
+    _show(_costs_frame(naive + [arithmetic.total(naive)]), right)
     saved = arithmetic.total(naive).macs / max(1, arithmetic.total(module).macs)
     st.caption(f"The reductions make the module {saved:.1f}× cheaper in MACs, and it outputs fewer channels, so the next "
                "module is cheaper too. Szegedy et al.'s table gives inception (3a) 159K parameters and 128M operations; "
@@ -100,7 +107,7 @@ def arithmetic_section() -> None:
     frame = pd.DataFrame([{"layer": r.layer, "units (counted)": r.units, "units (slide)": r.lecture_units,
                            "weights (counted)": r.weights, "weights (slide)": r.lecture_weights, "biases": r.biases,
                            "MACs": r.macs, "note": r.note} for r in rows])
-    st.dataframe(frame, hide_index=True, column_config={"note": st.column_config.TextColumn("note", width="large")})
+    _show(frame, note=st.column_config.TextColumn("note", width="large"))
     totals = arithmetic.ALEXNET_LECTURE_TOTALS
     weights = sum(r.weights for r in rows)
     biases = sum(r.biases for r in rows)
@@ -118,7 +125,7 @@ def arithmetic_section() -> None:
                          "MACs at 224": sum(c.macs for c in arithmetic.vgg_costs(config)),
                          "torchvision builder": arithmetic.VGG_TORCHVISION.get(config, "— (1×1 convs)")}
                         for config in arithmetic.VGG_CONFIGS])
-    st.dataframe(vgg, hide_index=True)
+    _show(vgg)
     quoted = arithmetic.LECTURE_ERRORS + tuple(arithmetic.torchvision_errors())
     errors = pd.DataFrame([{"network": e.network, "train scale S": e.train_scale, "test scale Q": e.test_scale,
                             "top-1 error %": None if e.top1 is None else round(e.top1, 1), "top-5 error %": round(e.top5, 1),
