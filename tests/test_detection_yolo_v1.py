@@ -66,6 +66,11 @@ def test_loss_terms_by_hand():
     # one-hot (1, 0, 0) against (0.5, 0.75, 0.5)
     assert terms["classes"].value == pytest.approx(0.25 + 0.5625 + 0.25)
     assert loss.total == pytest.approx(sum(t.value for t in loss.terms))
+    # YOLOv3's own losses on the same slots: binary cross-entropy
+    bce = {term.name: term.value for term in loss.cross_entropy_terms}
+    assert bce["objectness"] == pytest.approx(math.log(2))  # −log 0.5
+    assert bce["no object"] == pytest.approx(7 * math.log(2))  # 7 × −log(1 − 0.5)
+    assert bce["classes"] == pytest.approx(-math.log(0.5) - math.log(0.25) - math.log(0.5))
     # the predicted box, back in image pixels (scale 1, no padding)
     assert loss.predicted_box == pytest.approx((38, -16, 58, 64))
 

@@ -126,6 +126,7 @@ class LossBreakdown:
     class_probability: float  # p̂ of the true class
     empty_slots: int  # anchors × cells that hold no object: the λnoobj sum's length
     terms: tuple[LossTerm, ...]
+    cross_entropy_terms: tuple[LossTerm, ...]  # the same slots under YOLOv3's own objectness and class losses
 
     @property
     def total(self) -> float:
@@ -198,13 +199,15 @@ def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lam
     class_probs = _sigmoid(per_anchor[anchor, 5:, row, col])
     truth = np.zeros_like(class_probs)
     truth[label] = 1.0
-    empty_sum, empty_slots = 0.0, 0
-    for index, other in enumerate(levels):
+    empty_sum, empty_log, empty_slots = 0.0, 0.0, 0
+    for other in levels:
         count = len(other.anchors)
         confidences = _sigmoid(other.raw.reshape(count, -1, *other.raw.shape[1:])[:, 4])
         empty_sum += float((confidences ** 2).sum())
+        empty_log += float(-np.log1p(-np.clip(confidences, 0.0, 1.0 - 1e-12)).sum())
         empty_slots += confidences.size
     empty_sum -= confidence ** 2
+    empty_log -= float(-np.log1p(-min(confidence, 1.0 - 1e-12)))
     empty_slots -= 1
 
     x, y, w, h = target
@@ -217,9 +220,16 @@ def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lam
         LossTerm("no object", f"λnoobj·Σ ĉ² over the {empty_slots:,} empty anchor slots", lambda_noobj, empty_sum),
         LossTerm("classes", "Σ_c (p_c − p̂_c)²", 1.0, float(((truth - class_probs) ** 2).sum())),
     )
+    clipped = np.clip(class_probs, 1e-12, 1.0 - 1e-12)
+    cross_entropy = (
+        LossTerm("objectness", "−log ĉ", 1.0, float(-np.log(max(confidence, 1e-12)))),
+        LossTerm("no object", f"Σ −log(1 − ĉ) over the {empty_slots:,} empty anchor slots", 1.0, empty_log),
+        LossTerm("classes", "Σ_c −[p_c log p̂_c + (1 − p_c) log(1 − p̂_c)]", 1.0,
+                 float(-(truth * np.log(clipped) + (1 - truth) * np.log(1 - clipped)).sum())),
+    )
     return LossBreakdown(level_index, row, col, anchor, (anchor_w, anchor_h), float(fits[level_index][anchor]),
                          target, predicted, tuple(float(v) for v in _to_image(level, predicted_net)), iou, confidence,
-                         label, float(class_probs[label]), empty_slots, terms)
+                         label, float(class_probs[label]), empty_slots, terms, cross_entropy)
 
 
 def voc_name(coco_name: str) -> str | None:

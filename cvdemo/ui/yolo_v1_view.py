@@ -127,6 +127,12 @@ def yolo_v1_tab(settings: Settings) -> None:
     figure.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                          title=f"Total loss for this box: {loss.total:.4f}", xaxis_title="contribution")
     st.plotly_chart(figure, key="det_v1_loss_chart")
+    st.markdown("**The same box under YOLOv3's own loss.** The *Neural Networks 3/3* deck writes the detector loss as "
+                "α₁·L_localization + α₂·L_object confidence + α₃·L_classification with **binary cross-entropy** for the "
+                "confidence and **cross-entropy** for the classes, which is how YOLOv3 is trained (independent sigmoids, "
+                "hence binary cross-entropy per class):")
+    st.dataframe(pd.DataFrame([{"term": t.name, "formula": t.formula, "value": t.value} for t in loss.cross_entropy_terms]),
+                 hide_index=True)
     st.caption(f"The λnoobj term sums ĉ² over all {loss.empty_slots:,} other slots of both grids, so it hardly moves "
                "with your box: it is what the picture's empty cells cost. Drag the box off the object and watch the "
                "centre, size, objectness and class terms grow.")
