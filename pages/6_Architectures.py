@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cvdemo.ui import architectures as view
+from cvdemo.ui.arithmetic_view import arithmetic_section
 from cvdemo.ui.common import page_setup
 
 page_setup(__file__)
@@ -21,5 +22,7 @@ elif mode == "Augmentation":
     view.augmentation_section()
 elif mode == "Transfer learning":
     view.transfer_section()
+elif mode == "Arithmetic":
+    arithmetic_section()
 else:
     view.table_section()

@@ -167,9 +167,10 @@ SPECS = [
               "DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1", rank=45,
               description="DeepLabV3's ASPP on a light MobileNetV3 backbone (output stride 16).",
               metadata={"output_stride": 16, "atrous_rates": (12, 24, 36)}),
-    _semantic("fcn-resnet50", "FCN ResNet-50 (VOC classes)", "fcn_resnet50",
+    _semantic("fcn-resnet50", "FCN-style ResNet-50, no skip fusion (VOC classes)", "fcn_resnet50",
               "FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1", rank=55,
-              description="Fully convolutional: a dilated ResNet-50 (stride 8), a 3×3+1×1 head, bilinear upsampling.",
+              description="Fully convolutional like Long et al.'s FCN, but without its skip fusion (no 16s/8s): a dilated "
+                          "ResNet-50 (stride 8), a 3×3+1×1 head, one bilinear upsampling.",
               metadata={"output_stride": 8}),
     _semantic("lraspp-mobilenet", "LR-ASPP MobileNetV3-Large (VOC classes)", "lraspp_mobilenet_v3_large",
               "LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1", rank=48,

@@ -30,7 +30,7 @@ def _spec(name: str, input_size: int, rank: int, note: str, live_rank: int | Non
         input_size=(input_size, input_size),
         licence=LICENCE,
         description=(f"One-stage detector, 8.8 M parameters, read from the original Darknet .cfg/.weights. "
-                     f"Letterboxed {input_size}×{input_size} input; {grids} grids with 3 anchors per cell, "
+                     f"Letterboxed {input_size}×{input_size} input; {grids} grids with 3 anchors per cell on each scale (YOLOv3; v2 had 5 priors), "
                      f"each predicting 4 box offsets + objectness + 80 class scores. {note}"),
         family="one-stage",
         offline_rank=rank,

@@ -24,7 +24,7 @@ from cvdemo.registry import Task
 from cvdemo.ui.common import (bounded_slider, cached_model, current_device, download_png, image_digest, image_input,
                               plain, session_memo)
 
-VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning")
+VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning", "Arithmetic")
 
 
 def _remember(key: tuple, compute: Callable[[], Any]) -> Any:

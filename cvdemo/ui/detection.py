@@ -30,7 +30,9 @@ from cvdemo.ui.common import (cached_model, current_device, decode_upload, downl
                               image_input, in_session_memo, model_picker, plain, session_memo)
 
 TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
-        "📈 Metrics on your labels", "🟨 YOLO's output tensor", "🎥 Live webcam"]
+        "🪟 Two-stage: RoI pooling & box regression",
+        "📈 Metrics on your labels", "🟨 YOLO's output tensor",
+        "🟦 YOLO v1 and its loss", "🎥 Live webcam"]
 
 LIVE_HELP = ("Live video uses WebRTC. On this computer (localhost) it just works. On a remote server the browser "
              "only offers the camera over **HTTPS**, and when the server is behind NAT or a firewall the video needs "
@@ -330,7 +332,7 @@ def head_tab(settings: Settings) -> None:
     image, spec, timed = found
     levels = timed.detections.extras.get("levels")
     st.caption("A one-stage detector is a convolutional network that ends in a grid: every cell of every output level "
-               "scores every class for the boxes anchored there (SSD: default boxes on six maps; YOLO: 3 anchors per cell; "
+               "scores every class for the boxes anchored there (SSD: default boxes on six maps; YOLOv2: 5 priors per cell found by clustering, YOLOv3: 3 anchors per cell on each scale; "
                "NanoDet, FCOS: one point per cell). Coarse levels (large stride) look for big objects, fine levels for small ones.")
     if not levels:
         ready = [s.title for s in registry.ready_models(Task.DETECTION) if s.family == "one-stage"]
@@ -389,7 +391,7 @@ def proposals_tab(settings: Settings) -> None:
         return
     image, _ = picked
     st.caption("R-CNN (2014) did not look everywhere: **selective search** first grouped superpixels by colour, texture, size "
-               "and fill into about 2000 region proposals; each was warped to 227×227 and classified by a CNN. Fast R-CNN ran "
+               "and fill into about 2000 region proposals; each was warped to 227×227, a CNN computed its features, and per-class linear **SVMs** classified those features (a linear regressor refined the box). Fast R-CNN ran "
                "the CNN once and pooled each proposal from its feature map (RoI pooling); Faster R-CNN replaced selective "
                "search by a **region proposal network** on the same features.")
     a, b, c = st.columns(3)
@@ -475,6 +477,9 @@ def metrics_tab(settings: Settings) -> None:
     spec = _need_model(settings)
     st.caption("How good is the detector on *your* photos? Label them, upload photos and labels, and get what papers report: "
                "precision/recall curves, AP per class, mAP@0.5 (Pascal VOC's measure) and COCO's mAP@[.5:.95].")
+    st.caption("Here **precision** = correct detections / all detections and **recall** = correct detections / all "
+               "labelled objects. One of the lecture decks (Neural Networks 3/3, the IoU slide) prints the two "
+               "fractions the other way round; the definitions above are Everingham et al.'s, which it cites.")
     with st.expander("Label file formats"):
         st.markdown(FORMAT_HELP)
     up_images, up_labels = st.columns(2)

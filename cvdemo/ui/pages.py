@@ -25,10 +25,11 @@ HOME = AppPage("0_Home.py", "Home", "🔍")
 FEATURES = (
     AppPage("1_Detection.py", "Detection", "🎯",
             "Boxes on your photos and live webcam. One-stage (YOLOv3-tiny, NanoDet, CenterNet, SSD) vs two-stage "
-            "(Faster R-CNN); IoU, NMS, precision/recall, AP/mAP; YOLO's S×S×B·(5+C) output tensor made visible."),
+            "(Faster R-CNN); IoU, NMS, precision/recall, AP/mAP; YOLO v1's S×S×(5B+C) = 7×7×30 and its loss, YOLOv3's 3·(5+C) per cell, RoI pooling vs RoIAlign."),
     AppPage("2_Segmentation.py", "Segmentation", "🧩",
             "Semantic and instance overlays, live background blur, mIoU against your own masks, and how decoders "
-            "upsample: transposed convolution as a matrix, checkerboard artefacts, atrous convolution."),
+            "upsample: transposed convolution as a matrix, checkerboard artefacts, atrous convolution, skips cut and "
+            "restored (FCN, U-Net), PSPNet and DeepLabV3+."),
     AppPage("3_Face_verification.py", "Face verification", "🪪",
             "A Siamese network at work: detect (MTCNN), align, embed (dlib's 29-layer ResNet) and compare; "
             "distances, threshold, ROC, contrastive and triplet losses, a gallery to identify people live."),
@@ -40,7 +41,8 @@ FEATURES = (
             "Grad-CAM and layer-wise relevance propagation as interactive heatmaps, with sanity checks."),
     AppPage("6_Architectures.py", "Architectures", "🏛️",
             "AlexNet → VGG → Inception → ResNet → MobileNet measured live: parameters, FLOPs, receptive fields, "
-            "convolutionalization, augmentation and transfer learning in seconds."),
+            "convolutionalization, augmentation, transfer learning in seconds, and the parameter/MAC arithmetic of "
+            "1×1, Inception and depthwise-separable layers."),
 )
 ALL = (HOME,) + FEATURES
 

@@ -24,9 +24,11 @@ from cvdemo.segmentation.overlay import (background_effect, class_colours, color
 from cvdemo.segmentation.pipeline import live_default
 from cvdemo.ui.common import (cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
                               model_picker, plain, session_memo)
+from cvdemo.ui.skips_view import skips_view
 
 MODES = ("Semantic (photo)", "Instances (photo)", "Live webcam", "mIoU vs. ground truth", "How decoders upsample")
-DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder")
+DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder",
+                 "Skips, PSPNet and DeepLabV3+")
 
 
 def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
@@ -286,6 +288,8 @@ def decoders_section(picked_fn: Callable[[], tuple[np.ndarray, str] | None]) -> 
         unpooling_view()
     elif view == DECODER_VIEWS[3]:
         atrous_view(picked_fn())
+    elif view == DECODER_VIEWS[5]:
+        skips_view(picked_fn())
     else:
         spec = pick_semantic("dec_model", "Network to look inside")
         real_decoder_view(spec, picked_fn())
@@ -479,8 +483,8 @@ The network below ran once on your picture with **forward hooks** on every layer
 path* keeps, for each run of layers at one size, its last map: down through the encoder, then —
 in encoder-decoder networks like the person segmenters — back up through the decoder's transposed
 convolutions and resizes. Maps are coloured by the 3 main directions of their channels (similar
-colour = the network treats those cells alike) or by activation strength. torchvision's FCN and
-DeepLabV3 instead stay at stride 8/16 with dilated convolutions and upsample the **coarse score map**
+colour = the network treats those cells alike) or by activation strength. torchvision's FCN-style
+ResNet-50 (no skip fusion, unlike the lectures' FCN-16s/8s) and DeepLabV3 instead stay at stride 8/16 with dilated convolutions and upsample the **coarse score map**
 in one bilinear step: compare the blocky coarse prediction with the final one.
 """
 

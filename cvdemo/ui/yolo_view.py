@@ -1,4 +1,4 @@
-"""The YOLO view: YOLOv3-tiny's ``S×S×B·(5+C)`` output tensor, on the user's own picture.
+"""The YOLO view: YOLOv3-tiny's per-scale ``S×S×B·(5+C)`` output tensors, on the user's own picture.
 
 The detection page calls :func:`render_yolo_view` inside a tab. All computation lives in
 :mod:`cvdemo.yolo.insight` (tested without Streamlit); this module only lays out widgets.
@@ -18,11 +18,14 @@ from cvdemo.yolo import insight
 HELP = """
 **What YOLO outputs.** The letterboxed picture (grey margins keep the aspect ratio) goes through
 YOLOv3-tiny's 13 convolutional and 6 max-pooling layers and comes out as two grids: 13×13 cells of
-32×32 input pixels and 26×26 cells of 16×16 (at 320×320: 10×10 and 20×20). Every cell has
-**3 anchors** — prior box shapes found by k-means clustering of COCO's boxes, the large ones on
-the coarse grid, the small ones on the fine grid — and for each anchor the network writes
-**4 box numbers + 1 objectness + 80 class scores = 85**, so each grid is a tensor of
-`3 × 85 = 255` channels: the slides' `S × S × B·(5 + C)`.
+32×32 input pixels and 26×26 cells of 16×16 (at 320×320: 10×10 and 20×20). In YOLOv3 every cell
+of every scale has **3 anchors** — prior box shapes found by k-means clustering of COCO's boxes,
+the large ones on the coarse grid, the small ones on the fine grid — and for each anchor the network
+writes **4 box numbers + 1 objectness + 80 class scores = 85**, so each grid is a tensor of
+`3 × 85 = 255` channels: `S × S × B·(5 + C)`, each anchor with its own classes.
+This is not the lectures' YOLO v1 layout `S × S × (5B + C)` = 7×7×30 (two boxes sharing one set of
+20 class probabilities per cell); YOLOv2 brought in 5 priors per cell found by clustering, YOLOv3
+3 per scale. The tab **YOLO v1 and its loss** sets the two side by side.
 
 **Decoding one anchor.** Centre = `(col + σ(tx), row + σ(ty)) × stride` — the sigmoid keeps the
 centre inside the cell that predicts it; size = `anchor × (exp(tw), exp(th))`; objectness =
