@@ -5,6 +5,7 @@ import streamlit as st
 
 from cvdemo.cli.weights import status_rows
 from cvdemo.ui.common import page_setup
+from cvdemo.ui.concepts import concept_search
 from cvdemo.ui.pages import FEATURES
 
 device = page_setup(__file__)
@@ -16,6 +17,7 @@ st.markdown(
     "relied on. Everything runs on this machine with real pretrained weights; the models below marked "
     "**ready** work offline."
 )
+concept_search()
 
 columns = st.columns(3)
 for index, feature in enumerate(FEATURES):

@@ -4,6 +4,7 @@ import streamlit as st
 
 from cvdemo.ui import detection as view
 from cvdemo.ui.common import page_setup
+from cvdemo.ui.concepts import open_linked_view
 
 page_setup(__file__)
 st.title("🎯 Detection")
@@ -12,6 +13,7 @@ st.caption("What is where: a class, a score and a box for every object. Try your
            "R-CNN, and how mAP is computed.")
 
 settings = view.sidebar_settings()
+open_linked_view("det_tab", view.TABS)
 
 SECTIONS = [view.photos_tab, view.side_by_side_tab, view.nms_tab, view.head_tab, view.proposals_tab, view.metrics_tab,
             view.yolo_tab, view.live_tab]

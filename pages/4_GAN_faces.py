@@ -6,6 +6,7 @@ from cvdemo.gan import sampling
 from cvdemo.registry import Task
 from cvdemo.ui import gan as ui
 from cvdemo.ui.common import cached_model, model_picker, page_setup
+from cvdemo.ui.concepts import open_linked_view
 
 device = page_setup(__file__)
 st.title("🎲 GAN faces — a DCGAN generator to play with")
@@ -37,6 +38,7 @@ with st.sidebar:
     face = int(st.number_input("Chosen face", 0, n - 1, step=1, key="gan_face", persist_state="session",
                                help="Click a face in the grid, or type its number (0 = top left, row by row)."))
 
+open_linked_view("gan_tab", list(ui.VIEWS))
 session = ui.GanSession(spec, generator, device, seed, n, face)
 for tab, view in zip(st.tabs(list(ui.VIEWS), key="gan_tab", on_change="rerun"), ui.VIEWS.values()):
     with tab:
