@@ -5,6 +5,7 @@ import streamlit as st
 from cvdemo.ui import faces as view
 from cvdemo.ui.common import page_setup
 from cvdemo.ui.concepts import open_linked_view
+from cvdemo.ui.similarity_view import similarity_section
 
 page_setup(__file__)
 st.title("🪪 Face verification")
@@ -20,5 +21,7 @@ elif mode == "Gallery & identify":
     view.gallery_section()
 elif mode == "Metric space":
     view.metric_section()
+elif mode == "Similarity measures":
+    similarity_section()
 else:
     view.training_section()

@@ -4,6 +4,7 @@ import streamlit as st
 
 from cvdemo.ui import architectures as view
 from cvdemo.ui.common import page_setup
+from cvdemo.ui.residuals_view import residuals_section
 
 page_setup(__file__)
 st.title("🏛️ Architectures and training")
@@ -21,5 +22,7 @@ elif mode == "Augmentation":
     view.augmentation_section()
 elif mode == "Transfer learning":
     view.transfer_section()
+elif mode == "Why residuals":
+    residuals_section()
 else:
     view.table_section()
