@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cvdemo.ui import architectures as view
+from cvdemo.ui.clever_hans_view import clever_hans_section
 from cvdemo.ui.common import page_setup
 from cvdemo.ui.residuals_view import residuals_section
 
@@ -24,5 +25,7 @@ elif mode == "Transfer learning":
     view.transfer_section()
 elif mode == "Why residuals":
     residuals_section()
+elif mode == "Clever Hans":
+    clever_hans_section()
 else:
     view.table_section()
