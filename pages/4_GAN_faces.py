@@ -17,8 +17,8 @@ st.markdown(
     "discriminator learned to tell its faces from real ones, and the generator learned to fool it. "
     "The same seed always gives the same faces."
 )
-st.page_link("pages/4_GAN_faces.py", label="Watch the adversarial game itself: a tiny GAN trained live in 2-D",
-             icon="🎯", query_params={"view": "2-D GAN game"})
+st.button("🎯 Watch the adversarial game itself: a tiny GAN trained live in 2-D", key="gan_to_2d", type="tertiary",
+          on_click=lambda: st.session_state.update(gan_tab="2-D GAN game"))
 
 spec = model_picker(Task.GENERATOR, key="gan_model", label="Generator")
 if spec is None:

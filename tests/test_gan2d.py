@@ -50,9 +50,10 @@ def test_discriminator_alone_learns_to_separate_real_from_generated_points():
 
 def test_the_tab_trains_and_draws_the_game():
     at = AppTest.from_file(str(ROOT / "pages" / "4_GAN_faces.py"), default_timeout=300)
-    at.query_params["view"] = "2-D GAN game"
     at.run()
     assert not at.exception
+    at.button(key="gan_to_2d").click().run()  # the DCGAN page's link to the game
+    assert not at.exception and at.session_state["gan_tab"] == "2-D GAN game"
     at.select_slider(key="gan2d_steps").set_value(200)
     at.slider(key="gan2d_modes").set_value(4)
     at.button(key="gan2d_train").click().run()
