@@ -86,7 +86,7 @@ CONCEPTS: tuple[Concept, ...] = (
     _c("Fine-tuning", LOUPPE, ARCH, "Transfer learning"),
     _c("Training from scratch vs fine-tuned vs off the shelf", LOUPPE, ARCH, "Transfer learning"),
     _c("The last FC layer gives good, transferable features (SVM on top)", SETHI, ARCH, "Transfer learning"),
-    _c("Generalization: ObjectNet, bias-controlled test images", GEOSCIENCES, None, None),
+    _c("Generalization: ObjectNet, bias-controlled test images", GEOSCIENCES, ARCH, "Generalization"),
     _c("Shortcut learning", GEOSCIENCES, ARCH, "Clever Hans"),
     _c("Clever Hans predictors (horse picture from Pascal VOC)", GEOSCIENCES, ARCH, "Clever Hans"),
     _c("PlaNet / im2gps photo geolocation", ARCHITECTURES, None, None),

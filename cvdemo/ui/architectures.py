@@ -23,7 +23,7 @@ from cvdemo.images import ImageLoadError, fit_longest_side, load_image
 from cvdemo.registry import Task
 from cvdemo.ui.common import bounded_slider, cached_model, current_device, download_png, image_digest, image_input, session_memo
 
-VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning", "Why residuals", "Clever Hans")
+VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning", "Why residuals", "Clever Hans", "Generalization")
 
 
 def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
