@@ -90,7 +90,7 @@ CONCEPTS: tuple[Concept, ...] = (
     _c("Shortcut learning", GEOSCIENCES, ARCH, "Clever Hans"),
     _c("Clever Hans predictors (horse picture from Pascal VOC)", GEOSCIENCES, ARCH, "Clever Hans"),
     _c("PlaNet / im2gps photo geolocation", ARCHITECTURES, None, None),
-    _c("Autoencoders", ARCHITECTURES, None, None),
+    _c("Autoencoders", ARCHITECTURES, GAN, "Autoencoder"),
     # --- detection ----------------------------------------------------------------------------
     _c("Object detection", (GEOSCIENCES, LOUPPE), DETECTION, PHOTOS),
     _c("PASCAL Visual Object Classes (20 classes)", GEOSCIENCES, DETECTION, DET_METRICS),

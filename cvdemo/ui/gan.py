@@ -22,6 +22,7 @@ from cvdemo.gan.generator import IMAGE_SIZE, NZ
 from cvdemo.gan.sampling import MAX_SEED
 from cvdemo.registry import ModelSpec
 from cvdemo.ui.common import cached_model, download_png, in_session_memo, session_memo, show_error
+from cvdemo.ui.autoencoder_view import autoencoder_tab
 from cvdemo.ui.gan2d_view import gan2d_tab
 
 T = TypeVar("T")
@@ -402,4 +403,5 @@ VIEWS = {  # tab title → what it shows
     "Inside the generator": inside_tab,
     "Face identity": identity_tab,
     "2-D GAN game": gan2d_tab,
+    "Autoencoder": autoencoder_tab,
 }
