@@ -5,6 +5,7 @@ import streamlit as st
 from cvdemo.cli.weights import status_rows
 from cvdemo.ui.common import page_setup
 from cvdemo.ui.prepare import prepare_for_class, show_model_tables
+from cvdemo.ui.concepts import concept_search
 from cvdemo.ui.pages import FEATURES
 from cvdemo.ui.serving import inference_status
 
@@ -17,6 +18,7 @@ st.markdown(
     "relied on. Everything runs on this machine with real pretrained weights; the models below marked "
     "**ready** work offline."
 )
+concept_search()
 
 columns = st.columns(3)
 for index, feature in enumerate(FEATURES):

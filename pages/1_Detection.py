@@ -6,6 +6,7 @@ from cvdemo.ui import detection as view
 from cvdemo.ui.common import page_setup
 from cvdemo.ui.two_stage_view import two_stage_tab
 from cvdemo.ui.yolo_v1_view import yolo_v1_tab
+from cvdemo.ui.concepts import open_linked_view
 
 page_setup(__file__)
 st.title("🎯 Detection")
@@ -14,6 +15,7 @@ st.caption("What is where: a class, a score and a box for every object. Try your
            "R-CNN, and how mAP is computed.")
 
 settings = view.sidebar_settings()
+open_linked_view("det_tab", view.TABS)
 
 SECTIONS = [view.photos_tab, view.side_by_side_tab, view.nms_tab, view.head_tab, view.proposals_tab,
             two_stage_tab, view.metrics_tab,

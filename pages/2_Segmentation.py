@@ -4,12 +4,14 @@ import streamlit as st
 
 from cvdemo.ui import segmentation as view
 from cvdemo.ui.common import page_setup
+from cvdemo.ui.concepts import open_linked_view
 
 page_setup(__file__)
 st.title("🧩 Segmentation")
 st.caption("Every pixel gets a class (semantic) or an object (instance). FCNs downsample for context and "
            "upsample back to pixels — see how on your own photos.")
 
+open_linked_view("seg_mode", view.MODES)
 mode = st.radio("View", view.MODES, key="seg_mode", horizontal=True, label_visibility="collapsed")
 
 if mode == "Live webcam":

@@ -6,6 +6,7 @@ from cvdemo.gan import sampling
 from cvdemo.registry import Task
 from cvdemo.ui import gan as ui
 from cvdemo.ui.common import cached_model, model_picker, page_setup
+from cvdemo.ui.concepts import open_linked_view
 
 device = page_setup(__file__)
 st.title("🎲 GAN faces — a DCGAN generator to play with")
@@ -16,6 +17,8 @@ st.markdown(
     "discriminator learned to tell its faces from real ones, and the generator learned to fool it. "
     "The same seed always gives the same faces."
 )
+st.button("🎯 Watch the adversarial game itself: a tiny GAN trained live in 2-D", key="gan_to_2d", type="tertiary",
+          on_click=lambda: st.session_state.update(gan_tab="2-D GAN game"))
 
 spec = model_picker(Task.GENERATOR, key="gan_model", label="Generator")
 if spec is None:
@@ -37,6 +40,7 @@ with st.sidebar:
     face = int(st.number_input("Chosen face", 0, n - 1, step=1, key="gan_face", persist_state="session",
                                help="Click a face in the grid, or type its number (0 = top left, row by row)."))
 
+open_linked_view("gan_tab", list(ui.VIEWS))
 session = ui.GanSession(spec, generator, device, seed, n, face)
 for tab, view in zip(st.tabs(list(ui.VIEWS), key="gan_tab", on_change="rerun"), ui.VIEWS.values()):
     with tab:

@@ -4,7 +4,10 @@ import streamlit as st
 
 from cvdemo.ui import architectures as view
 from cvdemo.ui.arithmetic_view import arithmetic_section
+from cvdemo.ui.clever_hans_view import clever_hans_section
 from cvdemo.ui.common import page_setup
+from cvdemo.ui.generalization_view import generalization_section
+from cvdemo.ui.residuals_view import residuals_section
 
 page_setup(__file__)
 st.title("🏛️ Architectures and training")
@@ -24,5 +27,11 @@ elif mode == "Transfer learning":
     view.transfer_section()
 elif mode == "Arithmetic":
     arithmetic_section()
+elif mode == "Why residuals":
+    residuals_section()
+elif mode == "Clever Hans":
+    clever_hans_section()
+elif mode == "Generalization":
+    generalization_section()
 else:
     view.table_section()

@@ -176,3 +176,15 @@ def probability_bars(classes: Sequence[str], probabilities: np.ndarray) -> go.Fi
     figure.update_layout(xaxis=dict(title="probability %", range=[0, 100]), height=60 + 28 * len(classes),
                          margin=dict(l=10, r=10, t=10, b=10))
     return figure
+
+
+def method_comparison(runs: Sequence[dict]) -> go.Figure:
+    """Held-out accuracy per training method (rows of the transfer-learning history)."""
+    names = [run["method"].split(" (")[0] for run in runs]
+    accuracy = [run["held-out accuracy %"] for run in runs]
+    figure = go.Figure(go.Bar(x=names, y=accuracy, text=[f"{a:.0f}%" if a is not None else "—" for a in accuracy],
+                              textposition="outside", customdata=[round(run["train_seconds"], 2) for run in runs],
+                              hovertemplate="%{x}: %{y:.1f}% held-out, trained in %{customdata} s<extra></extra>"))
+    figure.update_layout(title=dict(text="Held-out accuracy: pre-trained features vs from scratch", y=0.98),
+                         yaxis=dict(title="held-out accuracy %", range=[0, 110]), height=340, margin=dict(l=10, r=10, t=40, b=10))
+    return figure

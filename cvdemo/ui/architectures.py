@@ -24,7 +24,8 @@ from cvdemo.registry import Task
 from cvdemo.ui.common import (bounded_slider, cached_model, current_device, download_png, image_digest, image_input,
                               plain, session_memo)
 
-VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning", "Arithmetic")
+VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning", "Arithmetic",
+         "Why residuals", "Clever Hans", "Generalization")
 
 
 def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
@@ -455,8 +456,13 @@ A network trained on ImageNet has learned features that are useful far beyond Im
 classes. **Linear probe:** keep the whole network frozen, compute its pooled features once per
 image, and train only a new linear layer on them — seconds on a CPU, with a handful of images.
 **Fine-tuning:** also train the last block(s) of the network (with a smaller learning rate);
-more capacity, more risk of overfitting with few images.
+more capacity, more risk of overfitting with few images. **From scratch:** the baseline without
+ImageNet — a small CNN from random weights trained on the same images; the lectures' point is
+that with little data it does worse than either.
 """
+
+METHODS = ("linear probe (frozen backbone)", "fine-tune the last block(s) too", "from scratch (random weights, no ImageNet)")
+DEFAULT_EPOCHS = dict(zip(METHODS, (25, 12, 30)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -524,12 +530,12 @@ def transfer_section() -> None:
     with setup:
         backbone_name = st.selectbox("Frozen backbone (ready offline)", names, key="arch_tl_backbone")
         backbone = _with_spinner("Preparing the backbone…", lambda: _backbone(backbone_name, str(current_device())))
-        method = st.radio("Train", ["linear probe (frozen backbone)", "fine-tune the last block(s) too"], key="arch_tl_method")
+        method = st.radio("Train", METHODS, key="arch_tl_method")
         blocks = 1
         if method.startswith("fine"):
             blocks = int(st.number_input("Blocks to fine-tune", 1, 3, 1, key="arch_tl_blocks"))
             st.caption("Trains: " + ", ".join(f"`{b}`" for b in backbone.block_names(blocks)))
-        epochs = int(st.slider("Epochs", 5, 100, 25 if method.startswith("linear") else 12, key="arch_tl_epochs"))
+        epochs = int(st.slider("Epochs", 5, 100, DEFAULT_EPOCHS[method], key="arch_tl_epochs"))
         copies = int(st.slider("Augmented copies per training image", 0, 4, 0, key="arch_tl_copies",
                                help="Random crops, flips, colour and weather effects (see the Augmentation view)."))
         seed = int(st.number_input("Seed", 0, 10_000, 0, key="arch_tl_seed"))
@@ -553,9 +559,28 @@ def transfer_section() -> None:
         st.info("Give at least one image for every class.")
     if len(set(classes)) < len(classes):
         st.warning("Two classes have the same name.")
-    if st.button("Train", type="primary", disabled=not ready_to_train, key="arch_tl_train"):
+    train_column, compare_column = st.columns([1, 3])
+    if train_column.button("Train", type="primary", disabled=not ready_to_train, key="arch_tl_train"):
         _train(backbone, backbone_name, method, blocks, epochs, copies, seed, classes, train, test)
+    if compare_column.button("Train all three on these images", disabled=not ready_to_train or not test, key="arch_tl_compare",
+                             help="Linear probe, fine-tuning and from scratch, each with its default epochs: held-out "
+                                  "accuracy side by side."):
+        for each in METHODS:
+            _train(backbone, backbone_name, each, blocks, DEFAULT_EPOCHS[each], copies, seed, classes, train, test)
+        st.session_state["arch_tl_compared"] = st.session_state["arch_tl_history"][-len(METHODS):]
+    _comparison()
     _results(backbone)
+
+
+def _comparison() -> None:
+    runs = st.session_state.get("arch_tl_compared")
+    if not runs:
+        return
+    st.plotly_chart(figures.method_comparison(runs), key="arch_tl_compare_chart")
+    st.caption("Same images, same held-out set, same seed. The lecture's figure (Rijksmuseum materials) finds fine-tuning "
+               "best, off-the-shelf features next and training from scratch worst. The demo sets' held-out crops come from "
+               "the same photos as the training crops, so even a small CNN from scratch can score well here; with your own "
+               "photos of different objects (or fewer training images) the gap to the pre-trained features grows.")
 
 
 def _train(backbone, backbone_name, method, blocks, epochs, copies, seed, classes, train, test) -> None:
@@ -584,6 +609,13 @@ def _train(backbone, backbone_name, method, blocks, epochs, copies, seed, classe
             feature_seconds = time.perf_counter() - started
             head = transfer.train_head(features, labels, classes, val_features=val, val_labels=test_labels, epochs=epochs,
                                        lr=1e-3, weight_decay=1e-2, batch_size=8, seed=seed, on_epoch=on_epoch)
+        elif method.startswith("from scratch"):
+            bar = st.progress(0.0, text="Downsampled inputs")
+            head = transfer.train_from_scratch(backbone, images, labels, classes, val_images=test_images, val_labels=test_labels,
+                                               epochs=epochs, seed=seed, on_epoch=on_epoch,
+                                               progress=lambda done, total: bar.progress(done / total, text=f"Inputs {done}/{total}"))
+            bar.empty()
+            feature_seconds = head.feature_seconds
         else:
             bar = st.progress(0.0, text="Activations before the trained block(s)")
             head = transfer.fine_tune(backbone, images, labels, classes, val_images=test_images, val_labels=test_labels,

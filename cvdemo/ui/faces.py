@@ -16,7 +16,7 @@ from cvdemo.images import ImageLoadError
 from cvdemo.ui.common import (Samples, cached_model, counted, current_device, current_image, decode_upload, download_png,
                               image_digest, image_input, plain, session_memo)
 
-MODES = ("Verify two photos", "Gallery & identify", "Metric space", "Siamese training")
+MODES = ("Verify two photos", "Gallery & identify", "Metric space", "Siamese training", "Similarity measures")
 GALLERY_KEY = "fv_gallery"
 CACHE_SIZE = 16  # photos whose faces are kept per session
 

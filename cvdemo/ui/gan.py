@@ -22,6 +22,8 @@ from cvdemo.gan.generator import IMAGE_SIZE, NZ
 from cvdemo.gan.sampling import MAX_SEED
 from cvdemo.registry import ModelSpec
 from cvdemo.ui.common import cached_model, download_png, in_session_memo, session_memo, show_error
+from cvdemo.ui.autoencoder_view import autoencoder_tab
+from cvdemo.ui.gan2d_view import gan2d_tab
 
 T = TypeVar("T")
 MEMO_ENTRIES = 16  # a 64-face grid is ~0.8 MB: a few per session is cheap, unbounded is not
@@ -400,4 +402,6 @@ VIEWS = {  # tab title → what it shows
     "Temperature": temperature_tab,
     "Inside the generator": inside_tab,
     "Face identity": identity_tab,
+    "2-D GAN game": gan2d_tab,
+    "Autoencoder": autoencoder_tab,
 }
