@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ def _captions(at) -> list[str]:
     return [c.value for c in at.caption]
 
 
+@pytest.mark.page
 def test_default_view_compares_three_methods_on_the_cat(app):
     assert len(app.get("plotly_chart")) == 3
     table = app.dataframe[0].value
@@ -37,6 +36,7 @@ def test_default_view_compares_three_methods_on_the_cat(app):
     assert len(app.get("download_button")) == 6  # PNG and .npy per map
 
 
+@pytest.mark.page
 def test_occlusion_and_target_change(app):
     app.multiselect(key="xp_methods").set_value(["occlusion", "integrated_gradients"]).run()
     app.slider(key="xp_patch").set_value(56).run()
@@ -49,6 +49,7 @@ def test_occlusion_and_target_change(app):
     assert not app.exception and len(app.get("plotly_chart")) == 2
 
 
+@pytest.mark.page
 def test_published_lrp_rules_are_refused_on_mobilenet(app):
     app.multiselect(key="xp_methods").set_value(["lrp_alpha_beta"]).run()
     app.toggle(key="xp_lrp_standard").set_value(True).run()
@@ -58,6 +59,7 @@ def test_published_lrp_rules_are_refused_on_mobilenet(app):
     assert not app.error and len(app.get("plotly_chart")) == 1
 
 
+@pytest.mark.page
 def test_sanity_checks_run_from_the_page(app):
     app.multiselect(key="xp_methods").set_value(["gradient", "gradcam"]).run()
     app.slider(key="xp_rand_steps").set_value(1).run()
@@ -70,6 +72,7 @@ def test_sanity_checks_run_from_the_page(app):
     assert any("randomised down to" in frame.columns for frame in frames)
 
 
+@pytest.mark.page
 def test_face_expression_and_detection_modes(app, require_ready):
     require_ready("emotion")
     app.radio(key="xp_mode").set_value("Face expression").run()
@@ -89,19 +92,14 @@ def test_face_expression_and_detection_modes(app, require_ready):
     assert len(app.get("plotly_chart")) == 2
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cvdemo", "explain", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-
-
-def test_cli_writes_the_map_and_prints_json(tmp_path):
+def test_cli_writes_the_map_and_prints_json(tmp_path, cli):
     from PIL import Image
     from skimage import data
 
     image = tmp_path / "chelsea.png"
     Image.fromarray(data.chelsea()).save(image)
     out = tmp_path / "map.npy"
-    done = _cli(str(image), "--target", "tabby", "--method", "integrated_gradients", "--steps", "16", "--out", str(out))
+    done = cli("explain", str(image), "--target", "tabby", "--method", "integrated_gradients", "--steps", "16", "--out", str(out))
     assert done.returncode == 0, done.stderr
     facts = json.loads(done.stdout)
     assert facts["model"] == "mobilenet_v2" and facts["target"] == 281 and facts["target_name"] == "tabby"
@@ -111,20 +109,20 @@ def test_cli_writes_the_map_and_prints_json(tmp_path):
     assert saved.shape == (224, 224) and saved.dtype == np.float32
     assert facts["value_range"] == pytest.approx([float(saved.min()), float(saved.max())], rel=1e-5)
 
-    done = _cli(str(image), "--target", "top1", "--method", "lrp_gamma", "--model", "efficientnet_lite0")
+    done = cli("explain", str(image), "--target", "top1", "--method", "lrp_gamma", "--model", "efficientnet_lite0")
     facts = json.loads(done.stdout)
     assert facts["conservation"]["ok"] and facts["target"] == facts["top5"][0]["index"]
 
 
-def test_cli_errors_are_one_line(tmp_path):
+def test_cli_errors_are_one_line(tmp_path, cli):
     from PIL import Image
     from skimage import data
 
     image = tmp_path / "coffee.png"
     Image.fromarray(data.coffee()).save(image)
-    done = _cli(str(image), "--target", "cat", "--method", "gradcam")
+    done = cli("explain", str(image), "--target", "cat", "--method", "gradcam")
     assert done.returncode == 2 and "several classes" in done.stderr
-    done = _cli(str(image), "--method", "nonsense")
+    done = cli("explain", str(image), "--method", "nonsense")
     assert done.returncode == 2 and "unknown method" in done.stderr
-    done = _cli(str(tmp_path / "missing.png"))
+    done = cli("explain", str(tmp_path / "missing.png"))
     assert done.returncode == 2 and "no such file" in done.stderr

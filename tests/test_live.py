@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from cvdemo.ui.live import _Holder, process_live_frame
@@ -44,6 +45,7 @@ def _snapshot_page():
     live_video("t", broken)
 
 
+@pytest.mark.page
 def test_a_failing_processor_on_a_snapshot_shows_a_message():
     import io
 
