@@ -1,4 +1,4 @@
-.PHONY: run test test-fast bench setup
+.PHONY: run test test-fast lint bench setup
 
 PYTEST = .venv/bin/python -m pytest
 # One tier of the suite by marker. pytest exits 5 when a tier selects no test: not a failure.
@@ -14,12 +14,18 @@ test-fast:
 	bash scripts/setup.sh --test
 	$(call tier,not page and not browser)
 
-# The whole suite, as CI runs it: the fast tier first, then page tests, then browser tests.
+# The whole suite, as CI runs it: lint, the fast tier, then page tests, then browser tests.
 test:
 	bash scripts/setup.sh --test
+	$(MAKE) --no-print-directory lint
 	$(call tier,not page and not browser)
 	$(call tier,page)
 	$(call tier,browser)
+
+# ruff's checks and mypy over cvdemo/, both configured in pyproject.toml.
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 bench:
 	bash scripts/setup.sh

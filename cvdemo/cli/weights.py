@@ -78,7 +78,7 @@ def _fetch(name: str) -> int:
     except KeyError:
         sources = [TorchvisionWeights(name)]
         try:
-            sources[0].weights
+            sources[0].weights  # noqa: B018 (resolving the enum name raises for an unknown one)
         except (KeyError, ValueError, AttributeError):
             raise LookupError(f"{name!r} is neither a registry model nor a torchvision weights enum") from None
     for source in sources:

@@ -120,7 +120,7 @@ def cascading_randomisation(network: nn.Module, inputs: torch.Tensor, target: in
     done = 0
     result = RandomisationResult()
     originals: dict[str, np.ndarray] = {}
-    for index, block in enumerate([""] + cascade):
+    for block in [""] + cascade:
         if block:
             randomise_block(model, block, generator)
         maps, correlations = {}, {}

@@ -98,7 +98,7 @@ def match_faces(boxes: np.ndarray, golden_faces: list[GoldenFace], max_offset: f
                 pairs.append((offset, face.chip, i))
     matched: dict[str, int] = {}
     used: set[int] = set()
-    for offset, chip, i in sorted(pairs):
+    for _offset, chip, i in sorted(pairs):
         if chip not in matched and i not in used:
             matched[chip] = i
             used.add(i)
