@@ -4,6 +4,7 @@ import streamlit as st
 
 from cvdemo.ui import explain as view
 from cvdemo.ui.common import page_setup
+from cvdemo.ui.views import show_views
 
 page_setup(__file__)
 st.title("🔥 Explainability — what did the network look at?")
@@ -11,15 +12,4 @@ st.caption("Pick a model, an image and a class; compare how occlusion (Zeiler & 
            "(Simonyan et al.), SmoothGrad, Integrated Gradients, Grad-CAM and layer-wise relevance propagation "
            "(Lapuschkin et al.) answer — then check whether the maps can be trusted (sanity checks, faithfulness).")
 
-mode = st.radio("Explain", view.MODES, key="xp_mode", horizontal=True, label_visibility="collapsed")
-
-if mode == "ImageNet classifier":
-    view.classifier_section()
-elif mode == "Face expression":
-    view.expression_section()
-elif mode == "Detection box":
-    view.detection_section()
-elif mode == "Face verification":
-    view.verification_section()
-else:
-    view.live_section()
+show_views(view.VIEWS, "xp_mode")

@@ -166,6 +166,12 @@ def wait_for_streamlit(page, timeout_s: float = 120.0) -> None:
     assert exceptions.count() == 0, f"the page shows an exception: {exceptions.first.inner_text()[:2000]}"
 
 
+def pick_view(page, title: str) -> None:
+    """Open a page's view by clicking its title in the view picker, and wait for the page."""
+    page.locator('[data-testid="stRadio"]').first.get_by_text(title, exact=True).click()
+    wait_for_streamlit(page)
+
+
 def shown_text(page, text):
     """The first *visible* element showing ``text``.
 

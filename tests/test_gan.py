@@ -311,7 +311,7 @@ def _page():
 def test_page_samples_and_enlarges_the_chosen_face():
     at = _page().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [tab.label for tab in at.tabs][:5] == ["Sample", "Latent walk", "Latent arithmetic", "Temperature", "Inside the generator"]
+    assert list(at.radio(key="gan_tab").options)[:5] == ["Sample", "Latent walk", "Latent arithmetic", "Temperature", "Inside the generator"]
     at.sidebar.number_input(key="gan_face").set_value(5)
     at.run()
     assert not at.exception

@@ -245,9 +245,6 @@ class ClassMap:
             return self.probabilities[class_index]
         return self.logits[class_index]
 
-    def label_map(self) -> np.ndarray:
-        return self.logits.argmax(0)
-
 
 def class_map(classifier, image: np.ndarray, short_side: int = 448) -> ClassMap:
     """Run ``classifier`` (a :class:`~cvdemo.models.classifiers.TorchvisionClassifier`) fully

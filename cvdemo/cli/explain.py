@@ -64,8 +64,7 @@ def _ready(name: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     from cvdemo import registry
     from cvdemo.device import pick_device
-    from cvdemo.explain import METHODS, AttributionError, attribute
-    from cvdemo.explain.core import method_class
+    from cvdemo.explain import METHODS, AttributionError, attribute, method_class
     from cvdemo.explain.targets import classifier_subject, face_crop, parse_target
     from cvdemo.registry import Task
 

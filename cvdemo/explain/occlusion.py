@@ -531,8 +531,8 @@ def _cpu_inference_module(module: fx.GraphModule) -> Callable | None:
     after cropping is mostly the full-map tail, and this runs it about 1.5× faster than eager."""
     try:
         with warnings.catch_warnings():
-            # Deprecated in favour of torch.compile, which here compiles for 15 s and then runs
-            # this tail slower (2.8 vs 2.3 ms a patch on 2 cores); if TorchScript goes, eager stays.
+            # Deprecated in favour of torch.compile, which compiles for seconds and then runs this
+            # tail slower than TorchScript; if TorchScript goes, eager stays.
             warnings.simplefilter("ignore")
             scripted = torch.jit.freeze(torch.jit.script(module.eval()))
             return torch.jit.optimize_for_inference(scripted)
@@ -674,7 +674,7 @@ def _input_node(gm: fx.GraphModule) -> fx.Node:
 
 def default_batch(device: torch.device) -> int:
     """Patches per forward pass: all of them on a GPU, where launch overhead dominates; on a CPU
-    16 is as fast as 64 (2.4 s either way for MobileNetV2 on 2 cores) and needs less memory."""
+    16 is as fast as 64 for MobileNetV2 and needs less memory."""
     return 1024 if device.type == "cuda" else 16
 
 

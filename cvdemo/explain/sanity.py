@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cvdemo.explain.core import AttributionError, ProgressFn, attribute, report, select_scores
+from cvdemo.explain import attribute
+from cvdemo.explain.core import AttributionError, ProgressFn, report, select_scores
 from cvdemo.explain.occlusion import make_baseline
 
 

@@ -64,10 +64,6 @@ class Golden:
     def chip_path(self, chip: str) -> Path:
         return self.root / "chips" / chip
 
-    def real_faces(self) -> list[GoldenFace]:
-        """Faces that are faces (the astronaut's mission patch is a dlib false positive)."""
-        return [f for f in self.faces if f.identity is not None]
-
 
 @lru_cache(maxsize=2)
 def load(root: str | Path | None = None) -> Golden:

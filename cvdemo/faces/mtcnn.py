@@ -341,16 +341,3 @@ class MTCNN:
 
 def build_mtcnn(device: torch.device) -> MTCNN:
     return MTCNN(load_networks(device), device)
-
-
-def pyramid_summary(height: int, width: int, min_face_size: float = 20.0, factor: float = 0.709) -> list[dict]:
-    """What P-Net's pyramid looks like for an image: per level, its size and the face size
-    (in original pixels) one 12×12 window corresponds to."""
-    rows = []
-    scale = 12.0 / min_face_size
-    while min(height, width) * scale >= 12:
-        rows.append({"scale": round(scale, 4), "size": (int(height * scale + 1), int(width * scale + 1)),
-                     "window_covers_px": round(12 / scale, 1)})
-        scale *= factor
-    return rows
-

@@ -81,10 +81,6 @@ class DecoderTrace:
     mask: SemanticMask
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def min_stride(self) -> float:
-        return max((s.stride for s in self.path), default=1.0)
-
     def stages(self, role: str) -> list[StageMap]:
         return [s for s in self.path + self.named if s.role == role]
 

@@ -23,8 +23,6 @@ from cvdemo.images import ImageLoadError, fit_longest_side, load_image
 from cvdemo.registry import Task
 from cvdemo.ui.common import bounded_slider, cached_model, current_device, download_png, image_digest, image_input, session_memo
 
-VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning")
-
 
 def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
     return session_memo("architectures", key, compute, size=8)
@@ -657,3 +655,14 @@ def _label_frame(rgb: np.ndarray, text: str) -> np.ndarray:
     draw.rectangle([0, 0, rgb.shape[1], size + 12], fill=(0, 0, 0))
     draw.text((8, 4), text, fill=(255, 255, 0), font=font)
     return np.asarray(pil)
+
+
+# --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
+
+VIEWS = {
+    "Table": table_section,
+    "Layer explorer": layers_section,
+    "Convolutionalization": convolutionalization_section,
+    "Augmentation": augmentation_section,
+    "Transfer learning": transfer_section,
+}

@@ -27,9 +27,6 @@ from cvdemo.results import Detections
 from cvdemo.ui.common import (cached_model, current_device, decode_upload, download_png, download_stem, image_digest,
                               image_input, in_session_memo, model_picker, session_memo)
 
-TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
-        "📈 Metrics on your labels", "🟨 YOLO's output tensor", "🎥 Live webcam"]
-
 LIVE_HELP = ("Live video uses WebRTC. On this computer (localhost) it just works. On a remote server the browser "
              "only offers the camera over **HTTPS**, and when the server is behind NAT or a firewall the video needs "
              "**STUN/TURN** servers (set `CVDEMO_ICE_SERVERS`, see the README). Frames the detector cannot keep up "
@@ -626,3 +623,17 @@ def live_tab(settings: Settings) -> None:
                + ". Change the detector, threshold or classes in the sidebar: the stream keeps running.")
     live_video("det_live", functools.partial(_process_frame, detector, settings.threshold, tuple(settings.classes)),
                help_text=LIVE_HELP)
+
+
+# --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
+
+VIEWS = {
+    "📷 Photos": photos_tab,
+    "⚖️ Side by side": side_by_side_tab,
+    "✂️ NMS & IoU": nms_tab,
+    "🔥 Where a one-stage head looks": head_tab,
+    "🧱 Region proposals (R-CNN)": proposals_tab,
+    "📈 Metrics on your labels": metrics_tab,
+    "🟨 YOLO's output tensor": yolo_tab,
+    "🎥 Live webcam": live_tab,
+}
