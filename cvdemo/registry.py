@@ -117,3 +117,22 @@ def default_model(task: Task) -> ModelSpec:
 
 def load_model(name: str, device: torch.device | str | None = None) -> Any:
     return get(name).build(device)
+
+
+def status_rows() -> list[dict]:
+    """Every model with its task, weights status, size, source, licence and the command that makes it ready."""
+    rows = []
+    for spec in all_models():
+        state = spec.status()
+        rows.append({
+            "name": spec.name,
+            "title": spec.title,
+            "task": spec.task.value,
+            "status": state.status.value,
+            "size_mb": round(state.size_bytes / 1e6, 1) if state.size_bytes else None,
+            "source": ", ".join(sorted({s.origin for s in spec.weights})),
+            "where": state.where,
+            "action": state.action,
+            "licence": spec.licence,
+        })
+    return rows

@@ -1,11 +1,9 @@
 """Home: what the app shows, the device in use, and which models are ready."""
 
-import pandas as pd
 import streamlit as st
 
-from cvdemo.cli.weights import status_rows
+from cvdemo.ui import home
 from cvdemo.ui.common import page_setup
-from cvdemo.ui.pages import FEATURES
 
 device = page_setup(__file__)
 
@@ -17,18 +15,5 @@ st.markdown(
     "**ready** work offline."
 )
 
-columns = st.columns(3)
-for index, feature in enumerate(FEATURES):
-    with columns[index % 3].container(border=True):
-        st.page_link(f"pages/{feature.file}", label=feature.title, icon=feature.icon)
-        st.caption(feature.pitch)
-
-st.subheader("Models")
-rows = status_rows()
-ready = sum(row["status"] == "ready" for row in rows)
-st.markdown(f"**{ready} of {len(rows)}** models are ready offline on this machine. "
-            "Downloadable ones come from the torchvision zoo once you are online "
-            "(`python -m cvdemo weights fetch NAME`, or the button on each page).")
-table = pd.DataFrame(rows)[["title", "task", "status", "size_mb", "source", "licence", "action"]]
-table.columns = ["model", "task", "status", "size (MB)", "weights from", "licence", "to make it ready"]
-st.dataframe(table, hide_index=True, width="stretch")
+home.feature_cards()
+home.models_section()

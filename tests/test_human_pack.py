@@ -77,7 +77,7 @@ def best_at(detections, box) -> tuple[str, float, float]:
 
 @needs_pack
 def test_pack_models_are_ready_offline_in_the_weights_table():
-    from cvdemo.cli.weights import status_rows
+    from cvdemo.registry import status_rows
 
     rows = {row["name"]: row for row in status_rows()}
     for name in MODELS:

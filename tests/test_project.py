@@ -89,3 +89,22 @@ def test_the_cvdemo_command_is_the_cli_main():
     from cvdemo.cli import main
 
     assert getattr(import_module(module), function) is main
+
+
+def test_pages_hold_layout_only():
+    """pages/ import Streamlit and cvdemo.ui only, and define, loop over and compute nothing."""
+    for page in sorted((ROOT / "pages").glob("*.py")):
+        tree = ast.parse(page.read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert all(name == "streamlit" or name.startswith("cvdemo.ui") for name in imported), (page.name, imported)
+        logic = [type(node).__name__ for node in ast.walk(tree)
+                 if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.With, ast.comprehension))]
+        assert logic == [], (page.name, logic)
+
+
+def test_the_app_never_imports_the_command_line():
+    modules = _module_names()
+    for name, path in modules.items():
+        if not name.startswith(("cvdemo.cli", "cvdemo.__main__")):
+            assert not {m for m in _imports_of(path, modules) if m.startswith("cvdemo.cli")}, name

@@ -23,24 +23,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def status_rows() -> list[dict]:
-    rows = []
-    for spec in registry.all_models():
-        state = spec.status()
-        rows.append({
-            "name": spec.name,
-            "title": spec.title,
-            "task": spec.task.value,
-            "status": state.status.value,
-            "size_mb": round(state.size_bytes / 1e6, 1) if state.size_bytes else None,
-            "source": ", ".join(sorted({s.origin for s in spec.weights})),
-            "where": state.where,
-            "action": state.action,
-            "licence": spec.licence,
-        })
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         return _fetch(args.name)
@@ -49,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
         fetch_pack(args.pack, quiet=args.quiet)
         return 0
-    rows = status_rows()
+    rows = registry.status_rows()
     if args.json:
         print_json(rows)
         return 0

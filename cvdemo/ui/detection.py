@@ -12,12 +12,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cvdemo import registry
+from cvdemo.detection import figures
 from cvdemo.detection.boxes import explain_nms, intersection_box, intersection_matrix, box_area, iou_matrix
 from cvdemo.detection.drawing import class_color, draw_boxes, draw_detections, draw_match, heatmap_overlay, shade_box
 from cvdemo.detection.export import to_coco_results, to_json
 from cvdemo.detection.groundtruth import (GroundTruthError, align_labels, match_images, parse_annotation_files,
                                           size_warnings)
-from cvdemo.detection.metrics import COCO_IOU_THRESHOLDS, evaluate, match_image
+from cvdemo.detection.metrics import evaluate, match_image
 from cvdemo.detection.pipeline import DETECTION_FLOOR, TimedDetections, class_names, detect_and_draw, timed_detect, visible
 from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
 from cvdemo.device import describe_device
@@ -526,28 +527,8 @@ def metrics_tab(settings: Settings) -> None:
     chosen = st.multiselect("Precision/recall curves for", [c.name for c in scored], default=[c.name for c in scored][:6],
                             key="det_metric_curves")
     curves, ious = st.columns(2)
-    figure = go.Figure()
-    for cls in scored:
-        if cls.name not in chosen:
-            continue
-        color = "rgb" + str(class_color(cls.name))
-        curve = cls.curve
-        figure.add_trace(go.Scatter(x=curve.recall, y=curve.precision, mode="lines+markers", name=f"{cls.name} (AP@.5 {cls.ap50:.2f})",
-                                    line={"color": color}, customdata=curve.scores, marker={"size": 5},
-                                    hovertemplate="recall %{x:.2f}, precision %{y:.2f}<br>score ≥ %{customdata:.2f}<extra></extra>"))
-        figure.add_trace(go.Scatter(x=curve.recall, y=curve.interpolated, mode="lines", line={"color": color, "dash": "dot", "shape": "hv"},
-                                    name=f"{cls.name} envelope", showlegend=False, hoverinfo="skip"))
-    figure.update_layout(xaxis_title="recall", yaxis_title="precision", xaxis_range=[0, 1.02], yaxis_range=[0, 1.05], height=420,
-                         margin={"t": 30}, title="IoU 0.5 · dotted: the monotone envelope AP integrates")
-    curves.plotly_chart(figure, key="det_metric_pr")
-    per_iou = go.Figure()
-    for cls in scored:
-        if cls.name in chosen:
-            per_iou.add_trace(go.Scatter(x=COCO_IOU_THRESHOLDS, y=cls.ap_per_iou, mode="lines+markers", name=cls.name,
-                                         line={"color": "rgb" + str(class_color(cls.name))}))
-    per_iou.update_layout(xaxis_title="IoU threshold for a hit", yaxis_title="AP", yaxis_range=[0, 1.05], height=420, margin={"t": 30},
-                          title="Stricter overlap, lower AP: COCO's mAP averages these")
-    ious.plotly_chart(per_iou, key="det_metric_iou")
+    curves.plotly_chart(figures.precision_recall_figure(scored, chosen), key="det_metric_pr")
+    ious.plotly_chart(figures.ap_per_iou_figure(scored, chosen), key="det_metric_iou")
 
     st.subheader("Hits and misses")
     name = st.selectbox("Photo", list(aligned), key="det_metric_photo")
