@@ -306,5 +306,5 @@ class AttributionMethod:
             raise AttributionError(f"{self.title or self.name} needs the network as a torch.nn.Module, not a function")
         self.model = model
 
-    def attribute(self, inputs: torch.Tensor, target: int | None = None, **options) -> Attribution:  # pragma: no cover
+    def attribute(self, inputs: torch.Tensor, target: int | TopClass | None = None, **options) -> Attribution:  # pragma: no cover
         raise NotImplementedError

@@ -21,11 +21,10 @@ from cvdemo.architectures.explorer import effective_field, fit_to_input, load_ne
 from cvdemo.architectures.graph import LayerGraph, analyse
 from cvdemo.images import ImageLoadError, fit_longest_side, load_image
 from cvdemo.registry import Task
-from cvdemo.ui.common import bounded_slider, cached_model, current_device, download_png, image_digest, image_input, session_memo
+from cvdemo.ui.common import SessionMemo, bounded_slider, cached_model, current_device, download_png, image_digest, image_input
 
 
-def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
-    return session_memo("architectures", key, compute, size=8)
+_remember = SessionMemo("architectures", size=8)
 
 
 # --- the table -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import random
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -21,23 +21,16 @@ from cvdemo.gan import inspect as gan_inspect
 from cvdemo.gan.generator import IMAGE_SIZE, NZ
 from cvdemo.gan.sampling import MAX_SEED
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.ui.common import cached_model, download_png, in_session_memo, model_picker, session_memo, show_error
+from cvdemo.ui.common import SessionMemo, cached_model, download_png, model_picker, show_error
 
-T = TypeVar("T")
 MEMO_ENTRIES = 16  # a 64-face grid is ~0.8 MB: a few per session is cheap, unbounded is not
 
 
-def remember(key: tuple, compute: Callable[[], T]) -> T:
-    """The last few results of this session, so moving a slider elsewhere does not regenerate.
-
-    Not ``st.cache_data``: the computations report progress to a bar created outside them, which
-    a cached function would replay on every hit.
-    """
-    return session_memo("gan", key, compute, size=MEMO_ENTRIES)
-
-
-def remembered(key: tuple) -> bool:
-    return in_session_memo("gan", key)
+# The last few results of this session, so moving a slider elsewhere does not regenerate. Not
+# st.cache_data: the computations report progress to a bar created outside them, which a cached
+# function would replay on every hit.
+remember = SessionMemo("gan", size=MEMO_ENTRIES)
+remembered = remember.holds
 
 
 @contextmanager

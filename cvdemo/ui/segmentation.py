@@ -22,14 +22,13 @@ from cvdemo.segmentation.overlay import (background_effect, class_colours, color
                                          indexed_png, instance_id_map, legend, overlay_classes, overlay_instances,
                                          BACKGROUND_NAMES, LiveBackdrop)
 from cvdemo.segmentation.pipeline import live_default
-from cvdemo.ui.common import (cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
-                              model_picker, session_memo)
+from cvdemo.ui.common import (SessionMemo, cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
+                              model_picker)
 
 DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder")
 
 
-def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
-    return session_memo("segmentation", key, compute, size=6)
+_remember = SessionMemo("segmentation", size=6)
 
 
 def _run_with_progress(steps: list[tuple[str, Callable[[], Any]]]) -> list[Any]:
