@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cvdemo import registry
-from cvdemo.device import autocast, keep_freed_memory, pick_device
+from cvdemo.device import autocast, configure_torch, keep_freed_memory, pick_device
 from cvdemo.registry import Task
 from cvdemo.weights import PackageFile, PackFile, Status, TorchvisionWeights, WeightsUnavailable
 
@@ -70,6 +70,31 @@ def test_a_c_library_without_mallopt_is_left_alone(monkeypatch):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 def test_glibc_accepts_both_thresholds():
     assert keep_freed_memory()
+
+
+def test_torch_is_configured_once_per_process(monkeypatch):
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    monkeypatch.setenv("CVDEMO_THREADS", "3")
+    configure_torch.cache_clear()
+    try:
+        configure_torch()
+        configure_torch()  # every rerun of a page asks again
+        assert threads == [3]
+        assert torch.backends.cudnn.allow_tf32 is False
+    finally:
+        configure_torch.cache_clear()
+
+
+def test_face_models_set_full_fp32_convolutions_and_never_switch_them_back(monkeypatch):
+    from cvdemo.faces.embedder import FaceEmbedder
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    embedder = FaceEmbedder(torch.nn.Flatten(), torch.device("cpu"))
+    assert torch.backends.cudnn.allow_tf32 is False
+    embedder.embed_tensor(torch.zeros(2, 3, 4, 4))
+    assert torch.backends.cudnn.allow_tf32 is False
 
 
 def test_every_model_has_a_weights_source_and_a_status():

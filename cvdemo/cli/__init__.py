@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 import sys
 
-from cvdemo.device import configure_cpu
+from cvdemo.device import configure_torch
 from cvdemo.images import ImageLoadError
 from cvdemo.weights import WeightsUnavailable
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_cpu()
+    configure_torch()
     try:
         return int(args.func(args) or 0)
     except (CliError, ImageLoadError, WeightsUnavailable, LookupError, RuntimeError) as exc:

@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.ops import nms, roi_align
 
-from cvdemo.faces.embedder import exact_float32
+from cvdemo.device import full_fp32_convolutions
 from cvdemo.results import Detections
 from cvdemo.weights import PackageFile
 
@@ -197,6 +197,7 @@ class MTCNN:
                  max_candidates: int = 2000):
         self.network = networks
         self.device = device
+        full_fp32_convolutions()
         self.min_face_size = min_face_size
         self.thresholds = thresholds
         self.factor = factor
@@ -234,7 +235,7 @@ class MTCNN:
 
     def run(self, image: np.ndarray, min_face_size: float | None = None, final_threshold: float | None = None) -> CascadeResult:
         """All faces with every stage's boxes; ``final_threshold`` overrides O-Net's threshold."""
-        with torch.inference_mode(), exact_float32(self.device):
+        with torch.inference_mode():
             return self._run(image, min_face_size, final_threshold)
 
     def _run(self, image: np.ndarray, min_face_size: float | None, final_threshold: float | None) -> CascadeResult:

@@ -13,7 +13,7 @@ import streamlit as st
 import torch
 
 from cvdemo import registry
-from cvdemo.device import available_devices, configure_cpu, describe_device, pick_device
+from cvdemo.device import available_devices, configure_torch, describe_device, pick_device
 from cvdemo.images import ImageLoadError, encode_png, load_image
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.ui.pages import page_for
@@ -54,7 +54,7 @@ def page_setup(script: str, layout: str = "wide") -> torch.device:
     _use_app_navigation()
     page = page_for(script)
     st.set_page_config(page_title=f"{page.title} · cvdemo", page_icon=page.icon, layout=layout)
-    configure_cpu()
+    configure_torch()
     devices = available_devices()
     with st.sidebar:
         st.selectbox("Compute device", devices, key=DEVICE_KEY,
