@@ -46,6 +46,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from cvdemo.device import autocast
 from cvdemo.explain import graph as G
+from cvdemo.geometry import pair
 from cvdemo.explain.core import (
     Attribution,
     AttributionError,
@@ -72,12 +73,6 @@ def window_starts(size: int, patch: int, stride: int) -> list[int]:
     if stride > patch and patch < size:
         raise AttributionError(f"stride {stride} > patch {patch} would leave pixels that no patch covers")
     return [i * stride for i in range(math.ceil((size - patch) / stride) + 1)]
-
-
-def _pair(value) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        return int(value[0]), int(value[-1])
-    return int(value), int(value)
 
 
 def patch_spans(size: tuple[int, int], patch: tuple[int, int], stride: tuple[int, int]):
@@ -159,7 +154,7 @@ def accumulate(diffs: np.ndarray, rows: list[int], cols: list[int], patch: tuple
 def occlusion_reference(model: Callable, inputs: torch.Tensor, target: int | None, patch=16, stride=8,
                         baseline="zero") -> np.ndarray:
     """(N, H, W) maps by a plain loop over patch positions, one item and one patch at a time."""
-    patch, stride = _pair(patch), _pair(stride)
+    patch, stride = pair(patch), pair(stride)
     maps = []
     for item in range(inputs.shape[0]):
         x = inputs[item:item + 1]
@@ -584,7 +579,7 @@ def first_cut_every_patch_fills(gm: fx.GraphModule, x: torch.Tensor, patch, stri
     each patch needs the full layers: no exact method can crop them. None if no local cut is."""
     ShapeProp(gm).propagate(x)
     windows = G.windows_from(gm, _input_node(gm))
-    spans = patch_spans(tuple(x.shape[-2:]), _pair(patch), _pair(stride))
+    spans = patch_spans(tuple(x.shape[-2:]), pair(patch), pair(stride))
     for node in G.cut_points(gm):
         window, shape = windows.get(node), G.spatial_shape(node)
         if window is None or shape is None or len(shape) != 4:
@@ -614,7 +609,7 @@ def occlusion_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Occlus
         node_filled = first_cut_every_patch_fills(gm, x, patch, stride)  # also propagates shapes
     macs = G.node_costs(gm, memory_traffic=False)
     windows = G.windows_from(gm, _input_node(gm))
-    spans = patch_spans(tuple(x.shape[-2:]), _pair(patch), _pair(stride))
+    spans = patch_spans(tuple(x.shape[-2:]), pair(patch), pair(stride))
     work = OcclusionWork(0.0, 0.0, 0.0, 0.0)
     filled = False
     for node in gm.graph.nodes:
@@ -651,7 +646,7 @@ def unavoidable_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Call
         if x.device.type == "cpu":
             tail = _cpu_inference_module(tail) or tail
         filled = head(x)
-    rows, cols = patch_spans(tuple(x.shape[-2:]), _pair(patch), _pair(stride))
+    rows, cols = patch_spans(tuple(x.shape[-2:]), pair(patch), pair(stride))
     patches = len(rows[0]) * len(cols[0])
     batch = default_batch(x.device)
     maps = filled.expand(batch, *filled.shape[1:]).contiguous(memory_format=torch.channels_last)
@@ -688,7 +683,7 @@ class Occlusion(AttributionMethod):
         """``patch``/``stride`` in input pixels (int or (rows, cols)); ``baseline``: zero, blur, mean,
         a number or a tensor; ``fast=False`` forces the plain batched path; ``half`` (default: on
         CUDA) runs fp16 autocast; ``progress(fraction, message)`` returning False cancels."""
-        patch, stride = _pair(patch), _pair(stride)
+        patch, stride = pair(patch), pair(stride)
         device = model_device(self.model, inputs.device)
         inputs = inputs.to(device)
         timer = Timer(device)

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from cvdemo.geometry import pair
 from cvdemo.results import SemanticMask
 from cvdemo.segmentation.upsampling import overlap_counts, unevenness
 
@@ -140,10 +141,6 @@ def _spatial(output: Any) -> torch.Tensor | None:
     return None
 
 
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (int(value), int(value))
-
-
 class _Recorder:
     """Forward hooks that keep only what the trace needs, so a big backbone's ~200 layer outputs
     are never all alive at once: the last output of each resolution run and the named parts."""
@@ -215,7 +212,7 @@ class _Recorder:
 def _describe_upsampling(path: str, module: torch.nn.Module, source: torch.Tensor, output: torch.Tensor) -> UpsamplingLayer:
     in_hw, out_hw = tuple(source.shape[-2:]), tuple(output.shape[-2:])
     if isinstance(module, torch.nn.ConvTranspose2d):
-        kernel, stride, padding = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
+        kernel, stride, padding = pair(module.kernel_size), pair(module.stride), pair(module.padding)
         counts = overlap_counts((6, 6), kernel, stride, 0)
         return UpsamplingLayer(path, "transposed convolution", in_hw, out_hw, kernel, stride, padding,
                                (module.in_channels, module.out_channels),
