@@ -43,7 +43,7 @@ def test_spec_schema(spec: ModelSpec):
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if "weights_enum" in s.metadata], ids=lambda spec: spec.name)
-def test_zoo_models_take_categories_and_input_from_their_weights_enum(spec: ModelSpec):
+def test_zoo_models_take_their_categories_from_their_weights_enum(spec: ModelSpec):
     (source,) = spec.weights
     assert isinstance(source, TorchvisionWeights)
     meta = source.weights.meta

@@ -30,8 +30,6 @@ the original, because photos show Human's choice to be wrong for that network:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -39,6 +37,7 @@ import torch.nn.functional as F
 import torchvision
 
 from cvdemo.device import autocast
+from cvdemo.geometry import Letterbox
 from cvdemo.models.classifiers import softmax_classification
 from cvdemo.packs import HUMAN_MODELS
 from cvdemo.registry import ModelSpec, Task
@@ -85,25 +84,6 @@ def _graph(model: str, outputs: list[str] | None = None):
 # ============================================================================ shared pieces
 
 
-@dataclass(frozen=True)
-class Letterbox:
-    """Where the image sits in the network input: ``net = original * scale + pad``."""
-
-    scale: float
-    pad_x: float
-    pad_y: float
-    image_size: tuple[int, int]  # (height, width) of the original
-    input_size: tuple[int, int]  # (height, width) of the network input
-
-    def to_original(self, boxes: torch.Tensor) -> torch.Tensor:
-        """``(N, 4)`` xyxy boxes from network pixels to original pixels, clipped to the image."""
-        offset = boxes.new_tensor([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
-        out = (boxes - offset) / self.scale
-        height, width = self.image_size
-        limits = boxes.new_tensor([width, height, width, height])
-        return torch.minimum(out.clamp(min=0.0), limits)
-
-
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """uint8 resize on the CPU before any tensor exists: OpenCV does a 640×480 frame in well under
     a millisecond, several times faster than float interpolation in torch. Shrinking averages
@@ -125,15 +105,12 @@ def _to_input(image: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def letterbox(image: np.ndarray, size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, Letterbox]:
     """``(1, 3, h, w)`` float RGB in [0, 1]: the image scaled to fit, centred, black around it."""
-    height, width = image.shape[:2]
-    target_h, target_w = size
-    scale = min(target_h / height, target_w / width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    pad_y, pad_x = (target_h - new_h) // 2, (target_w - new_w) // 2
-    canvas = np.zeros((target_h, target_w, 3), dtype=np.uint8)
+    box = Letterbox.fit(image.shape[:2], size)
+    (new_h, new_w), (pad_x, pad_y) = box.resized, box.pad
+    canvas = np.zeros((*box.input_size, 3), dtype=np.uint8)
     canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = _resize(image, new_w, new_h)
     # the content was scaled by new/old per axis; that differs from ``scale`` by under half a pixel
-    return _to_input(canvas, device), Letterbox(scale, float(pad_x), float(pad_y), (height, width), (target_h, target_w))
+    return _to_input(canvas, device), box
 
 
 def stretch(image: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
@@ -262,7 +239,7 @@ class NanoDetDetector:
             if candidate_scores.numel() > MAX_CANDIDATES:
                 top = candidate_scores.topk(MAX_CANDIDATES).indices
                 anchor, label, candidate_scores = anchor[top], label[top], candidate_scores[top]
-            candidate_boxes = box.to_original(boxes[anchor])
+            candidate_boxes = box.to_image(boxes[anchor], clip=True)
             keep = _nms_keep(candidate_boxes, candidate_scores, label, self.nms_iou, MAX_DETECTIONS)
             levels = self._levels(scores, distributions, box)
         extras = {"levels": levels, "nms_threshold": self.nms_iou, "class_aware_nms": True,
@@ -370,7 +347,7 @@ class CenterNetDetector:
             heatmap, sizes = heatmap[0].float(), sizes[0].float()
             floor = min(score_threshold, CANDIDATE_FLOOR)
             boxes, scores, labels = self.decode(heatmap, sizes, floor=floor)
-            boxes = box.to_original(boxes)
+            boxes = box.to_image(boxes, clip=True)
             keep = _nms_keep(boxes, scores, labels, self.nms_iou, MAX_DETECTIONS)
             level = HeadLevel(name=f"stride 4 ({heatmap.shape[1]}×{heatmap.shape[2]})", stride=self.network.stride,
                               class_scores=heatmap.cpu().numpy(), raw=sizes.cpu().numpy(),
