@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import torch
 
+from cvdemo import tasks
 from cvdemo.device import pick_device
 from cvdemo.weights import Status, WeightSource, WeightsStatus
 
@@ -27,6 +28,18 @@ class Task(str, Enum):
     FACE_DETECTION = "face detection"
     FACE_EMBEDDING = "face embedding"
     GENERATOR = "generator"
+
+
+# What a built model of each task offers (cvdemo.tasks); the schema test checks every ready model.
+TASK_PROTOCOLS: dict[Task, type] = {
+    Task.DETECTION: tasks.Detector,
+    Task.SEMANTIC_SEGMENTATION: tasks.SemanticSegmenter,
+    Task.INSTANCE_SEGMENTATION: tasks.InstanceSegmenter,
+    Task.CLASSIFICATION: tasks.ImageClassifier,
+    Task.FACE_DETECTION: tasks.FaceDetector,
+    Task.FACE_EMBEDDING: tasks.FaceEmbedder,
+    Task.GENERATOR: tasks.ImageGenerator,
+}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 from cvdemo import registry
 from cvdemo.registry import ModelSpec, Task
@@ -49,3 +50,20 @@ def test_zoo_models_take_their_categories_from_their_weights_enum(spec: ModelSpe
     meta = source.weights.meta
     assert str(source.weights) == spec.metadata["weights_enum"]
     assert list(spec.categories) == meta["categories"]
+
+
+def test_every_task_has_its_protocol():
+    assert set(registry.TASK_PROTOCOLS) == set(Task)
+
+
+READY = registry.ready_models()
+
+
+@pytest.mark.parametrize("spec", READY, ids=[spec.name for spec in READY])
+def test_a_built_model_offers_its_tasks_interface(spec: ModelSpec):
+    wrapper = spec.build("cpu")
+    assert isinstance(wrapper, registry.TASK_PROTOCOLS[spec.task]), type(wrapper)
+    assert isinstance(wrapper.network, torch.nn.Module) and not wrapper.network.training
+    assert wrapper.device == torch.device("cpu")
+    if spec.task in LABELLED_TASKS - {Task.FACE_DETECTION}:
+        assert tuple(wrapper.categories) == spec.categories
