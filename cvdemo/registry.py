@@ -61,7 +61,11 @@ class ModelSpec:
     description: str = ""
     family: str = ""  # e.g. "one-stage", "two-stage", "semantic", "ImageNet classifier"
     offline_rank: int = 100  # lower is preferred as the default among ready models
-    metadata: dict = field(default_factory=dict, hash=False, compare=False)
+    framework: str = "torch"  # what the weights were made for: "torch", "tfjs" (converted), "darknet" (read)
+    torchvision_builder: str = ""  # torchvision.models.get_model's name for the architecture, if it has one
+    expects: str = "image"  # or "face crop": trained on faces that fill the input, so pages crop one first
+    head_view: str = ""  # the detection page's view of its raw head: "yolo" (S×S×B·(5+C)), "one-stage" or none
+    metadata: dict = field(default_factory=dict, hash=False, compare=False)  # facts shown, never branched on
 
     def status(self) -> WeightsStatus:
         statuses = [source.status() for source in self.weights]

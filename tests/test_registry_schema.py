@@ -6,6 +6,7 @@ import re
 
 import pytest
 import torch
+import torchvision
 
 from cvdemo import registry
 from cvdemo.registry import ModelSpec, Task
@@ -16,10 +17,9 @@ PLACEHOLDER_CATEGORIES = {"__background__", "N/A"}  # COCO's gaps and background
 LABELLED_TASKS = {Task.DETECTION, Task.SEMANTIC_SEGMENTATION, Task.INSTANCE_SEGMENTATION, Task.CLASSIFICATION, Task.FACE_DETECTION}
 # Every metadata key a model may carry; a new key goes here on purpose, and a misspelt one fails.
 METADATA_KEYS = {
-    "accuracy", "anchors_per_cell", "architecture", "atrous_rates", "bench", "box_map", "builder", "coco_box_map", "dataset",
-    "descriptor_size", "expects", "framework", "gflops", "grids", "landmarks", "mask_map", "miou", "normalisation",
-    "nms_threshold", "nz", "output_size", "output_stride", "pack", "paper", "parameters", "source", "strides",
-    "threshold", "view", "weights_enum",
+    "accuracy", "anchors_per_cell", "architecture", "atrous_rates", "bench", "box_map", "coco_box_map", "dataset",
+    "descriptor_size", "gflops", "grids", "landmarks", "mask_map", "miou", "normalisation", "nms_threshold", "nz",
+    "output_size", "output_stride", "pack", "paper", "parameters", "source", "strides", "threshold", "weights_enum",
 }
 
 
@@ -41,6 +41,10 @@ def test_spec_schema(spec: ModelSpec):
     assert all(isinstance(name, str) and name for name in names) and len(set(names)) == len(names)
     assert bool(names) == (spec.task in LABELLED_TASKS), spec.categories[:3]
     assert set(spec.metadata) <= METADATA_KEYS, set(spec.metadata) - METADATA_KEYS
+    assert spec.framework in ("torch", "tfjs", "darknet") and spec.expects in ("image", "face crop")
+    assert spec.head_view in ("", "yolo", "one-stage") and (not spec.head_view or spec.task is Task.DETECTION)
+    if spec.torchvision_builder:
+        assert spec.torchvision_builder in torchvision.models.list_models(), spec.torchvision_builder
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if "weights_enum" in s.metadata], ids=lambda spec: spec.name)

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{spec.name} is a {spec.task.value} model; `explain` works on classifiers")
     classifier = spec.build(device)
     notes = []
-    if spec.metadata.get("expects") == "face crop":
+    if spec.expects == "face crop":
         detector = registry.load_model("mtcnn", device) if _ready("mtcnn") else None
         image, _, note = face_crop(image, detector)
         notes.append(note)

@@ -469,11 +469,12 @@ def _build_emotion(device: torch.device) -> EmotionClassifier:
 # ============================================================================ registry
 
 
-def _spec(name: str, title: str, task: Task, builder, categories, input_size, family, rank, description, **metadata) -> ModelSpec:
+def _spec(name: str, title: str, task: Task, builder, categories, input_size, family, rank, description,
+          head_view: str = "", expects: str = "image", **metadata) -> ModelSpec:
     return ModelSpec(
         name=name, title=title, task=task, builder=builder, weights=_files(name), categories=categories,
         input_size=input_size, licence=LICENCE, description=description, family=family, offline_rank=rank,
-        metadata=dict(metadata, framework="tfjs", pack=PACK),
+        framework="tfjs", head_view=head_view, expects=expects, metadata=dict(metadata, pack=PACK),
     )
 
 
@@ -483,12 +484,12 @@ SPECS = [
           "Anchor-free one-stage detector (3.8 M parameters, CSP backbone + PAN). Each cell of three grids "
           "(strides 8, 16, 32) predicts 80 class scores and, per box side, a distribution over 11 distances "
           "(Generalized Focal Loss); the box is that distribution's mean.",
-          architecture="nanodet-g", strides=(8, 16, 32), view="one-stage"),
+          architecture="nanodet-g", strides=(8, 16, 32), head_view="one-stage"),
     _spec("centernet", "CenterNet MobileNetV3 512 (COCO, offline)", Task.DETECTION, _build_centernet, COCO_CLASSES,
           (512, 512), "one-stage (anchor-free)", 30,
           "Objects as points: a 128×128 heat map per class marks object centres; peaks (3×3 max-pool) become "
           "boxes with the four edge distances predicted at that cell. MobileNetV3-large 0.75 backbone.",
-          architecture="centernet-mobilenetv3", strides=(4,), view="one-stage"),
+          architecture="centernet-mobilenetv3", strides=(4,), head_view="one-stage"),
     _spec("selfie", "MediaPipe Selfie person segmentation (offline)", Task.SEMANTIC_SEGMENTATION, _build_selfie,
           PERSON_CATEGORIES, (256, 256), "semantic", 10,
           "MediaPipe's selfie segmenter: a MobileNetV3-style encoder and a light decoder with squeeze-excite "

@@ -34,8 +34,9 @@ def _spec(name: str, input_size: int, rank: int, note: str) -> ModelSpec:
                      f"each predicting 4 box offsets + objectness + 80 class scores. {note}"),
         family="one-stage",
         offline_rank=rank,
-        metadata={"architecture": "yolov3-tiny", "framework": "darknet", "grids": grids, "anchors_per_cell": 3,
-                  "view": "yolo"},
+        framework="darknet",
+        head_view="yolo",
+        metadata={"architecture": "yolov3-tiny", "grids": grids, "anchors_per_cell": 3},
     )
 
 

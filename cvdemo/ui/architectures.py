@@ -244,7 +244,7 @@ def _has_pooled_head(name: str) -> bool:
     weightless copy when the registry names a torchvision builder, else on the loaded model)."""
     from cvdemo.registry import get
 
-    builder = get(name).metadata.get("builder")
+    builder = get(name).torchvision_builder
     try:
         if builder:
             import torch
@@ -266,7 +266,7 @@ def _class_map_models() -> list[str]:
     from cvdemo.registry import all_models
 
     pooled = [name for name in transfer.backbone_names() if _has_pooled_head(name)]
-    dense = [s.name for s in all_models(Task.CLASSIFICATION) if s.metadata.get("builder", "").startswith(("alexnet", "vgg")) and s.ready]
+    dense = [s.name for s in all_models(Task.CLASSIFICATION) if s.torchvision_builder.startswith(("alexnet", "vgg")) and s.ready]
     return pooled + dense
 
 

@@ -566,8 +566,8 @@ def yolo_tab(settings: Settings) -> None:
     except ImportError:
         st.info("The YOLO output-tensor view is not installed in this build yet.")
         return
-    yolo_specs = [s for s in registry.ready_models(Task.DETECTION) if s.metadata.get("view") == "yolo"]
-    spec = settings.spec if settings.spec is not None and settings.spec.metadata.get("view") == "yolo" else None
+    yolo_specs = [s for s in registry.ready_models(Task.DETECTION) if s.head_view == "yolo"]
+    spec = settings.spec if settings.spec is not None and settings.spec.head_view == "yolo" else None
     if spec is None:
         if not yolo_specs:
             st.info("No YOLO model is ready on this machine; `python -m cvdemo weights` says how to get one.")
