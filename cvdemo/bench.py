@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import cvdemo
-from cvdemo.device import configure_cpu, describe_device, synchronize
+from cvdemo.device import configure_torch, describe_device, synchronize
 from cvdemo.registry import ModelSpec, Task, ready_models
 
 
@@ -136,7 +136,7 @@ def machine_summary(device: torch.device) -> dict:
 
 def run_all(device: torch.device, runs: int, names: Iterable[str] | None = None, include_extra: bool = True,
             on_result: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
-    configure_cpu()
+    configure_torch()
     results = []
     for result in model_cases(device, runs, names):
         results.append(result)

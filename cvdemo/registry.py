@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import torch
 
+from cvdemo import tasks
 from cvdemo.device import pick_device
 from cvdemo.weights import Status, WeightSource, WeightsStatus
 
@@ -27,6 +28,18 @@ class Task(str, Enum):
     FACE_DETECTION = "face detection"
     FACE_EMBEDDING = "face embedding"
     GENERATOR = "generator"
+
+
+# What a built model of each task offers (cvdemo.tasks); the schema test checks every ready model.
+TASK_PROTOCOLS: dict[Task, type] = {
+    Task.DETECTION: tasks.Detector,
+    Task.SEMANTIC_SEGMENTATION: tasks.SemanticSegmenter,
+    Task.INSTANCE_SEGMENTATION: tasks.InstanceSegmenter,
+    Task.CLASSIFICATION: tasks.ImageClassifier,
+    Task.FACE_DETECTION: tasks.FaceDetector,
+    Task.FACE_EMBEDDING: tasks.FaceEmbedder,
+    Task.GENERATOR: tasks.ImageGenerator,
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,12 @@ class ModelSpec:
     description: str = ""
     family: str = ""  # e.g. "one-stage", "two-stage", "semantic", "ImageNet classifier"
     offline_rank: int = 100  # lower is preferred as the default among ready models
-    metadata: dict = field(default_factory=dict, hash=False, compare=False)
+    framework: str = "torch"  # what the weights were made for: "torch", "tfjs" (converted), "darknet" (read)
+    torchvision_builder: str = ""  # torchvision.models.get_model's name for the architecture, if it has one
+    expects: str = "image"  # or "face crop": trained on faces that fill the input, so pages crop one first
+    head_view: str = ""  # the detection page's view of its raw head: "yolo" (S×S×B·(5+C)), "one-stage" or none
+    live_rank: int | None = None  # lower is preferred for live video (from the live benchmark); None: not ranked
+    metadata: dict = field(default_factory=dict, hash=False, compare=False)  # facts shown, never branched on
 
     def status(self) -> WeightsStatus:
         statuses = [source.status() for source in self.weights]
@@ -120,7 +138,26 @@ def load_model(name: str, device: torch.device | str | None = None) -> Any:
 
 
 def default_live_model(task: Task) -> ModelSpec:
-    """The preferred ready model of ``task`` for live video: the lowest ``metadata["live_rank"]``
-    (set from the live benchmark: the fastest that holds the frame-rate target), else the default."""
-    ranked = [s for s in ready_models(task) if "live_rank" in s.metadata]
-    return min(ranked, key=lambda s: s.metadata["live_rank"]) if ranked else default_model(task)
+    """The preferred ready model of ``task`` for live video: the lowest ``live_rank`` (set from the
+    live benchmark: the fastest that holds the frame-rate target), else the default."""
+    ranked = [s for s in ready_models(task) if s.live_rank is not None]
+    return min(ranked, key=lambda s: s.live_rank) if ranked else default_model(task)
+
+
+def status_rows() -> list[dict]:
+    """Every model with its task, weights status, size, source, licence and the command that makes it ready."""
+    rows = []
+    for spec in all_models():
+        state = spec.status()
+        rows.append({
+            "name": spec.name,
+            "title": spec.title,
+            "task": spec.task.value,
+            "status": state.status.value,
+            "size_mb": round(state.size_bytes / 1e6, 1) if state.size_bytes else None,
+            "source": ", ".join(sorted({s.origin for s in spec.weights})),
+            "where": state.where,
+            "action": state.action,
+            "licence": spec.licence,
+        })
+    return rows

@@ -56,3 +56,41 @@ class ImageClassifier(Protocol):
         ...
 
     def classify(self, image: np.ndarray) -> Classification: ...
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    network: torch.nn.Module
+    device: torch.device
+
+    def detect(self, image: np.ndarray, score_threshold: float = 0.7) -> Detections:
+        """Faces of an H×W×3 uint8 RGB image as boxes in its pixels; each face's five landmarks ride along."""
+        ...
+
+
+@runtime_checkable
+class FaceEmbedder(Protocol):
+    network: torch.nn.Module  # (N, 3, H, W) normalised chips -> (N, D) descriptors
+    device: torch.device
+
+    def preprocess(self, chips: np.ndarray) -> torch.Tensor:
+        """(N, H, W, 3) uint8 aligned face chips -> the tensor ``network`` expects, on ``device``."""
+        ...
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 aligned face chips -> (N, D) float32 descriptors."""
+        ...
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    network: torch.nn.Module  # (N, nz) latent vectors -> (N, 3, H, W) images in [-1, 1]
+    device: torch.device
+
+    def generate(self, z: torch.Tensor, progress=None) -> np.ndarray:
+        """(N, nz) latent vectors -> (N, H, W, 3) uint8 RGB images."""
+        ...
+
+    def sample(self, seed: int, n: int, temperature: float = 1.0, progress=None) -> np.ndarray:
+        """Images ``0 … n−1`` of ``seed``."""
+        ...

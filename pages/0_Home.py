@@ -2,11 +2,9 @@
 
 import streamlit as st
 
-from cvdemo.cli.weights import status_rows
+from cvdemo.ui import home
 from cvdemo.ui.common import page_setup
-from cvdemo.ui.prepare import prepare_for_class, show_model_tables
 from cvdemo.ui.concepts import concept_search
-from cvdemo.ui.pages import FEATURES
 from cvdemo.ui.serving import inference_status
 
 device = page_setup(__file__)
@@ -20,20 +18,6 @@ st.markdown(
 )
 concept_search()
 
-columns = st.columns(3)
-for index, feature in enumerate(FEATURES):
-    with columns[index % 3].container(border=True):
-        st.page_link(f"pages/{feature.file}", label=feature.title, icon=feature.icon)
-        st.caption(feature.pitch)
-
+home.feature_cards()
 inference_status()
-
-st.subheader("Models")
-rows = status_rows()
-ready = sum(row["status"] == "ready" for row in rows)
-st.markdown(f"**{ready} of {len(rows)}** models are ready offline on this machine. "
-            "The others come from the torchvision zoo once you are online.")
-with st.container(border=True):
-    st.markdown("**Prepare for class**")
-    prepare_for_class()
-show_model_tables(rows)
+home.models_section()

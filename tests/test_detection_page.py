@@ -14,6 +14,8 @@ from streamlit.testing.v1 import AppTest
 from cvdemo import registry
 from cvdemo.registry import Task
 
+pytestmark = pytest.mark.page
+
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "1_Detection.py")
 TABS = {"photos": "📷 Photos", "side": "⚖️ Side by side", "nms": "✂️ NMS & IoU", "head": "🔥 Where a one-stage head looks",
         "proposals": "🧱 Region proposals (R-CNN)", "metrics": "📈 Metrics on your labels", "yolo": "🟨 YOLO's output tensor",

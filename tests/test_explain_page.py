@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ def _captions(at) -> list[str]:
     return [c.value for c in at.caption]
 
 
+@pytest.mark.page
 def test_opening_shows_grad_cam_alone_with_a_legend_in_words(app):
     assert len(app.get("plotly_chart")) == 1  # one fast map on opening; the others when picked
     assert app.multiselect(key="xp_methods").value == ["gradcam"]
@@ -42,6 +41,7 @@ def test_opening_shows_grad_cam_alone_with_a_legend_in_words(app):
     assert not any("graph" in layer.format_func(option) for option in layer.options)
 
 
+@pytest.mark.page
 def test_occlusion_and_target_change(app):
     app.multiselect(key="xp_methods").set_value(["occlusion", "integrated_gradients"]).run()
     app.slider(key="xp_patch").set_value(56).run()
@@ -55,6 +55,7 @@ def test_occlusion_and_target_change(app):
     assert not app.exception and len(app.get("plotly_chart")) == 2
 
 
+@pytest.mark.page
 def test_published_lrp_rules_are_refused_on_mobilenet(app):
     app.multiselect(key="xp_methods").set_value(["lrp_alpha_beta"]).run()
     app.toggle(key="xp_lrp_standard").set_value(True).run()
@@ -64,6 +65,7 @@ def test_published_lrp_rules_are_refused_on_mobilenet(app):
     assert not app.error and len(app.get("plotly_chart")) == 1
 
 
+@pytest.mark.page
 def test_sanity_checks_run_from_the_page(app):
     app.multiselect(key="xp_methods").set_value(["saliency", "gradcam"]).run()
     app.slider(key="xp_rand_steps").set_value(1).run()
@@ -78,6 +80,7 @@ def test_sanity_checks_run_from_the_page(app):
     assert "gradcam" not in randomised.columns
 
 
+@pytest.mark.page
 def test_face_expression_and_detection_modes(app, require_ready):
     require_ready("emotion")
     app.radio(key="xp_mode").set_value("Face expression").run()
@@ -100,19 +103,14 @@ def test_face_expression_and_detection_modes(app, require_ready):
     assert layer.format_func(layer.value).startswith("stride 32 head, 13×13")
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cvdemo", "explain", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-
-
-def test_cli_writes_the_map_and_prints_json(tmp_path):
+def test_cli_writes_the_map_and_prints_json(tmp_path, cli):
     from PIL import Image
     from skimage import data
 
     image = tmp_path / "chelsea.png"
     Image.fromarray(data.chelsea()).save(image)
     out = tmp_path / "map.npy"
-    done = _cli(str(image), "--target", "tabby", "--method", "integrated_gradients", "--steps", "16", "--out", str(out))
+    done = cli("explain", str(image), "--target", "tabby", "--method", "integrated_gradients", "--steps", "16", "--out", str(out))
     assert done.returncode == 0, done.stderr
     facts = json.loads(done.stdout)
     assert facts["model"] == "mobilenet_v2" and facts["target"] == 281 and facts["target_name"] == "tabby"
@@ -124,13 +122,13 @@ def test_cli_writes_the_map_and_prints_json(tmp_path):
 
     assert facts["conservation"]["compared_with"] == "score gap f(x) − f(x′)"
 
-    done = _cli(str(image), "--target", "top1", "--method", "lrp_gamma", "--model", "efficientnet_lite0")
+    done = cli("explain", str(image), "--target", "top1", "--method", "lrp_gamma", "--model", "efficientnet_lite0")
     facts = json.loads(done.stdout)
     assert facts["conservation"]["ok"] and facts["target"] == facts["top5"][0]["index"]
 
 
-def test_cli_lists_every_method():
-    done = _cli("--list-methods")
+def test_cli_lists_every_method(cli):
+    done = cli("explain", "--list-methods")
     assert done.returncode == 0, done.stderr
     listed = {entry["name"]: entry for entry in json.loads(done.stdout)}
     from cvdemo.explain import METHODS
@@ -140,7 +138,7 @@ def test_cli_lists_every_method():
     assert listed["integrated_gradients"]["completeness_check"] and not listed["integrated_gradients"]["live"]
 
 
-def test_cli_explains_a_detection_box(tmp_path, require_ready):
+def test_cli_explains_a_detection_box(tmp_path, require_ready, cli):
     from PIL import Image
     from skimage import data
 
@@ -148,19 +146,19 @@ def test_cli_explains_a_detection_box(tmp_path, require_ready):
     image = tmp_path / "chelsea.png"
     Image.fromarray(data.chelsea()).save(image)
     out = tmp_path / "box.npy"
-    done = _cli(str(image), "--model", "nanodet", "--target", "box:0", "--out", str(out))
+    done = cli("explain", str(image), "--model", "nanodet", "--target", "box:0", "--out", str(out))
     assert done.returncode == 0, done.stderr
     facts = json.loads(done.stdout)
     assert facts["box_label"] == "cat" and facts["method"] == "layercam" and "stride 32 head" in facts["explained"]
     saved = np.load(out)
     assert saved.shape == (416, 416) and saved.max() > 0  # not the all-zero map of the issue
-    done = _cli(str(image), "--model", "nanodet", "--target", "box:99")
+    done = cli("explain", str(image), "--model", "nanodet", "--target", "box:99")
     assert done.returncode == 2 and "box:99" in done.stderr
-    done = _cli(str(image), "--model", "nanodet", "--target", "cat")
+    done = cli("explain", str(image), "--model", "nanodet", "--target", "cat")
     assert done.returncode == 2 and "box:N" in done.stderr
 
 
-def test_cli_explains_a_face_pair(require_ready):
+def test_cli_explains_a_face_pair(require_ready, cli):
     require_ready("dlib_resnet")
     require_ready("mtcnn")
     images = ROOT.parent / "shared" / "facedata" / "images"
@@ -168,7 +166,7 @@ def test_cli_explains_a_face_pair(require_ready):
         pytest.skip("../shared/facedata is not present")
     from cvdemo.colormaps import FACE_MATCH_LEGEND
 
-    done = _cli(str(images / "obama.jpg"), "--pair", str(images / "obama2.jpg"), "--method", "input_x_gradient")
+    done = cli("explain", str(images / "obama.jpg"), "--pair", str(images / "obama2.jpg"), "--method", "input_x_gradient")
     assert done.returncode == 0, done.stderr
     facts = json.loads(done.stdout)
     assert facts["model"] == "dlib_resnet" and facts["map_shape"] == [150, 150] and facts["target"] is None
@@ -176,17 +174,17 @@ def test_cli_explains_a_face_pair(require_ready):
     assert -0.6 < facts["output"] < 0  # −distance of the same person: below dlib's threshold
 
 
-def test_cli_errors_are_one_line(tmp_path):
+def test_cli_errors_are_one_line(tmp_path, cli):
     from PIL import Image
     from skimage import data
 
     image = tmp_path / "coffee.png"
     Image.fromarray(data.coffee()).save(image)
-    done = _cli(str(image), "--target", "cat", "--method", "gradcam")
+    done = cli("explain", str(image), "--target", "cat", "--method", "gradcam")
     assert done.returncode == 2 and "several classes" in done.stderr
-    done = _cli(str(image), "--method", "nonsense")
+    done = cli("explain", str(image), "--method", "nonsense")
     assert done.returncode == 2 and "unknown method" in done.stderr
-    done = _cli(str(image), "--method", "saliency", "--steps", "8")
+    done = cli("explain", str(image), "--method", "saliency", "--steps", "8")
     assert done.returncode == 2 and "--steps does not apply to saliency" in done.stderr
-    done = _cli(str(tmp_path / "missing.png"))
+    done = cli("explain", str(tmp_path / "missing.png"))
     assert done.returncode == 2 and "no such file" in done.stderr

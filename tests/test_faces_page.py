@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+pytestmark = pytest.mark.page
+
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "3_Face_verification.py")
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -279,15 +277,10 @@ def test_grid_figure_has_one_clickable_point_per_face(faces_seed0):
 # ---------------------------------------------------------------- command line
 
 
-def _generate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cvdemo", "generate", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-
-
-def test_cli_same_seed_writes_identical_files(tmp_path):
-    first = _generate("--seed", "5", "--n", "3", "--out", str(tmp_path / "a"), "--device", "cpu")
+def test_cli_same_seed_writes_identical_files(tmp_path, cli):
+    first = cli("generate", "--seed", "5", "--n", "3", "--out", str(tmp_path / "a"), "--device", "cpu")
     assert first.returncode == 0, first.stderr
-    second = _generate("--seed", "5", "--n", "3", "--out", str(tmp_path / "b"), "--device", "cpu")
+    second = cli("generate", "--seed", "5", "--n", "3", "--out", str(tmp_path / "b"), "--device", "cpu")
     assert second.returncode == 0, second.stderr
     one, two = json.loads(first.stdout), json.loads(second.stdout)
     assert len(one["faces"]) == 3 and one["grid"]
@@ -300,8 +293,8 @@ def test_cli_same_seed_writes_identical_files(tmp_path):
     assert np.array_equal(face, expected[1])
 
 
-def test_cli_rejects_bad_counts(tmp_path):
-    result = _generate("--seed", "1", "--n", "0", "--out", str(tmp_path))
+def test_cli_rejects_bad_counts(tmp_path, cli):
+    result = cli("generate", "--seed", "1", "--n", "0", "--out", str(tmp_path))
     assert result.returncode == 2 and "--n" in result.stderr
 
 
@@ -314,10 +307,11 @@ def _page():
     return AppTest.from_file(str(ROOT / "pages" / "4_GAN_faces.py"), default_timeout=180)
 
 
+@pytest.mark.page
 def test_page_samples_and_enlarges_the_chosen_face():
     at = _page().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [tab.label for tab in at.tabs][:5] == ["Sample", "Latent walk", "Latent arithmetic", "Temperature", "Inside the generator"]
+    assert list(at.radio(key="gan_tab").options)[:5] == ["Sample", "Latent walk", "Latent arithmetic", "Temperature", "Inside the generator"]
     at.sidebar.number_input(key="gan_face").set_value(5)
     at.run()
     assert not at.exception
@@ -334,6 +328,7 @@ def test_page_samples_and_enlarges_the_chosen_face():
     assert not at.exception and at.session_state["gan_face"] == 3
 
 
+@pytest.mark.page
 @pytest.mark.parametrize("tab", ["Latent walk", "Latent arithmetic", "Temperature", "Inside the generator", "Face identity"])
 def test_page_tabs_render(tab):
     at = _page()
@@ -352,6 +347,7 @@ def test_page_tabs_render(tab):
         assert any(b.label == "Download GIF" for b in at.get("download_button"))
 
 
+@pytest.mark.page
 def test_page_face_identity_embeds_the_grid():
     _require_face_models("mtcnn", "dlib_resnet")
     at = _page()

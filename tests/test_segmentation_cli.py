@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +11,10 @@ from PIL import Image
 
 from cvdemo import registry
 from cvdemo.registry import Task
-from tests.conftest import ROOT
+from tests.conftest import CliRun
 
 
-def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cvdemo", "segment", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def one_line_error(result: subprocess.CompletedProcess) -> str:
+def one_line_error(result: CliRun) -> str:
     assert result.returncode == 2, result
     message = result.stderr.strip()
     assert message.startswith("cvdemo segment: error:") and "\n" not in message, message
@@ -37,9 +30,9 @@ def default_segmenter():
                     "(or fetch a torchvision one online)")
 
 
-def test_segment_writes_mask_and_overlay_and_finds_the_astronaut(default_segmenter, astronaut_png, tmp_path):
+def test_segment_writes_mask_and_overlay_and_finds_the_astronaut(default_segmenter, astronaut_png, tmp_path, cli):
     out = tmp_path / "out"
-    result = run_cli(str(astronaut_png), "--out", str(out), "--device", "cpu")
+    result = cli("segment", str(astronaut_png), "--out", str(out), "--device", "cpu")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["image"] == str(astronaut_png) and payload["model"] == default_segmenter.name
@@ -59,34 +52,34 @@ def test_segment_writes_mask_and_overlay_and_finds_the_astronaut(default_segment
     np.testing.assert_array_equal(differs, mask == person)  # only the person is painted
 
 
-def test_several_images_give_a_list_and_same_names_do_not_collide(default_segmenter, astronaut_png, tmp_path):
+def test_several_images_give_a_list_and_same_names_do_not_collide(default_segmenter, astronaut_png, tmp_path, cli):
     twin_dir = tmp_path / "twin"
     twin_dir.mkdir()
     twin = twin_dir / "astronaut.png"
     twin.write_bytes(astronaut_png.read_bytes())
-    result = run_cli(str(astronaut_png), str(twin), "--out", str(tmp_path / "out"), "--device", "cpu")
+    result = cli("segment", str(astronaut_png), str(twin), "--out", str(tmp_path / "out"), "--device", "cpu")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert [p["image"] for p in payload] == [str(astronaut_png), str(twin)]
     assert len({p["mask"] for p in payload}) == 2 and all(Path(p["mask"]).is_file() for p in payload)
 
 
-def test_missing_and_broken_files_fail_with_one_line(tmp_path):
-    assert "no such file" in one_line_error(run_cli(str(tmp_path / "nope.png")))
+def test_missing_and_broken_files_fail_with_one_line(tmp_path, cli):
+    assert "no such file" in one_line_error(cli("segment", str(tmp_path / "nope.png")))
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    assert "broken.png" in one_line_error(run_cli(str(broken)))
+    assert "broken.png" in one_line_error(cli("segment", str(broken)))
 
 
-def test_wrong_model_kind_and_unknown_model_fail_with_one_line(astronaut_png):
-    assert "semantic segmentation" in one_line_error(run_cli(str(astronaut_png), "--model", "mobilenet_v2"))
-    assert "no_such_model" in one_line_error(run_cli(str(astronaut_png), "--model", "no_such_model"))
-    assert "--opacity" in one_line_error(run_cli(str(astronaut_png), "--opacity", "2"))
+def test_wrong_model_kind_and_unknown_model_fail_with_one_line(astronaut_png, cli):
+    assert "semantic segmentation" in one_line_error(cli("segment", str(astronaut_png), "--model", "mobilenet_v2"))
+    assert "no_such_model" in one_line_error(cli("segment", str(astronaut_png), "--model", "no_such_model"))
+    assert "--opacity" in one_line_error(cli("segment", str(astronaut_png), "--opacity", "2"))
 
 
-def test_model_needing_a_download_says_how_to_get_it(astronaut_png):
+def test_model_needing_a_download_says_how_to_get_it(astronaut_png, cli):
     spec = registry.get("fcn-resnet50")
     if spec.ready:
         pytest.skip("fcn-resnet50 is already downloaded here")
-    message = one_line_error(run_cli(str(astronaut_png), "--model", "fcn-resnet50"))
+    message = one_line_error(cli("segment", str(astronaut_png), "--model", "fcn-resnet50"))
     assert "weights fetch" in message

@@ -14,6 +14,8 @@ from cvdemo.registry import Task
 from cvdemo.segmentation.overlay import indexed_png
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.page
+
 PAGE = str(ROOT / "pages" / "2_Segmentation.py")
 
 

@@ -441,6 +441,7 @@ def _yolo_view_script():
     render_yolo_view(canvas, model(), key="yolo")
 
 
+@pytest.mark.page
 def test_yolo_view_renders_and_follows_the_cell_inputs():
     from streamlit.testing.v1 import AppTest
 

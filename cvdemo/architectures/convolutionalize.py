@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from cvdemo.architectures.graph import trace, truncate
+from cvdemo.device import full_fp32_convolutions
 
 
 def _conv_from_linear(linear: nn.Linear, in_channels: int, kernel: int) -> nn.Conv2d:
@@ -203,7 +204,8 @@ def check_equal(network: nn.Module, size: int = 224, larger: int = 384, seed: in
     x = torch.randn(1, 3, size, size, generator=generator).to(device)
     # cuDNN may run convolutions in TF32 (10-bit mantissa) while dense layers stay FP32: that
     # rounding, not the rewrite, would differ by ~1e-3. Compare in full FP32.
-    with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=False):
+    full_fp32_convolutions()
+    with torch.inference_mode():
         original = network(x)
         score_map = fcn(x)
         larger_map = fcn(torch.randn(1, 3, larger, larger, generator=generator).to(device))
@@ -244,9 +246,6 @@ class ClassMap:
         if kind == "probability":
             return self.probabilities[class_index]
         return self.logits[class_index]
-
-    def label_map(self) -> np.ndarray:
-        return self.logits.argmax(0)
 
 
 def class_map(classifier, image: np.ndarray, short_side: int = 448) -> ClassMap:

@@ -29,6 +29,8 @@ import torchvision
 from torch import fx, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cvdemo.geometry import pair
+
 WEIGHTED_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
 KERNEL_MODULES = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
@@ -203,24 +205,18 @@ class LayerGraph:
         return [layer.as_row() for layer in self.layers]
 
 
-def _pair(value) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        return (int(value[0]), int(value[-1]))
-    return (int(value), int(value))
-
-
 def _module_geometry(module: nn.Module) -> tuple[tuple[int, int], ...]:
     """(kernel, stride, padding, dilation) of a conv/pool module, each as (rows, cols)."""
-    kernel = _pair(module.kernel_size)
-    stride = _pair(module.stride if module.stride not in (None, (), []) else module.kernel_size)
-    dilation = _pair(getattr(module, "dilation", 1))
+    kernel = pair(module.kernel_size)
+    stride = pair(module.stride if module.stride not in (None, (), []) else module.kernel_size)
+    dilation = pair(getattr(module, "dilation", 1))
     padding = module.padding
     if padding == "valid":
         padding = (0, 0)
     elif padding == "same":
         # PyTorch puts an odd extra padding pixel at the end; only the leading padding moves lo.
         padding = tuple((d * (k - 1)) // 2 for k, d in zip(kernel, dilation))
-    return kernel, stride, _pair(padding), dilation
+    return kernel, stride, pair(padding), dilation
 
 
 def _through(rf: ReceptiveField, kernel, stride, padding, dilation=(1, 1)) -> ReceptiveField:
@@ -324,11 +320,11 @@ def _op_name(node: fx.Node, module: nn.Module | None) -> str:
 
 def _detail(module: nn.Module | None) -> str:
     if isinstance(module, nn.Conv2d):
-        k, s = _pair(module.kernel_size), _pair(module.stride)
+        k, s = pair(module.kernel_size), pair(module.stride)
         groups = ""
         if module.groups > 1:
             groups = ", depthwise" if module.groups == module.in_channels else f", groups={module.groups}"
-        padding = module.padding if isinstance(module.padding, str) else _pair(module.padding)
+        padding = module.padding if isinstance(module.padding, str) else pair(module.padding)
         pad = padding if isinstance(padding, str) else (padding[0] if padding[0] == padding[1] else padding)
         return f"{module.in_channels}→{module.out_channels}, {k[0]}×{k[1]} stride {s[0] if s[0] == s[1] else s} pad {pad}{groups}"
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
@@ -503,11 +499,11 @@ def _propagate(node: fx.Node, module, inputs, states, shapes) -> _State | None:
     target = node.target
     if node.op == "call_function":
         if target in (F.max_pool2d, F.avg_pool2d):
-            kernel = _pair(_arg(node, 1, "kernel_size"))
+            kernel = pair(_arg(node, 1, "kernel_size"))
             stride = _arg(node, 2, "stride", None)
-            stride = _pair(stride) if stride not in (None, [], ()) else kernel
-            padding = _pair(_arg(node, 3, "padding", 0))
-            dilation = _pair(_arg(node, 4, "dilation", 1)) if target is F.max_pool2d else (1, 1)
+            stride = pair(stride) if stride not in (None, [], ()) else kernel
+            padding = pair(_arg(node, 3, "padding", 0))
+            dilation = pair(_arg(node, 4, "dilation", 1)) if target is F.max_pool2d else (1, 1)
             return kernel_op((kernel, stride, padding, dilation))
         if target in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
             return adaptive_op()

@@ -80,7 +80,7 @@ def _weights_meta(enum_name: str | None) -> dict:
 
 
 def compute_row(spec: Network) -> dict:
-    """One table row, counted afresh (about 0.2–5 s per network on two CPU cores)."""
+    """One table row, counted afresh (seconds for the largest networks)."""
     network = spec.build("meta")
     breakdown = parameter_breakdown(network)
     params = sum(p.numel() for p in network.parameters())

@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 import sys
 
-from cvdemo.device import configure_cpu
+from cvdemo.device import configure_torch
 from cvdemo.images import ImageLoadError
 from cvdemo.settings import SettingError
 from cvdemo.weights import WeightsUnavailable
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        configure_cpu()
+        configure_torch()
         return int(args.func(args) or 0)
     except (CliError, ImageLoadError, WeightsUnavailable, LookupError, RuntimeError, SettingError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)

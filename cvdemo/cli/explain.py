@@ -180,8 +180,7 @@ def classifier_target(args, image, device, spec):
 def run(args: argparse.Namespace) -> int:
     from cvdemo import registry
     from cvdemo.device import pick_device
-    from cvdemo.explain import METHODS, AttributionError, attribute
-    from cvdemo.explain.core import method_class
+    from cvdemo.explain import METHODS, AttributionError, attribute, method_class
     from cvdemo.registry import Task
 
     if args.list_methods:

@@ -26,24 +26,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def status_rows() -> list[dict]:
-    rows = []
-    for spec in registry.all_models():
-        state = spec.status()
-        rows.append({
-            "name": spec.name,
-            "title": spec.title,
-            "task": spec.task.value,
-            "status": state.status.value,
-            "size_mb": round(state.size_bytes / 1e6, 1) if state.size_bytes else None,
-            "source": ", ".join(sorted({s.origin for s in spec.weights})),
-            "where": state.where,
-            "action": state.action,
-            "licence": spec.licence,
-        })
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
     if args.action == "fetch" and args.all:
         return _fetch_all(args.mirror)
@@ -56,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
         fetch_pack(args.pack, quiet=args.quiet)
         return 0
-    rows = status_rows()
+    rows = registry.status_rows()
     if args.json:
         print_json(rows)
         return 0
@@ -85,7 +67,7 @@ def _fetch(name: str) -> int:
     except KeyError:
         sources = [TorchvisionWeights(name)]
         try:
-            sources[0].weights
+            sources[0].weights  # noqa: B018 (resolving the enum name raises for an unknown one)
         except (KeyError, ValueError, AttributeError):
             raise LookupError(f"{name!r} is neither a registry model nor a torchvision weights enum") from None
     for source in sources:

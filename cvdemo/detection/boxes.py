@@ -55,10 +55,6 @@ def intersection_box(a, b) -> np.ndarray | None:
     return box
 
 
-def union_area(a, b) -> float:
-    return float(box_area(a)[0] + box_area(b)[0] - intersection_matrix(a, b)[0, 0])
-
-
 def nms_indices(boxes, scores, iou_threshold: float, labels=None) -> np.ndarray:
     """Indices kept by greedy NMS, highest score first.
 
@@ -127,20 +123,10 @@ def apply_nms(candidates: Detections, iou_threshold: float, class_aware: bool = 
     return candidates.select(keep)
 
 
-def scale_boxes(boxes, sx: float, sy: float) -> np.ndarray:
-    return as_boxes(boxes) * np.array([sx, sy, sx, sy])
-
-
 def clip_boxes(boxes, height: int, width: int) -> np.ndarray:
     boxes = as_boxes(boxes).copy()
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
-    return boxes
-
-
-def xywh_to_xyxy(boxes) -> np.ndarray:
-    boxes = as_boxes(boxes).copy()
-    boxes[:, 2:] += boxes[:, :2]
     return boxes
 
 

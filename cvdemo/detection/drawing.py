@@ -158,22 +158,6 @@ def heatmap_overlay(image: np.ndarray, level: HeadLevel, scores: np.ndarray, alp
     return out
 
 
-def draw_text_block(image: np.ndarray, lines: Sequence[str], corner: tuple[int, int] = (8, 8), copy: bool = False) -> np.ndarray:
-    """A dark box of white text lines at the top-left (for readouts burned into video frames)."""
-    out = image.copy() if copy else image
-    height, width = out.shape[:2]
-    scale = font_scale(height, width)
-    thickness = max(1, int(round(scale * 1.5)))
-    sizes = [cv2.getTextSize(line, FONT, scale, thickness) for line in lines]
-    line_h = max((s[0][1] + s[1] for s in sizes), default=0) + 6
-    box_w = max((s[0][0] for s in sizes), default=0) + 12
-    x, y = corner
-    cv2.rectangle(out, (x, y), (min(width - 1, x + box_w), min(height - 1, y + line_h * len(lines) + 6)), (0, 0, 0), -1)
-    for i, line in enumerate(lines):
-        cv2.putText(out, line, (x + 6, y + (i + 1) * line_h), FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
-    return out
-
-
 MATCH_COLORS = {"tp": (40, 200, 60), "fp": (230, 40, 40), "ignored": (150, 150, 150)}
 MISSED_COLOR = (255, 255, 255)
 

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 MODES = ("fast", "quality")
-# Longest side the search sees by default: "fast" takes a second or two on two cores at 400 px;
-# "quality" runs five colour spaces × five segmentations × four strategies, so it gets less.
+# Longest side the search sees by default. "quality" runs five colour spaces × five segmentations
+# × four strategies against "fast"'s fewer, so it gets a smaller image for a similar wait.
 MAX_SIDE = {"fast": 400, "quality": 300}
 
 

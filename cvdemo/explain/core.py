@@ -309,43 +309,5 @@ class AttributionMethod:
             raise AttributionError(f"{self.title or self.name} needs the network as a torch.nn.Module, not a function")
         self.model = model
 
-    def attribute(self, inputs: torch.Tensor, target: int | None = None, **options) -> Attribution:  # pragma: no cover
+    def attribute(self, inputs: torch.Tensor, target: int | TopClass | None = None, **options) -> Attribution:  # pragma: no cover
         raise NotImplementedError
-
-
-def method_class(name: str) -> type[AttributionMethod]:
-    from cvdemo.explain import METHODS
-
-    key = name.strip().lower().replace("-", "_").replace(" ", "_")
-    key = ALIASES.get(key, key)
-    if key not in METHODS:
-        raise AttributionError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
-    return METHODS[key]
-
-
-ALIASES = {
-    "gradient": "saliency",
-    "vanilla_gradient": "saliency",
-    "gradient_x_input": "input_x_gradient",
-    "ig": "integrated_gradients",
-    "grad_cam": "gradcam",
-    "gradcam++": "gradcam_plus_plus",
-    "lrp": "lrp_epsilon",
-    "lrp_alphabeta": "lrp_alpha_beta",
-}
-
-
-def attribute(method: str, model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
-              target: "int | None | TopClass" = None, **options) -> Attribution:
-    """Explain ``model``'s score for ``target`` on ``inputs`` with ``method`` (see ``METHODS``).
-
-    With a :class:`TopClass` target the result's ``target`` is the class that pass chose for the
-    first item.
-    """
-    explainer = method_class(method)(model)
-    if isinstance(target, TopClass) and not explainer.single_pass:
-        raise AttributionError(f"{explainer.title or method} runs several passes; give it a class, not the top class")
-    result = explainer.attribute(check_inputs(inputs), target, **options)
-    if isinstance(target, TopClass):
-        result.target = int(target.classes[0])
-    return result

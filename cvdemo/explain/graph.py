@@ -27,6 +27,8 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from cvdemo.geometry import pair
+
 
 class GraphError(RuntimeError):
     """The model cannot be traced or rewritten; the message says why."""
@@ -198,12 +200,6 @@ class Window:
         return max(0, low), min(size, max(high, low + 1))
 
 
-def _pair(value) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        return (int(value[0]), int(value[-1])) if len(value) else (1, 1)
-    return (int(value), int(value))
-
-
 POINTWISE_MODULES = (
     nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardswish, nn.Hardsigmoid,
     nn.SiLU, nn.GELU, nn.ELU, nn.SELU, nn.CELU, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Softplus, nn.Mish,
@@ -230,7 +226,7 @@ def _pad_before(module: nn.Module, kernel, stride, dilation) -> tuple[int, int]:
     if type(module) in (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d):
         if isinstance(module.padding, str):
             return (0, 0) if module.padding == "valid" else tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))
-        return _pair(module.padding)
+        return pair(module.padding)
     measured = _measure_pad(module, kernel, stride, dilation, 0)
     if measured is None:
         raise GraphError(f"cannot tell how {type(module).__name__} pads its input")
@@ -323,7 +319,7 @@ def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, Windo
             return None
         (window,) = inputs
         if isinstance(module, nn.Conv2d):
-            kernel, stride, dilation = _pair(module.kernel_size), _pair(module.stride), _pair(module.dilation)
+            kernel, stride, dilation = pair(module.kernel_size), pair(module.stride), pair(module.dilation)
             try:
                 return window.then(kernel, stride, _pad_before(module, kernel, stride, dilation), dilation)
             except GraphError:
@@ -331,9 +327,9 @@ def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, Windo
         if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
             if module.ceil_mode:
                 return None  # the last window's existence depends on the input size
-            kernel = _pair(module.kernel_size)
-            stride = _pair(module.stride if module.stride is not None else module.kernel_size)
-            dilation = _pair(getattr(module, "dilation", 1))
+            kernel = pair(module.kernel_size)
+            stride = pair(module.stride if module.stride is not None else module.kernel_size)
+            dilation = pair(getattr(module, "dilation", 1))
             try:
                 return window.then(kernel, stride, _pad_before(module, kernel, stride, dilation), dilation)
             except GraphError:
@@ -477,7 +473,7 @@ def node_costs(gm: fx.GraphModule, memory_traffic: bool = True) -> dict[fx.Node,
         if node.op == "call_module":
             module = gm.get_submodule(node.target)
             if isinstance(module, nn.Conv2d):
-                cost += per_item * (module.in_channels // module.groups) * math.prod(_pair(module.kernel_size))
+                cost += per_item * (module.in_channels // module.groups) * math.prod(pair(module.kernel_size))
             elif isinstance(module, nn.Linear):
                 cost += per_item * module.in_features
         costs[node] = cost

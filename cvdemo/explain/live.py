@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import torch.nn.functional as F
 
-from cvdemo.explain import LIVE_METHODS
-from cvdemo.explain.core import AttributionError, TopClass, attribute, method_class
+from cvdemo.explain import LIVE_METHODS, attribute, method_class
+from cvdemo.explain.core import AttributionError, TopClass
 from cvdemo.explain.plots import overlay_rgb
 from cvdemo.explain.targets import network_view
 

@@ -46,6 +46,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from cvdemo.device import autocast
 from cvdemo.explain import graph as G
+from cvdemo.geometry import pair
 from cvdemo.explain.core import (
     Attribution,
     AttributionError,
@@ -72,12 +73,6 @@ def window_starts(size: int, patch: int, stride: int) -> list[int]:
     if stride > patch and patch < size:
         raise AttributionError(f"stride {stride} > patch {patch} would leave pixels that no patch covers")
     return [i * stride for i in range(math.ceil((size - patch) / stride) + 1)]
-
-
-def _pair(value) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        return int(value[0]), int(value[-1])
-    return int(value), int(value)
 
 
 def patch_spans(size: tuple[int, int], patch: tuple[int, int], stride: tuple[int, int]):
@@ -159,7 +154,7 @@ def accumulate(diffs: np.ndarray, rows: list[int], cols: list[int], patch: tuple
 def occlusion_reference(model: Callable, inputs: torch.Tensor, target: int | None, patch=16, stride=8,
                         baseline="zero") -> np.ndarray:
     """(N, H, W) maps by a plain loop over patch positions, one item and one patch at a time."""
-    patch, stride = _pair(patch), _pair(stride)
+    patch, stride = pair(patch), pair(stride)
     maps = []
     for item in range(inputs.shape[0]):
         x = inputs[item:item + 1]
@@ -540,8 +535,8 @@ def _cpu_inference_module(module: fx.GraphModule) -> Callable | None:
     after cropping is mostly the full-map tail, and this runs it about 1.5× faster than eager."""
     try:
         with warnings.catch_warnings():
-            # Deprecated in favour of torch.compile, which here compiles for 15 s and then runs
-            # this tail slower (2.8 vs 2.3 ms a patch on 2 cores); if TorchScript goes, eager stays.
+            # Deprecated in favour of torch.compile, which compiles for seconds and then runs this
+            # tail slower than TorchScript; if TorchScript goes, eager stays.
             warnings.simplefilter("ignore")
             scripted = torch.jit.freeze(torch.jit.script(module.eval()))
             return torch.jit.optimize_for_inference(scripted)
@@ -595,7 +590,7 @@ def first_cut_every_patch_fills(gm: fx.GraphModule, x: torch.Tensor, patch, stri
     each patch needs the full layers: no exact method can crop them. None if no local cut is."""
     ShapeProp(gm).propagate(x)
     windows = G.windows_from(gm, _input_node(gm))
-    spans = patch_spans(tuple(x.shape[-2:]), _pair(patch), _pair(stride))
+    spans = patch_spans(tuple(x.shape[-2:]), pair(patch), pair(stride))
     for node in G.cut_points(gm):
         window, shape = windows.get(node), G.spatial_shape(node)
         if window is None or shape is None or len(shape) != 4:
@@ -625,7 +620,7 @@ def occlusion_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Occlus
         node_filled = first_cut_every_patch_fills(gm, x, patch, stride)  # also propagates shapes
     macs = G.node_costs(gm, memory_traffic=False)
     windows = G.windows_from(gm, _input_node(gm))
-    spans = patch_spans(tuple(x.shape[-2:]), _pair(patch), _pair(stride))
+    spans = patch_spans(tuple(x.shape[-2:]), pair(patch), pair(stride))
     work = OcclusionWork(0.0, 0.0, 0.0, 0.0)
     filled = False
     for node in gm.graph.nodes:
@@ -662,7 +657,7 @@ def unavoidable_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Call
         if x.device.type == "cpu":
             tail = _cpu_inference_module(tail) or tail
         filled = head(x)
-    rows, cols = patch_spans(tuple(x.shape[-2:]), _pair(patch), _pair(stride))
+    rows, cols = patch_spans(tuple(x.shape[-2:]), pair(patch), pair(stride))
     patches = len(rows[0]) * len(cols[0])
     batch = default_batch(x.device)
     maps = filled.expand(batch, *filled.shape[1:]).contiguous(memory_format=torch.channels_last)
@@ -685,7 +680,7 @@ def _input_node(gm: fx.GraphModule) -> fx.Node:
 
 def default_batch(device: torch.device) -> int:
     """Patches per forward pass: all of them on a GPU, where launch overhead dominates; on a CPU
-    16 is as fast as 64 (2.4 s either way for MobileNetV2 on 2 cores) and needs less memory."""
+    16 is as fast as 64 for MobileNetV2 and needs less memory."""
     return 1024 if device.type == "cuda" else 16
 
 
@@ -699,7 +694,7 @@ class Occlusion(AttributionMethod):
         """``patch``/``stride`` in input pixels (int or (rows, cols)); ``baseline``: zero, blur, mean,
         a number or a tensor; ``fast=False`` forces the plain batched path; ``half`` (default: on
         CUDA) runs fp16 autocast; ``progress(fraction, message)`` returning False cancels."""
-        patch, stride = _pair(patch), _pair(stride)
+        patch, stride = pair(patch), pair(stride)
         device = model_device(self.model, inputs.device)
         inputs = inputs.to(device)
         timer = Timer(device)

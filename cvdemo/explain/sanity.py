@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cvdemo.explain.core import AttributionError, ProgressFn, attribute, report, select_scores
+from cvdemo.explain import attribute
+from cvdemo.explain.core import AttributionError, ProgressFn, report, select_scores
 from cvdemo.explain.occlusion import make_baseline
 
 
@@ -120,7 +121,7 @@ def cascading_randomisation(network: nn.Module, inputs: torch.Tensor, target: in
     done = 0
     result = RandomisationResult()
     originals: dict[str, np.ndarray] = {}
-    for index, block in enumerate([""] + cascade):
+    for block in [""] + cascade:
         if block:
             randomise_block(model, block, generator)
         maps, correlations = {}, {}

@@ -307,10 +307,6 @@ def dlib_chip(image: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE, 
     return extract_chip(image, dlib_chip_details(landmarks5, size, padding))
 
 
-def mtcnn_chip(image: np.ndarray, landmarks5: np.ndarray, size: int = CHIP_SIZE, padding: float = PADDING) -> np.ndarray:
-    return extract_chip(image, mtcnn_chip_details(landmarks5, size, padding))
-
-
 def dlib_box_from_mtcnn(mtcnn_points: np.ndarray, box_in_frame: np.ndarray = DLIB_BOX_IN_MTCNN_FRAME) -> tuple[int, int, int, int]:
     """Where dlib's face detector would put its (axis-aligned, inclusive) box for this face."""
     to_image = similarity_transform(mtcnn_template(), np.asarray(mtcnn_points, dtype=np.float64))

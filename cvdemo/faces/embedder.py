@@ -12,7 +12,6 @@ a torch state dict under ``weights/converted``.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Sequence
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cvdemo.batching import Outputs, Prepared, as_outputs
-from cvdemo.device import autocast
+from cvdemo.device import autocast, full_fp32_convolutions
 from cvdemo.faces import dlib_format
 from cvdemo.weights import PackageFile, cached_conversion
 
@@ -57,19 +56,6 @@ class Affine(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
-
-
-@contextlib.contextmanager
-def exact_float32(device: torch.device):
-    """No TF32 inside: cuDNN's default TF32 convolutions move descriptors by ~0.02 and MTCNN's
-    landmarks by ~1 px on CUDA, too much for a port checked against dlib to 1e-5. The flag is
-    process-wide; it is restored on exit (a concurrent call elsewhere may briefly run in full
-    fp32 as well, which costs it only speed)."""
-    if device.type != "cuda":
-        yield
-        return
-    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-        yield
 
 
 def add_prev(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -226,6 +212,7 @@ class FaceEmbedder:
         self.network = network
         self.device = device
         self.batch_size = batch_size
+        full_fp32_convolutions()
         # fp16 would move descriptors by ~1e-3: harmless for verdicts, but the port is checked to
         # 1e-5 against dlib, so half precision is opt-in.
         self.use_autocast = use_autocast
@@ -247,7 +234,7 @@ class FaceEmbedder:
 
     def forward(self, batch: torch.Tensor) -> Outputs:
         """Normalised ``(N, 3, 150, 150)`` → descriptors ``(N, 128)``, one pass."""
-        with torch.inference_mode(), autocast(self.device, self.use_autocast), exact_float32(self.device):
+        with torch.inference_mode(), autocast(self.device, self.use_autocast):
             return as_outputs(self.network(batch.to(self.device)))
 
     def finish(self, outputs: Outputs, context=None) -> np.ndarray:

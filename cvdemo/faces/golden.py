@@ -64,10 +64,6 @@ class Golden:
     def chip_path(self, chip: str) -> Path:
         return self.root / "chips" / chip
 
-    def real_faces(self) -> list[GoldenFace]:
-        """Faces that are faces (the astronaut's mission patch is a dlib false positive)."""
-        return [f for f in self.faces if f.identity is not None]
-
 
 @lru_cache(maxsize=2)
 def load(root: str | Path | None = None) -> Golden:
@@ -98,7 +94,7 @@ def match_faces(boxes: np.ndarray, golden_faces: list[GoldenFace], max_offset: f
                 pairs.append((offset, face.chip, i))
     matched: dict[str, int] = {}
     used: set[int] = set()
-    for offset, chip, i in sorted(pairs):
+    for _offset, chip, i in sorted(pairs):
         if chip not in matched and i not in used:
             matched[chip] = i
             used.add(i)

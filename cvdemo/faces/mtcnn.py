@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torchvision.ops import nms, roi_align
 
 from cvdemo.batching import Outputs, as_outputs, split_outputs
-from cvdemo.faces.embedder import exact_float32
+from cvdemo.device import full_fp32_convolutions
 from cvdemo.results import Detections
 from cvdemo.weights import PackageFile
 
@@ -223,6 +223,7 @@ class MTCNN:
                  max_candidates: int = 2000):
         self.network = networks
         self.device = device
+        full_fp32_convolutions()
         self.min_face_size = min_face_size
         self.thresholds = thresholds
         self.factor = factor
@@ -260,12 +261,12 @@ class MTCNN:
 
     def rnet_forward(self, crops: torch.Tensor) -> Outputs:
         """R-Net on normalised ``(N, 3, 24, 24)`` crops → box offsets ``(N, 4)``, face probability ``(N,)``."""
-        with torch.inference_mode(), exact_float32(self.device):
+        with torch.inference_mode():
             return as_outputs(self.network.rnet(crops.to(self.device)))
 
     def onet_forward(self, crops: torch.Tensor) -> Outputs:
         """O-Net on normalised ``(N, 3, 48, 48)`` crops → offsets ``(N, 4)``, landmarks ``(N, 10)``, probability ``(N,)``."""
-        with torch.inference_mode(), exact_float32(self.device):
+        with torch.inference_mode():
             return as_outputs(self.network.onet(crops.to(self.device)))
 
     def run(self, image: np.ndarray, min_face_size: float | None = None, final_threshold: float | None = None) -> CascadeResult:
@@ -275,7 +276,7 @@ class MTCNN:
     def run_batch(self, images, min_face_size: float | None = None, final_threshold: float | None = None) -> list[CascadeResult]:
         """:meth:`run` for several images: P-Net per image (each has its own pyramid), then one
         R-Net pass over every image's 24×24 crops and one O-Net pass over every 48×48 crop."""
-        with torch.inference_mode(), exact_float32(self.device):
+        with torch.inference_mode():
             cascades = [self._pnet_stage(image, min_face_size, final_threshold) for image in images]
             # R-Net sees hundreds of crops: 4×4 samples per pixel is plenty at 24×24 and ~10×
             # cheaper than covering each bin of a large box completely.
@@ -393,16 +394,3 @@ class MTCNN:
 
 def build_mtcnn(device: torch.device) -> MTCNN:
     return MTCNN(load_networks(device), device)
-
-
-def pyramid_summary(height: int, width: int, min_face_size: float = 20.0, factor: float = 0.709) -> list[dict]:
-    """What P-Net's pyramid looks like for an image: per level, its size and the face size
-    (in original pixels) one 12×12 window corresponds to."""
-    rows = []
-    scale = 12.0 / min_face_size
-    while min(height, width) * scale >= 12:
-        rows.append({"scale": round(scale, 4), "size": (int(height * scale + 1), int(width * scale + 1)),
-                     "window_covers_px": round(12 / scale, 1)})
-        scale *= factor
-    return rows
-

@@ -42,14 +42,6 @@ class WhyMatch:
     seconds: float
     passes: int  # forward passes per chip
 
-    def strongest_regions(self, which: str = "a", k: int = 3) -> list[tuple[int, int, float]]:
-        """Centres (row, col) of the k most supportive 30-px cells, for a caption."""
-        heat = self.map_a if which == "a" else self.map_b
-        cell = max(1, heat.shape[0] // 5)
-        pooled = heat[: cell * 5, : cell * 5].reshape(5, cell, 5, cell).mean((1, 3))
-        order = np.argsort(-pooled.reshape(-1))[:k]
-        return [(int(i // 5) * cell + cell // 2, int(i % 5) * cell + cell // 2, float(pooled.reshape(-1)[i])) for i in order]
-
 
 def _explain(embedder: FaceEmbedder, chip: np.ndarray, reference: np.ndarray, patch: int, stride: int, baseline: str,
              progress) -> Attribution:

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cvdemo.device import autocast
+from cvdemo.gan.sampling import NZ, latents
 from cvdemo.weights import PackageFile
 
-NZ = 100  # latent size
 NGF = 64  # feature maps of the last hidden stage; earlier stages have 2×, 4×, 8× as many
 NC = 3  # RGB
 IMAGE_SIZE = 64
@@ -110,9 +110,9 @@ class FoldedGenerator(nn.Module):
 
     In eval mode batch norm is a per-channel affine map, so it folds into the transposed
     convolution's weights and a bias: one pass over memory less per stage, and the activations
-    stay channels-last, which oneDNN's CPU kernels prefer (64 faces on 2 Xeon cores: 96 ms
-    unfolded, 93 ms folded NCHW, 66 ms folded channels-last). Used for sampling; the unfolded
-    network stays for the "inside the generator" views and the layer table.
+    stay channels-last, which oneDNN's CPU kernels prefer (`make bench` compares it with the
+    unfolded network). Used for sampling; the unfolded network stays for the "inside the
+    generator" views and the layer table.
     """
 
     def __init__(self, network: DCGANGenerator):
@@ -169,8 +169,8 @@ class FaceGenerator:
 
     nz = NZ
     image_size = IMAGE_SIZE
-    # One batch of 64 keeps the GEMMs efficient (2 Xeon cores: 66 ms per 64 faces, 76 ms in chunks
-    # of 16) while larger requests still report progress between batches.
+    # One batch of 64 keeps the GEMMs efficient (chunks of 16 were slower) while larger requests
+    # still report progress between batches.
     batch_size = 64
 
     def __init__(self, network: DCGANGenerator, device: torch.device):
@@ -199,8 +199,6 @@ class FaceGenerator:
 
     def sample(self, seed: int, n: int, temperature: float = 1.0, progress: ProgressCallback | None = None) -> np.ndarray:
         """Faces ``0 … n−1`` of ``seed`` (see :func:`cvdemo.gan.sampling.latents`)."""
-        from cvdemo.gan.sampling import latents
-
         return self.generate(latents(seed, n) * temperature, progress)
 
 

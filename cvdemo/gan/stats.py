@@ -29,13 +29,6 @@ def pixel_diversity(images: np.ndarray) -> float:
     return float(distances.sum() / (n * (n - 1)))
 
 
-def pairwise_rms(images: np.ndarray) -> np.ndarray:
-    """(N, N) RMS pixel distances in [0, 1], for heat maps."""
-    images = np.asarray(images)
-    flat = torch.from_numpy(images.reshape(images.shape[0], -1).astype(np.float32) / 255.0)
-    return (torch.cdist(flat, flat) / np.sqrt(flat.shape[1])).numpy()
-
-
 def clipped_fraction(images: np.ndarray) -> float:
     """Share of pixel values at 0 or 255: tanh saturating, the first artefact of a z outside the
     range the generator was trained on (about 3% at T = 1, 8% at T = 2, 15% at T = 3)."""

@@ -93,7 +93,8 @@ def _zoo_classifier(name: str, title: str, builder_name: str, enum_name: str, *,
         description=description,
         family="ImageNet classifier",
         offline_rank=rank,
-        metadata={"builder": builder_name, "weights_enum": enum_name, "accuracy": meta.get("_metrics", {}).get("ImageNet-1K", {})},
+        torchvision_builder=builder_name,
+        metadata={"weights_enum": enum_name, "accuracy": meta.get("_metrics", {}).get("ImageNet-1K", {})},
     )
 
 

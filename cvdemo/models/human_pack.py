@@ -30,8 +30,6 @@ the original, because photos show Human's choice to be wrong for that network:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -40,6 +38,7 @@ import torchvision
 
 from cvdemo.batching import Outputs, Prepared, as_outputs, run_one
 from cvdemo.device import autocast
+from cvdemo.geometry import Letterbox
 from cvdemo.models.classifiers import softmax_classification
 from cvdemo.packs import HUMAN_MODELS
 from cvdemo.registry import ModelSpec, Task
@@ -89,25 +88,6 @@ def _graph(model: str, outputs: list[str] | None = None):
 # ============================================================================ shared pieces
 
 
-@dataclass(frozen=True)
-class Letterbox:
-    """Where the image sits in the network input: ``net = original * scale + pad``."""
-
-    scale: float
-    pad_x: float
-    pad_y: float
-    image_size: tuple[int, int]  # (height, width) of the original
-    input_size: tuple[int, int]  # (height, width) of the network input
-
-    def to_original(self, boxes: torch.Tensor) -> torch.Tensor:
-        """``(N, 4)`` xyxy boxes from network pixels to original pixels, clipped to the image."""
-        offset = boxes.new_tensor([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
-        out = (boxes - offset) / self.scale
-        height, width = self.image_size
-        limits = boxes.new_tensor([width, height, width, height])
-        return torch.minimum(out.clamp(min=0.0), limits)
-
-
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """uint8 resize on the CPU before any tensor exists: OpenCV does a 640×480 frame in well under
     a millisecond, several times faster than float interpolation in torch. Shrinking averages
@@ -129,15 +109,12 @@ def _to_input(image: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def letterbox(image: np.ndarray, size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, Letterbox]:
     """``(1, 3, h, w)`` float RGB in [0, 1]: the image scaled to fit, centred, black around it."""
-    height, width = image.shape[:2]
-    target_h, target_w = size
-    scale = min(target_h / height, target_w / width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    pad_y, pad_x = (target_h - new_h) // 2, (target_w - new_w) // 2
-    canvas = np.zeros((target_h, target_w, 3), dtype=np.uint8)
+    box = Letterbox.fit(image.shape[:2], size)
+    (new_h, new_w), (pad_x, pad_y) = box.resized, box.pad
+    canvas = np.zeros((*box.input_size, 3), dtype=np.uint8)
     canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = _resize(image, new_w, new_h)
     # the content was scaled by new/old per axis; that differs from ``scale`` by under half a pixel
-    return _to_input(canvas, device), Letterbox(scale, float(pad_x), float(pad_y), (height, width), (target_h, target_w))
+    return _to_input(canvas, device), box
 
 
 def stretch(image: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
@@ -276,7 +253,7 @@ class NanoDetDetector:
             if candidate_scores.numel() > MAX_CANDIDATES:
                 top = candidate_scores.topk(MAX_CANDIDATES).indices
                 anchor, label, candidate_scores = anchor[top], label[top], candidate_scores[top]
-            candidate_boxes = box.to_original(boxes[anchor])
+            candidate_boxes = box.to_image(boxes[anchor], clip=True)
             keep = _nms_keep(candidate_boxes, candidate_scores, label, self.nms_iou, MAX_DETECTIONS)
             levels = self._levels(scores, distributions, box)
         extras = {"levels": levels, "nms_threshold": self.nms_iou, "class_aware_nms": True,
@@ -391,7 +368,7 @@ class CenterNetDetector:
         with torch.inference_mode():
             floor = min(score_threshold, CANDIDATE_FLOOR)
             boxes, scores, labels = self.decode(heatmap, sizes, floor=floor)
-            boxes = box.to_original(boxes)
+            boxes = box.to_image(boxes, clip=True)
             keep = _nms_keep(boxes, scores, labels, self.nms_iou, MAX_DETECTIONS)
             level = HeadLevel(name=f"stride 4 ({heatmap.shape[1]}×{heatmap.shape[2]})", stride=self.network.stride,
                               class_scores=heatmap.cpu().numpy(), raw=sizes.cpu().numpy(),
@@ -530,11 +507,12 @@ def _build_emotion(device: torch.device) -> EmotionClassifier:
 # ============================================================================ registry
 
 
-def _spec(name: str, title: str, task: Task, builder, categories, input_size, family, rank, description, **metadata) -> ModelSpec:
+def _spec(name: str, title: str, task: Task, builder, categories, input_size, family, rank, description,
+          head_view: str = "", expects: str = "image", **metadata) -> ModelSpec:
     return ModelSpec(
         name=name, title=title, task=task, builder=builder, weights=_files(name), categories=categories,
         input_size=input_size, licence=LICENCE, description=description, family=family, offline_rank=rank,
-        metadata=dict(metadata, framework="tfjs", pack=PACK),
+        framework="tfjs", head_view=head_view, expects=expects, metadata=dict(metadata, pack=PACK),
     )
 
 
@@ -544,12 +522,12 @@ SPECS = [
           "Anchor-free one-stage detector (3.8 M parameters, CSP backbone + PAN). Each cell of three grids "
           "(strides 8, 16, 32) predicts 80 class scores and, per box side, a distribution over 11 distances "
           "(Generalized Focal Loss); the box is that distribution's mean.",
-          architecture="nanodet-g", strides=(8, 16, 32), view="one-stage"),
+          architecture="nanodet-g", strides=(8, 16, 32), head_view="one-stage"),
     _spec("centernet", "CenterNet MobileNetV3 512 (COCO, offline)", Task.DETECTION, _build_centernet, COCO_CLASSES,
           (512, 512), "one-stage (anchor-free)", 10,
           "Objects as points: a 128×128 heat map per class marks object centres; peaks (3×3 max-pool) become "
           "boxes with the four edge distances predicted at that cell. MobileNetV3-large 0.75 backbone.",
-          architecture="centernet-mobilenetv3", strides=(4,), view="one-stage"),
+          architecture="centernet-mobilenetv3", strides=(4,), head_view="one-stage"),
     _spec("selfie", "MediaPipe Selfie person segmentation (offline)", Task.SEMANTIC_SEGMENTATION, _build_selfie,
           PERSON_CATEGORIES, (256, 256), "semantic", 10,
           "MediaPipe's selfie segmenter: a MobileNetV3-style encoder and a light decoder with squeeze-excite "

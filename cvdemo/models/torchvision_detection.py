@@ -273,7 +273,8 @@ def _spec(config: ZooDetector) -> ModelSpec:
         description=config.description,
         family=config.family,
         offline_rank=config.rank,
-        metadata={"weights_enum": config.enum_name, "builder": config.builder, "coco_box_map": meta.get("_metrics", {}).get("COCO-val2017", {}).get("box_map"),
+        torchvision_builder=config.builder,
+        metadata={"weights_enum": config.enum_name, "coco_box_map": meta.get("_metrics", {}).get("COCO-val2017", {}).get("box_map"),
                   "parameters": meta.get("num_params"), "gflops": meta.get("_ops"), "nms_threshold": config.nms_threshold},
     )
 

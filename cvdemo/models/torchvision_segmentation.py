@@ -130,8 +130,8 @@ def _semantic(name: str, title: str, builder_name: str, enum_name: str, *, rank:
     return ModelSpec(
         name=name, title=title, task=Task.SEMANTIC_SEGMENTATION, builder=build, weights=(source,),
         categories=tuple(meta["categories"]), input_size=None, licence="BSD-3-Clause (torchvision)",
-        description=description, family="semantic", offline_rank=rank,
-        metadata={"builder": builder_name, "weights_enum": enum_name,
+        description=description, family="semantic", offline_rank=rank, torchvision_builder=builder_name,
+        metadata={"weights_enum": enum_name,
                   "miou": meta.get("_metrics", {}).get("COCO-val2017-VOC-labels", {}).get("miou"), **metadata},
     )
 

@@ -34,8 +34,10 @@ def _spec(name: str, input_size: int, rank: int, note: str, live_rank: int | Non
                      f"each predicting 4 box offsets + objectness + 80 class scores. {note}"),
         family="one-stage",
         offline_rank=rank,
-        metadata={"architecture": "yolov3-tiny", "framework": "darknet", "grids": grids, "anchors_per_cell": 3,
-                  "view": "yolo", **({"live_rank": live_rank} if live_rank is not None else {})},
+        framework="darknet",
+        head_view="yolo",
+        live_rank=live_rank,
+        metadata={"architecture": "yolov3-tiny", "grids": grids, "anchors_per_cell": 3},
     )
 
 

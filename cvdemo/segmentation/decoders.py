@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from cvdemo.colormaps import is_flat
+from cvdemo.geometry import pair
 from cvdemo.results import SemanticMask
 from cvdemo.segmentation.upsampling import overlap_counts, unevenness
 
@@ -81,10 +82,6 @@ class DecoderTrace:
     upsampling: list[UpsamplingLayer]
     mask: SemanticMask
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def min_stride(self) -> float:
-        return max((s.stride for s in self.path), default=1.0)
 
     def stages(self, role: str) -> list[StageMap]:
         return [s for s in self.path + self.named if s.role == role]
@@ -148,10 +145,6 @@ def _spatial(output: Any) -> torch.Tensor | None:
     if isinstance(output, torch.Tensor) and output.dim() == 4 and output.shape[0] >= 1:
         return output
     return None
-
-
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (int(value), int(value))
 
 
 class _Recorder:
@@ -225,7 +218,7 @@ class _Recorder:
 def _describe_upsampling(path: str, module: torch.nn.Module, source: torch.Tensor, output: torch.Tensor) -> UpsamplingLayer:
     in_hw, out_hw = tuple(source.shape[-2:]), tuple(output.shape[-2:])
     if isinstance(module, torch.nn.ConvTranspose2d):
-        kernel, stride, padding = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
+        kernel, stride, padding = pair(module.kernel_size), pair(module.stride), pair(module.padding)
         counts = overlap_counts((6, 6), kernel, stride, 0)
         return UpsamplingLayer(path, "transposed convolution", in_hw, out_hw, kernel, stride, padding,
                                (module.in_channels, module.out_channels),

@@ -19,17 +19,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-Pair = int | tuple[int, int]
-
-
-def _pair(value: Pair, what: str) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{what} must be one integer or two, got {value!r}")
-        pair = (int(value[0]), int(value[1]))
-    else:
-        pair = (int(value), int(value))
-    return pair
+from cvdemo.geometry import Pair, pair
 
 
 def _kernel(kernel: np.ndarray | Sequence) -> np.ndarray:
@@ -63,7 +53,7 @@ def _check(input_shape: tuple[int, int], kernel_shape: tuple[int, int], stride: 
 
 
 def output_shape(input_shape: tuple[int, int], kernel_shape: tuple[int, int], stride: Pair, padding: Pair) -> tuple[int, int]:
-    return _check(tuple(input_shape), tuple(kernel_shape), _pair(stride, "stride"), _pair(padding, "padding"))
+    return _check(tuple(input_shape), tuple(kernel_shape), pair(stride, "stride"), pair(padding, "padding"))
 
 
 def convolution_matrix(input_shape: tuple[int, int], kernel: np.ndarray | Sequence, stride: Pair = 1,
@@ -74,7 +64,7 @@ def convolution_matrix(input_shape: tuple[int, int], kernel: np.ndarray | Sequen
     (row-major) is computed from. ``U @ big.ravel()`` equals ``conv2d(big, kernel, stride, padding)``.
     """
     k = _kernel(kernel)
-    stride_hw, padding_hw = _pair(stride, "stride"), _pair(padding, "padding")
+    stride_hw, padding_hw = pair(stride, "stride"), pair(padding, "padding")
     in_h, in_w = int(input_shape[0]), int(input_shape[1])
     out_h, out_w = _check((in_h, in_w), k.shape, stride_hw, padding_hw)
     (sh, sw), (ph, pw), (kh, kw) = stride_hw, padding_hw, k.shape
@@ -117,7 +107,7 @@ def zero_insert(x: np.ndarray | Sequence, stride: Pair, kernel_shape: tuple[int,
     convolution of this map with the kernel rotated by 180° is the transposed convolution.
     """
     x = np.asarray(x, dtype=np.float64)
-    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
+    (sh, sw), (ph, pw) = pair(stride, "stride"), pair(padding, "padding")
     kh, kw = int(kernel_shape[0]), int(kernel_shape[1])
     _check(x.shape, (kh, kw), (sh, sw), (ph, pw))
     dilated = np.zeros(((x.shape[0] - 1) * sh + 1, (x.shape[1] - 1) * sw + 1), dtype=np.float64)
@@ -148,7 +138,7 @@ def transposed_conv_scatter(x: np.ndarray | Sequence, kernel: np.ndarray | Seque
     """The definition itself: every input pixel paints ``x[i, j] · kernel`` at ``(i·s - p, j·s - p)``."""
     x = np.asarray(x, dtype=np.float64)
     k = _kernel(kernel)
-    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
+    (sh, sw), (ph, pw) = pair(stride, "stride"), pair(padding, "padding")
     out_h, out_w = _check(x.shape, k.shape, (sh, sw), (ph, pw))
     full = np.zeros(((x.shape[0] - 1) * sh + k.shape[0], (x.shape[1] - 1) * sw + k.shape[1]))
     for i in range(x.shape[0]):
@@ -189,7 +179,7 @@ def overlap_counts(input_shape: tuple[int, int], kernel_size: Pair, stride: Pair
     different numbers of contributions — the checkerboard (Odena et al., 2016). ``layers`` stacks
     the same layer, feeding each count map (normalised to mean 1) into the next, as a decoder does.
     """
-    kernel = np.ones(_pair(kernel_size, "kernel size"), dtype=np.float64)
+    kernel = np.ones(pair(kernel_size, "kernel size"), dtype=np.float64)
     counts = np.ones(tuple(int(v) for v in input_shape), dtype=np.float64)
     for _ in range(max(1, int(layers))):
         counts = transposed_conv_scatter(counts / counts.mean(), kernel, stride, padding)
@@ -202,7 +192,7 @@ def resize_conv_counts(input_shape: tuple[int, int], kernel_size: Pair, stride: 
     Every output pixel sees exactly ``k_h·k_w`` resized pixels, so the interior is flat; only the
     zero padding at the border darkens the edge.
     """
-    (sh, sw), (kh, kw) = _pair(stride, "stride"), _pair(kernel_size, "kernel size")
+    (sh, sw), (kh, kw) = pair(stride, "stride"), pair(kernel_size, "kernel size")
     counts = np.ones(tuple(int(v) for v in input_shape), dtype=np.float64)
     for _ in range(max(1, int(layers))):
         resized = np.repeat(np.repeat(counts / counts.mean(), sh, axis=0), sw, axis=1)

@@ -18,7 +18,7 @@ def _network_only(device: torch.device, runs: int) -> list[BenchResult]:
     results = []
     frame = sample_frame()
     for spec in ready_models():
-        if spec.metadata.get("framework") != "tfjs":
+        if spec.framework != "tfjs":
             continue
         model = spec.build(device)
         prepared = model.preprocess(frame)

@@ -21,15 +21,11 @@ from cvdemo.architectures.explorer import effective_field, fit_to_input, load_ne
 from cvdemo.architectures.graph import LayerGraph, analyse
 from cvdemo.images import ImageLoadError, fit_longest_side, load_image
 from cvdemo.registry import Task
-from cvdemo.ui.common import (bounded_slider, cached_model, current_device, download_png, image_digest, image_input,
-                              plain, session_memo)
-
-VIEWS = ("Table", "Layer explorer", "Convolutionalization", "Augmentation", "Transfer learning", "Arithmetic",
-         "Why residuals", "Clever Hans", "Generalization")
+from cvdemo.ui.common import (SessionMemo, bounded_slider, cached_model, current_device, download_png, image_digest,
+                              image_input, plain)
 
 
-def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
-    return session_memo("architectures", key, compute, size=8)
+_remember = SessionMemo("architectures", size=8)
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -249,7 +245,7 @@ def _has_pooled_head(name: str) -> bool:
     weightless copy when the registry names a torchvision builder, else on the loaded model)."""
     from cvdemo.registry import get
 
-    builder = get(name).metadata.get("builder")
+    builder = get(name).torchvision_builder
     try:
         if builder:
             import torch
@@ -271,7 +267,7 @@ def _class_map_models() -> list[str]:
     from cvdemo.registry import all_models
 
     pooled = [name for name in transfer.backbone_names() if _has_pooled_head(name)]
-    dense = [s.name for s in all_models(Task.CLASSIFICATION) if s.metadata.get("builder", "").startswith(("alexnet", "vgg")) and s.ready]
+    dense = [s.name for s in all_models(Task.CLASSIFICATION) if s.torchvision_builder.startswith(("alexnet", "vgg")) and s.ready]
     return pooled + dense
 
 
@@ -690,3 +686,14 @@ def _label_frame(rgb: np.ndarray, text: str) -> np.ndarray:
     draw.rectangle([0, 0, rgb.shape[1], size + 12], fill=(0, 0, 0))
     draw.text((8, 4), text, fill=(255, 255, 0), font=font)
     return np.asarray(pil)
+
+
+# --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
+
+VIEWS = {
+    "Table": table_section,
+    "Layer explorer": layers_section,
+    "Convolutionalization": convolutionalization_section,
+    "Augmentation": augmentation_section,
+    "Transfer learning": transfer_section,
+}

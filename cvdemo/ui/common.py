@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Hashable, Iterable, Mapping, TypeVar
 
 import numpy as np
 import streamlit as st
 import torch
 
 from cvdemo import registry
-from cvdemo.device import available_devices, configure_cpu, describe_device, pick_device
+from cvdemo.device import available_devices, configure_torch, describe_device, pick_device
 from cvdemo.images import ImageLoadError, encode_png, load_image, size_note
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.serving.client import serve_if_configured
@@ -21,6 +22,8 @@ from cvdemo.ui.pages import page_for
 from cvdemo.ui.serving import serving_notice
 from cvdemo.ui.prepare import readiness_note
 from cvdemo.weights import Status, TorchvisionWeights, WeightsUnavailable
+
+T = TypeVar("T")
 
 DEVICE_KEY = "cvdemo_device"
 
@@ -55,7 +58,7 @@ def page_setup(script: str, layout: str = "wide") -> torch.device:
     _use_app_navigation()
     page = page_for(script)
     st.set_page_config(page_title=f"{page.title} · cvdemo", page_icon=page.icon, layout=layout)
-    configure_cpu()
+    configure_torch()
     devices = available_devices()
     with st.sidebar:
         st.selectbox("Compute device", devices, key=DEVICE_KEY,
@@ -332,25 +335,43 @@ def image_digest(image: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=12).hexdigest() + f"{image.shape}"
 
 
-def session_memo(namespace: str, key: tuple, compute, size: int = 8):
-    """Compute once per key and keep the last ``size`` results in this browser session.
+@dataclass(frozen=True)
+class SessionMemo:
+    """Results computed once per key, the last ``size`` of them kept in this browser session.
 
     For per-user results (a map for this photo and these settings) that st.cache_data would
-    share across users and pickle on every call.
+    share across users and pickle on every call. A page module declares one per kind of result,
+    ``remember = SessionMemo("gan", size=16)``, and calls ``remember(key, compute)``.
     """
-    cache: dict = st.session_state.setdefault(f"_memo_{namespace}", {})
-    if key in cache:
-        cache[key] = cache.pop(key)  # most recently used last: evicted last
-    else:
-        cache[key] = compute()
-        while len(cache) > size:
-            cache.pop(next(iter(cache)))
-    return cache[key]
+
+    namespace: str
+    size: int = 8
+
+    def _store(self) -> dict:
+        return st.session_state.setdefault(f"_memo_{self.namespace}", {})
+
+    def __call__(self, key: Hashable, compute: Callable[[], T]) -> T:
+        cache = self._store()
+        if key in cache:
+            cache[key] = cache.pop(key)  # most recently used last: evicted last
+        else:
+            cache[key] = compute()
+            while len(cache) > self.size:
+                cache.pop(next(iter(cache)))
+        return cache[key]
+
+    def holds(self, key: Hashable) -> bool:
+        """Whether ``key`` is kept (e.g. to show a result without its button again)."""
+        return key in st.session_state.get(f"_memo_{self.namespace}", {})
 
 
-def in_session_memo(namespace: str, key: tuple) -> bool:
-    """Whether :func:`session_memo` holds ``key`` (e.g. to show a result without its button again)."""
-    return key in st.session_state.get(f"_memo_{namespace}", {})
+def session_memo(namespace: str, key: Hashable, compute: Callable[[], T], size: int = 8) -> T:
+    """``SessionMemo(namespace, size)(key, compute)``, for a one-off call site."""
+    return SessionMemo(namespace, size)(key, compute)
+
+
+def in_session_memo(namespace: str, key: Hashable) -> bool:
+    return SessionMemo(namespace).holds(key)
 
 
 def counted(number: int, singular: str, plural: str | None = None) -> str:

@@ -13,12 +13,13 @@ import streamlit as st
 
 from cvdemo import registry
 from cvdemo.colormaps import legend, plotly_scale
+from cvdemo.detection import figures
 from cvdemo.detection.boxes import explain_nms, intersection_box, intersection_matrix, box_area, iou_matrix
 from cvdemo.detection.drawing import class_color, draw_boxes, draw_detections, draw_match, heatmap_overlay, shade_box
 from cvdemo.detection.export import to_coco_results, to_json
 from cvdemo.detection.groundtruth import (GroundTruthError, align_labels, match_images, parse_annotation_files,
                                           size_warnings)
-from cvdemo.detection.metrics import COCO_IOU_THRESHOLDS, evaluate, match_image
+from cvdemo.detection.metrics import evaluate, match_image
 from cvdemo.detection.pipeline import (DETECTION_FLOOR, LATENCY_RUNS, TimedDetections, class_names, class_summary, detect_and_draw,
                                       timed_detect_together, visible)
 from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
@@ -28,11 +29,6 @@ from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Detections
 from cvdemo.ui.common import (cached_model, current_device, decode_upload, download_png, download_stem, image_digest,
                               image_input, in_session_memo, model_picker, plain, session_memo)
-
-TABS = ["📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
-        "🪟 Two-stage: RoI pooling & box regression",
-        "📈 Metrics on your labels", "🟨 YOLO's output tensor",
-        "🟦 YOLO v1 and its loss", "🎥 Live webcam"]
 
 LIVE_HELP = ("Live video uses WebRTC. On this computer (localhost) it just works. On a remote server the browser "
              "only offers the camera over **HTTPS**, and when the server is behind NAT or a firewall the video needs "
@@ -554,28 +550,8 @@ def metrics_tab(settings: Settings) -> None:
     chosen = st.multiselect("Precision/recall curves for", [c.name for c in scored], default=[c.name for c in scored][:6],
                             key="det_metric_curves")
     curves, ious = st.columns(2)
-    figure = go.Figure()
-    for cls in scored:
-        if cls.name not in chosen:
-            continue
-        color = "rgb" + str(class_color(cls.name))
-        curve = cls.curve
-        figure.add_trace(go.Scatter(x=curve.recall, y=curve.precision, mode="lines+markers", name=f"{cls.name} (AP@.5 {cls.ap50:.2f})",
-                                    line={"color": color}, customdata=curve.scores, marker={"size": 5},
-                                    hovertemplate="recall %{x:.2f}, precision %{y:.2f}<br>score ≥ %{customdata:.2f}<extra></extra>"))
-        figure.add_trace(go.Scatter(x=curve.recall, y=curve.interpolated, mode="lines", line={"color": color, "dash": "dot", "shape": "hv"},
-                                    name=f"{cls.name} envelope", showlegend=False, hoverinfo="skip"))
-    figure.update_layout(xaxis_title="recall", yaxis_title="precision", xaxis_range=[0, 1.02], yaxis_range=[0, 1.05], height=420,
-                         margin={"t": 30}, title="IoU 0.5 · dotted: the monotone envelope AP integrates")
-    curves.plotly_chart(figure, key="det_metric_pr")
-    per_iou = go.Figure()
-    for cls in scored:
-        if cls.name in chosen:
-            per_iou.add_trace(go.Scatter(x=COCO_IOU_THRESHOLDS, y=cls.ap_per_iou, mode="lines+markers", name=cls.name,
-                                         line={"color": "rgb" + str(class_color(cls.name))}))
-    per_iou.update_layout(xaxis_title="IoU threshold for a hit", yaxis_title="AP", yaxis_range=[0, 1.05], height=420, margin={"t": 30},
-                          title="Stricter overlap, lower AP: COCO's mAP averages these")
-    ious.plotly_chart(per_iou, key="det_metric_iou")
+    curves.plotly_chart(figures.precision_recall_figure(scored, chosen), key="det_metric_pr")
+    ious.plotly_chart(figures.ap_per_iou_figure(scored, chosen), key="det_metric_iou")
 
     st.subheader("Hits and misses")
     name = st.selectbox("Photo", list(aligned), key="det_metric_photo")
@@ -613,8 +589,8 @@ def yolo_tab(settings: Settings) -> None:
     except ImportError:
         st.info("The YOLO output-tensor view is not installed in this build yet.")
         return
-    yolo_specs = [s for s in registry.ready_models(Task.DETECTION) if s.metadata.get("view") == "yolo"]
-    spec = settings.spec if settings.spec is not None and settings.spec.metadata.get("view") == "yolo" else None
+    yolo_specs = [s for s in registry.ready_models(Task.DETECTION) if s.head_view == "yolo"]
+    spec = settings.spec if settings.spec is not None and settings.spec.head_view == "yolo" else None
     if spec is None:
         if not yolo_specs:
             st.info("No YOLO model is ready on this machine; `python -m cvdemo weights` says how to get one.")
@@ -656,3 +632,32 @@ def live_tab(settings: Settings) -> None:
                  "detector here, the threshold or classes in the sidebar: the stream keeps running.")
     live_video("det_live", functools.partial(_process_frame, detector, settings.threshold, tuple(settings.classes)),
                help_text=LIVE_HELP, results_title="In this frame")
+
+
+# --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
+
+
+def two_stage_tab(settings: Settings) -> None:
+    from cvdemo.ui.two_stage_view import two_stage_tab as view  # that module builds on this one's helpers
+
+    view(settings)
+
+
+def yolo_v1_tab(settings: Settings) -> None:
+    from cvdemo.ui.yolo_v1_view import yolo_v1_tab as view  # that module builds on this one's helpers
+
+    view(settings)
+
+
+VIEWS = {
+    "📷 Photos": photos_tab,
+    "⚖️ Side by side": side_by_side_tab,
+    "✂️ NMS & IoU": nms_tab,
+    "🔥 Where a one-stage head looks": head_tab,
+    "🧱 Region proposals (R-CNN)": proposals_tab,
+    "🪟 Two-stage: RoI pooling & box regression": two_stage_tab,
+    "📈 Metrics on your labels": metrics_tab,
+    "🟨 YOLO's output tensor": yolo_tab,
+    "🟦 YOLO v1 and its loss": yolo_v1_tab,
+    "🎥 Live webcam": live_tab,
+}

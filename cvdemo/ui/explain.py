@@ -23,7 +23,6 @@ from cvdemo.registry import Task
 from cvdemo.ui.common import (bounded_slider, cached_model, current_device, image_digest, image_input, in_session_memo,
                               model_picker, session_memo, show_error)
 
-MODES = ("ImageNet classifier", "Face expression", "Detection box", "Face verification", "Live webcam")
 TITLES = SHORT_TITLES
 # Opening the page computes one fast map; every other method runs when it is picked.
 FIRST_METHODS = ["gradcam"]
@@ -528,3 +527,14 @@ def live_section() -> None:
         return explain_frame(classifier, rgb, method, opacity)
 
     live_video("xp_live", process, help_text="Each frame: the top-1 class and its map over the network's view.")
+
+
+# --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
+
+VIEWS = {
+    "ImageNet classifier": classifier_section,
+    "Face expression": expression_section,
+    "Detection box": detection_section,
+    "Face verification": verification_section,
+    "Live webcam": live_section,
+}

@@ -16,7 +16,6 @@ from cvdemo.images import ImageLoadError
 from cvdemo.ui.common import (Samples, cached_model, counted, current_device, current_image, decode_upload, download_png,
                               image_digest, image_input, plain, session_memo)
 
-MODES = ("Verify two photos", "Gallery & identify", "Metric space", "Siamese training", "Similarity measures")
 GALLERY_KEY = "fv_gallery"
 CACHE_SIZE = 16  # photos whose faces are kept per session
 
@@ -497,3 +496,20 @@ def training_section() -> None:
     st.caption(f"After one gradient step of size {lr:g} on the embeddings: d(a,p) {triplet.distances['anchor–positive']:.3f} → "
                f"{d_ap:.3f}, d(a,n) {triplet.distances['anchor–negative']:.3f} → {d_an:.3f}. Real training moves the shared "
                "weights instead, which moves every face's embedding at once.")
+
+
+# --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
+
+def similarity_section() -> None:
+    from cvdemo.ui.similarity_view import similarity_section as view  # that module builds on this one's helpers
+
+    view()
+
+
+VIEWS = {
+    "Verify two photos": verify_section,
+    "Gallery & identify": gallery_section,
+    "Metric space": metric_section,
+    "Siamese training": training_section,
+    "Similarity measures": similarity_section,
+}

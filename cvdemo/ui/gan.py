@@ -8,7 +8,7 @@ import random
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -20,26 +20,19 @@ from cvdemo.gan import explore, figures, sampling, stats
 from cvdemo.gan import inspect as gan_inspect
 from cvdemo.gan.generator import IMAGE_SIZE, NZ
 from cvdemo.gan.sampling import MAX_SEED
-from cvdemo.registry import ModelSpec
-from cvdemo.ui.common import cached_model, download_png, in_session_memo, session_memo, show_error
+from cvdemo.registry import ModelSpec, Task
 from cvdemo.ui.autoencoder_view import autoencoder_tab
+from cvdemo.ui.common import SessionMemo, cached_model, download_png, model_picker, show_error
 from cvdemo.ui.gan2d_view import gan2d_tab
 
-T = TypeVar("T")
 MEMO_ENTRIES = 16  # a 64-face grid is ~0.8 MB: a few per session is cheap, unbounded is not
 
 
-def remember(key: tuple, compute: Callable[[], T]) -> T:
-    """The last few results of this session, so moving a slider elsewhere does not regenerate.
-
-    Not ``st.cache_data``: the computations report progress to a bar created outside them, which
-    a cached function would replay on every hit.
-    """
-    return session_memo("gan", key, compute, size=MEMO_ENTRIES)
-
-
-def remembered(key: tuple) -> bool:
-    return in_session_memo("gan", key)
+# The last few results of this session, so moving a slider elsewhere does not regenerate. Not
+# st.cache_data: the computations report progress to a bar created outside them, which a cached
+# function would replay on every hit.
+remember = SessionMemo("gan", size=MEMO_ENTRIES)
+remembered = remember.holds
 
 
 @contextmanager
@@ -104,6 +97,29 @@ class GanSession:
     @cached_property
     def z_grid(self) -> torch.Tensor:
         return sampling.latents(self.seed, self.n)
+
+    @classmethod
+    def from_sidebar(cls, device: torch.device) -> GanSession | None:
+        """The generator picked on the page and the sidebar's seed, grid size and chosen face
+        (None, with a message from the picker, when no generator is ready)."""
+        spec = model_picker(Task.GENERATOR, key="gan_model", label="Generator")
+        if spec is None:
+            return None
+        generator = cached_model(spec.name)
+        st.session_state.setdefault("gan_seed", 42)
+        st.session_state.setdefault("gan_n", 16)
+        st.session_state.setdefault("gan_face", 0)
+        with st.sidebar:
+            st.subheader("Faces")
+            seed = int(st.number_input("Seed", 0, sampling.MAX_SEED, step=1, key="gan_seed", persist_state="session",
+                                       help="Face k of a seed is the same whatever the grid size."))
+            st.button("🎲 New seed", on_click=new_seed, width="stretch")
+            n = int(st.slider("Faces in the grid", 1, 64, key="gan_n", persist_state="session"))
+            if st.session_state["gan_face"] > n - 1:  # the grid shrank under the chosen face
+                st.session_state["gan_face"] = n - 1
+            face = int(st.number_input("Chosen face", 0, n - 1, step=1, key="gan_face", persist_state="session",
+                                       help="Click a face in the grid, or type its number (0 = top left, row by row)."))
+        return cls(spec, generator, device, seed, n, face)
 
     def grid_faces(self) -> np.ndarray:
         def compute():
@@ -395,7 +411,9 @@ def identity_tab(session: GanSession) -> None:
                                "walk to see identity change gradually.")
 
 
-VIEWS = {  # tab title → what it shows
+# --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
+
+VIEWS = {
     "Sample": sample_tab,
     "Latent walk": walk_tab,
     "Latent arithmetic": arithmetic_tab,

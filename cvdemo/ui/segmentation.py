@@ -22,17 +22,15 @@ from cvdemo.segmentation.overlay import (background_effect, class_colours, color
                                          indexed_png, instance_id_map, legend, outline_width_for, overlay_classes, overlay_instances,
                                          BACKGROUND_NAMES, LiveBackdrop)
 from cvdemo.segmentation.pipeline import live_default
-from cvdemo.ui.common import (cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
-                              model_picker, plain, session_memo)
+from cvdemo.ui.common import (SessionMemo, cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
+                              model_picker, plain)
 from cvdemo.ui.skips_view import skips_view
 
-MODES = ("Semantic (photo)", "Instances (photo)", "Live webcam", "mIoU vs. ground truth", "How decoders upsample")
 DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder",
                  "Skips, PSPNet and DeepLabV3+")
 
 
-def _remember(key: tuple, compute: Callable[[], Any]) -> Any:
-    return session_memo("segmentation", key, compute, size=6)
+_remember = SessionMemo("segmentation", size=6)
 
 
 def _run_with_progress(steps: list[tuple[str, Callable[[], Any]]]) -> list[Any]:
@@ -561,3 +559,39 @@ def _stage_grid(stages: list, style: str, key: str, per_row: int = 4) -> None:
             else:
                 figure = figures.map_heatmap(stage.energy, title, height=260)
             column.plotly_chart(figure, width="stretch", key=f"dec_{key}_{start}_{stage.name}")
+
+
+def _photo_and_model(semantic: bool) -> tuple[ModelSpec | None, tuple[np.ndarray, str] | None]:
+    """The photo views' shared inputs: a picture and, for the semantic ones, a model."""
+    inputs, _ = st.columns([2, 1])
+    with inputs:
+        picked = picture("seg_image")
+        spec = pick_semantic() if semantic else None
+    return spec, picked
+
+
+def semantic_view() -> None:
+    semantic_section(*_photo_and_model(semantic=True))
+
+
+def instances_view() -> None:
+    instances_section(_photo_and_model(semantic=False)[1])
+
+
+def miou_view() -> None:
+    miou_section(*_photo_and_model(semantic=True))
+
+
+def decoders_view() -> None:
+    decoders_section(lambda: picture("seg_image"))
+
+
+# --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
+
+VIEWS = {
+    "Semantic (photo)": semantic_view,
+    "Instances (photo)": instances_view,
+    "Live webcam": live_section,
+    "mIoU vs. ground truth": miou_view,
+    "How decoders upsample": decoders_view,
+}

@@ -229,7 +229,7 @@ def _pipeline_section(settings: Settings, image: np.ndarray, digest: str) -> Non
                "are rebuilt from this app's parts (MobileNetV2, OpenCV's selective search) and timed on this machine. "
                "The ratios, not the seconds, are the lesson.")
     detector_specs = [s for s in registry.ready_models(Task.DETECTION)
-                      if s.family == "two-stage" or s.metadata.get("view") == "yolo"][:3]
+                      if s.family == "two-stage" or s.head_view == "yolo"][:3]
     key = (digest, tuple(s.name for s in detector_specs))
     if not (st.button("Time the pipelines", key="det_two_time", type="primary") or in_session_memo("det_two_timings", key)):
         st.info("Press **Time the pipelines**: selective search, 8 MobileNetV2 crops, one whole-picture pass, RoIAlign of "

@@ -40,9 +40,9 @@ sum-squared form here is the one the lectures write down.
 
 
 def _yolo_spec(settings: Settings):
-    if settings.spec is not None and settings.spec.metadata.get("view") == "yolo":
+    if settings.spec is not None and settings.spec.head_view == "yolo":
         return settings.spec
-    ready = [s for s in registry.ready_models(Task.DETECTION) if s.metadata.get("view") == "yolo"]
+    ready = [s for s in registry.ready_models(Task.DETECTION) if s.head_view == "yolo"]
     return ready[0] if ready else None
 
 

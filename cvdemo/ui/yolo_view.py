@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from cvdemo.results import Detections
-from cvdemo.ui.common import image_digest
+from cvdemo.ui.common import image_digest, session_memo
 from cvdemo.yolo import insight
 
 HELP = """
@@ -65,26 +65,17 @@ def _detections_for(image: np.ndarray, detector, key: str) -> Detections:
     The candidates kept go down to the detector's floor, so moving the sliders below never needs
     the network again.
     """
-    cache_key = f"{key}-detections"
     ident = (image_digest(image), getattr(detector, "name", type(detector).__name__), getattr(detector, "input_size", None))
-    cached = st.session_state.get(cache_key)
-    if cached is not None and cached[0] == ident:
-        return cached[1]
-    detections = detector.detect(image, score_threshold=0.01)
-    st.session_state[cache_key] = (ident, detections)
-    return detections
+    return session_memo(f"{key}-detections", ident, lambda: detector.detect(image, score_threshold=0.01), size=1)
+
+
+PER_PICTURE = ("picture", "all", "all-drawn")  # what _memo keeps of the current picture
 
 
 def _memo(key: str, ident, name: str, compute):
     """Per-picture results that no widget changes (display copy, all 2 535 boxes drawn), kept
     across reruns so that moving a slider only redoes what the slider affects."""
-    store = st.session_state.get(f"{key}-memo")
-    if store is None or store.get("ident") != ident:
-        store = {"ident": ident}
-        st.session_state[f"{key}-memo"] = store
-    if name not in store:
-        store[name] = compute()
-    return store[name]
+    return session_memo(f"{key}-memo", (ident, name), compute, size=len(PER_PICTURE))
 
 
 def _pick_from_chart(chart_key: str, level_name: str, key: str) -> None:

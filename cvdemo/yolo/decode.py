@@ -21,43 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cvdemo.geometry import Letterbox
 from cvdemo.images import to_tensor
 
 # Darknet fills the letterbox margins with 0.5 grey; the network has seen that during training.
 LETTERBOX_FILL = 0.5
-
-
-@dataclass(frozen=True)
-class Letterbox:
-    """How an ``H×W`` image sits in the square network input: scaled by ``scale``, then shifted by ``pad``.
-
-    Network-input pixel = original pixel × scale + pad; the aspect ratio is kept and the margins
-    are grey (Darknet's ``letterbox_image``).
-    """
-
-    input_size: int
-    image_size: tuple[int, int]  # (height, width) of the original
-    scale: float
-    resized: tuple[int, int]  # (height, width) of the image inside the input
-    pad: tuple[int, int]  # (pad_x, pad_y) in network-input pixels
-
-    @classmethod
-    def fit(cls, image_size: tuple[int, int], input_size: int) -> "Letterbox":
-        height, width = image_size
-        scale = min(input_size / width, input_size / height)
-        new_w = min(input_size, max(1, round(width * scale)))
-        new_h = min(input_size, max(1, round(height * scale)))
-        return cls(input_size, (height, width), scale, (new_h, new_w), ((input_size - new_w) // 2, (input_size - new_h) // 2))
-
-    def to_image(self, boxes: np.ndarray | torch.Tensor):
-        """``x1, y1, x2, y2`` boxes from network-input pixels to original pixels."""
-        px, py = self.pad
-        offset = boxes.new_tensor([px, py, px, py]) if isinstance(boxes, torch.Tensor) else np.array([px, py, px, py], dtype=np.float32)
-        return (boxes - offset) / self.scale
-
-    def to_network(self, boxes: np.ndarray) -> np.ndarray:
-        px, py = self.pad
-        return np.asarray(boxes, dtype=np.float32) * self.scale + np.array([px, py, px, py], dtype=np.float32)
 
 
 def letterbox(image: np.ndarray, input_size: int, device: torch.device) -> tuple[torch.Tensor, Letterbox]:

@@ -79,8 +79,7 @@ class YoloDetector:
         self.device = device
         self.network = network.eval().to(device)
         # Channels-last lets oneDNN use its blocked conv kernels without reordering every layer's
-        # input, and feeds tensor cores on GPUs. On two Xeon cores the network took 27 ms instead
-        # of 42 ms at 416×416.
+        # input, and feeds tensor cores on GPUs; on CPU it cut the network's time by about a third.
         self.network = self.network.to(memory_format=torch.channels_last)
         self.categories = tuple(categories)
         self.input_size = input_size
