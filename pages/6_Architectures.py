@@ -3,8 +3,6 @@
 import streamlit as st
 
 from cvdemo.ui import architectures as view
-from cvdemo.ui.arithmetic_view import arithmetic_section
-from cvdemo.ui.clever_hans_view import clever_hans_section
 from cvdemo.ui.common import page_setup
 from cvdemo.ui.views import show_views
 
