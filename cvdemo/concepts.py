@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from urllib.parse import urlencode
 
 # The decks, by their own titles (the files in ../shared/lectures are never read at run time).
 GEOSCIENCES = "Neural Networks 3/3, Lecture 12: Computer Vision for Geosciences"
@@ -168,20 +167,11 @@ CONCEPTS: tuple[Concept, ...] = (
 )
 
 
-def page_url(page: str) -> str:
-    """The URL path Streamlit gives a page: its file name without the number and the ``.py``."""
-    from cvdemo.ui.pages import ALL
-
-    for entry in ALL:
-        if entry.title == page:
-            return entry.file.split("_", 1)[1].removesuffix(".py")
-    raise KeyError(f"no page titled {page!r}")
-
-
 def link(page: str, section: str | None) -> str:
-    """The deep link to a page's view: ``/<page url>?view=<section>``."""
-    url = "/" + page_url(page)
-    return f"{url}?{urlencode({'view': section})}" if section else url
+    """The deep link to a page's view: ``/<page url>?view=<view's slug>`` (:func:`cvdemo.ui.pages.view_link`)."""
+    from cvdemo.ui.pages import page_url_path, view_link
+
+    return view_link(page, section) if section else "/" + page_url_path(page)
 
 
 def covered(concepts=CONCEPTS) -> list[Concept]:

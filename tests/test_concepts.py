@@ -41,8 +41,8 @@ def test_search_finds_by_prefix_name_first():
 
 
 def test_links_use_the_page_url_and_the_view_parameter():
-    assert concepts.link("Architectures", "Why residuals") == "/Architectures?view=Why+residuals"
-    assert concepts.link("Face verification", "Metric space") == "/Face_verification?view=Metric+space"
+    assert concepts.link("Architectures", "Why residuals") == "/Architectures?view=why-residuals"
+    assert concepts.link("Face verification", "Metric space") == "/Face_verification?view=metric-space"
 
 
 def test_cli_prints_the_index_as_json_with_the_four_keys():

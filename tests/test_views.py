@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cvdemo.ui.pages import FEATURES
-from cvdemo.ui.views import slug, view_link
+from cvdemo.ui.pages import slug, view_link
 from tests.conftest import ROOT
 
 UI_MODULES = {"Detection": "detection", "Segmentation": "segmentation", "Face verification": "faces",

@@ -1,29 +1,17 @@
 """Deep links into the pages' views and the Home page's "find a concept" search.
 
-A link is ``/<page>?view=<section>`` (:func:`cvdemo.concepts.link`). Each page calls
-:func:`open_linked_view` with the session key of its view selector before drawing it, so that a
-link opens the view once and the student's own clicks win afterwards.
+A link is ``/<page>?view=<view's slug>`` (:func:`cvdemo.concepts.link`); each page's
+:func:`cvdemo.ui.views.show_views` opens the linked view once, and the student's own clicks win afterwards.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import streamlit as st
 
 from cvdemo import concepts
-from cvdemo.ui.pages import ALL
+from cvdemo.ui.pages import ALL, VIEW_PARAMETER, slug
 
 MAX_HITS = 12
-
-
-def open_linked_view(key: str, views: Sequence[str]) -> None:
-    """Select the view named by the ``view`` query parameter, once per link followed."""
-    wanted = st.query_params.get("view")
-    opened = f"_linked_{key}"
-    if wanted in views and st.session_state.get(opened) != wanted:
-        st.session_state[key] = wanted
-        st.session_state[opened] = wanted
 
 
 def views_of(page: str) -> tuple[str, ...]:
@@ -31,11 +19,11 @@ def views_of(page: str) -> tuple[str, ...]:
     from cvdemo.ui import architectures, detection, explain, faces, gan, segmentation
 
     return tuple({
-        concepts.DETECTION: detection.TABS,
-        concepts.SEGMENTATION: segmentation.MODES,
-        concepts.FACES: faces.MODES,
+        concepts.DETECTION: detection.VIEWS,
+        concepts.SEGMENTATION: segmentation.VIEWS,
+        concepts.FACES: faces.VIEWS,
         concepts.GAN: gan.VIEWS,
-        concepts.EXPLAIN: explain.MODES,
+        concepts.EXPLAIN: explain.VIEWS,
         concepts.ARCH: architectures.VIEWS,
     }[page])
 
@@ -56,6 +44,6 @@ def concept_search() -> None:
             st.markdown(f"**{concept.concept}** — no view yet · _{concept.lecture}_")
             continue
         st.page_link(f"pages/{files[concept.page]}", label=f"{concept.concept} → {concept.page} › {concept.section}",
-                     query_params={"view": concept.section}, help=concept.lecture)
+                     query_params={VIEW_PARAMETER: slug(concept.section)}, help=concept.lecture)
     if len(hits) > MAX_HITS:
         st.caption(f"{len(hits) - MAX_HITS} more: add a word to narrow the search.")

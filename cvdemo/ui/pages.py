@@ -3,6 +3,8 @@ page's header and the home page's cards."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +56,28 @@ def page_for(script: str | Path) -> AppPage:
         if page.file == name:
             return page
     raise KeyError(f"{name} is not one of the app's pages ({', '.join(p.file for p in ALL)})")
+
+
+VIEW_PARAMETER = "view"
+
+
+def slug(title: str) -> str:
+    """The URL form of a view's title: lower-case letters and digits joined by hyphens, no emoji.
+
+    "✂️ NMS & IoU" → "nms-iou", "🟨 YOLO's output tensor" → "yolos-output-tensor".
+    """
+    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().replace("'", "")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def page_url_path(title: str) -> str:
+    """The URL path Streamlit gives the page titled ``title`` ("Face verification" → "Face_verification")."""
+    for page in ALL:
+        if page.title == title:
+            return page.file.split("_", 1)[1].removesuffix(".py")
+    raise KeyError(f"no page titled {title!r}; pages: {', '.join(page.title for page in ALL)}")
+
+
+def view_link(page: str, view: str) -> str:
+    """The app-relative URL that opens ``view`` (a title or its slug) on the page titled ``page``."""
+    return f"/{page_url_path(page)}?{VIEW_PARAMETER}={slug(view)}"

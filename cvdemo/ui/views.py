@@ -2,43 +2,18 @@
 
 A page's module in ``cvdemo/ui/`` lists its views as ``VIEWS = {"Title": render, …}``, in the
 order shown; the page file calls ``show_views(VIEWS, key=…)``. Adding a view is adding one entry.
-``view_link("Detection", "NMS & IoU")`` is the URL that opens that view (``/Detection?view=nms-iou``).
+``cvdemo.ui.pages.view_link("Detection", "NMS & IoU")`` is the URL that opens that view
+(``/Detection?view=nms-iou``).
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import streamlit as st
 
-from cvdemo.ui.pages import ALL
-
-VIEW_PARAMETER = "view"
-
-
-def slug(title: str) -> str:
-    """The URL form of a view's title: lower-case letters and digits joined by hyphens, no emoji.
-
-    "✂️ NMS & IoU" → "nms-iou", "🟨 YOLO's output tensor" → "yolos-output-tensor".
-    """
-    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().replace("'", "")
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-
-
-def page_url_path(title: str) -> str:
-    """The URL path Streamlit gives the page titled ``title`` ("Face verification" → "Face_verification")."""
-    for page in ALL:
-        if page.title == title:
-            return page.file.split("_", 1)[1].removesuffix(".py")
-    raise KeyError(f"no page titled {title!r}; pages: {', '.join(page.title for page in ALL)}")
-
-
-def view_link(page: str, view: str) -> str:
-    """The app-relative URL that opens ``view`` (a title or its slug) on the page titled ``page``."""
-    return f"/{page_url_path(page)}?{VIEW_PARAMETER}={slug(view)}"
+from cvdemo.ui.pages import VIEW_PARAMETER, slug
 
 
 def show_views(views: Mapping[str, Callable[..., Any]], key: str, *args: Any) -> None:
