@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cvdemo.detection.boxes import iou
 from cvdemo.results import HeadLevel
+from cvdemo.yolo.insight import network_to_image
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
                "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
@@ -149,17 +151,6 @@ def _to_network(level: HeadLevel, box: Sequence[float]) -> np.ndarray:
     return np.asarray(box, dtype=np.float64) * [sx, sy, sx, sy] + [level.pad[0], level.pad[1], level.pad[0], level.pad[1]]
 
 
-def _to_image(level: HeadLevel, box: np.ndarray) -> np.ndarray:
-    sx, sy = level.scale_xy if level.scale_xy is not None else (level.scale, level.scale)
-    return (np.asarray(box, dtype=np.float64) - [level.pad[0], level.pad[1], level.pad[0], level.pad[1]]) / [sx, sy, sx, sy]
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lambda_coord: float = LAMBDA_COORD,
               lambda_noobj: float = LAMBDA_NOOBJ) -> LossBreakdown:
     """The lectures' YOLO loss for one ground-truth ``box`` (``x1, y1, x2, y2`` original pixels) of
@@ -193,7 +184,7 @@ def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lam
     pcx, pcy = (col + predicted[0]) * stride, (row + predicted[1]) * stride
     pw, ph = predicted[2] * input_side, predicted[3] * input_side
     predicted_net = np.array([pcx - pw / 2, pcy - ph / 2, pcx + pw / 2, pcy + ph / 2])
-    iou = _iou(predicted_net, net_box)
+    overlap = iou(predicted_net, net_box)
     confidence = float(_sigmoid(to))
 
     class_probs = _sigmoid(per_anchor[anchor, 5:, row, col])
@@ -216,7 +207,7 @@ def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lam
         LossTerm("centre (x, y)", "λcoord·[(x − x̂)² + (y − ŷ)²]", lambda_coord, (x - xh) ** 2 + (y - yh) ** 2),
         LossTerm("size (√w, √h)", "λcoord·[(√w − √ŵ)² + (√h − √ĥ)²]", lambda_coord,
                  (np.sqrt(w) - np.sqrt(wh)) ** 2 + (np.sqrt(h) - np.sqrt(hh)) ** 2),
-        LossTerm("objectness", "(c − ĉ)², c = IoU(prediction, truth)", 1.0, (iou - confidence) ** 2),
+        LossTerm("objectness", "(c − ĉ)², c = IoU(prediction, truth)", 1.0, (overlap - confidence) ** 2),
         LossTerm("no object", f"λnoobj·Σ ĉ² over the {empty_slots:,} empty anchor slots", lambda_noobj, empty_sum),
         LossTerm("classes", "Σ_c (p_c − p̂_c)²", 1.0, float(((truth - class_probs) ** 2).sum())),
     )
@@ -228,7 +219,7 @@ def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lam
                  float(-(truth * np.log(clipped) + (1 - truth) * np.log(1 - clipped)).sum())),
     )
     return LossBreakdown(level_index, row, col, anchor, (anchor_w, anchor_h), float(fits[level_index][anchor]),
-                         target, predicted, tuple(float(v) for v in _to_image(level, predicted_net)), iou, confidence,
+                         target, predicted, tuple(float(v) for v in network_to_image(level, predicted_net)), overlap, confidence,
                          label, float(class_probs[label]), empty_slots, terms, cross_entropy)
 
 

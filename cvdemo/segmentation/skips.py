@@ -21,6 +21,8 @@ import torch
 from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp
 
+from cvdemo.segmentation.miou import confusion_matrix, iou_per_class
+
 _ADD = (operator.add, torch.add)
 
 
@@ -152,9 +154,10 @@ class SkipStep:
     edge_sharpness: float  # mean |∇p| over the mask boundary band: higher = crisper edges
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+def _person_iou(mask: np.ndarray, reference: np.ndarray) -> float:
+    """IoU of the person class; 1 when neither mask has a person pixel (they agree)."""
+    value = iou_per_class(confusion_matrix(mask, reference, 2))[1]
+    return 1.0 if np.isnan(value) else float(value)
 
 
 def _sharpness(probability: np.ndarray) -> float:
@@ -176,7 +179,7 @@ def skip_ladder(model, image: np.ndarray, skips: Sequence[Skip]) -> list[SkipSte
             title = f"all {count} skips (the network as trained)"
         else:
             title = f"{count} skip{'s' if count > 1 else ''}: down to stride {skips[count - 1].stride:g}"
-        steps.append(SkipStep(title, tuple(skips[:count]), probability, _iou(probability >= 0.5, full), _sharpness(probability)))
+        steps.append(SkipStep(title, tuple(skips[:count]), probability, _person_iou(probability >= 0.5, full), _sharpness(probability)))
     return steps
 
 

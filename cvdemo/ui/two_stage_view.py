@@ -54,15 +54,15 @@ to end. Open **🟨 YOLO's output tensor** to see a box regressed at every cell 
 """
 
 
-def _default_boxes(settings: Settings, image: np.ndarray) -> tuple[np.ndarray, int | None, float]:
-    """The sidebar detector's most confident box (the object), its label and score; a centred box without one."""
+def _default_boxes(settings: Settings, image: np.ndarray) -> tuple[np.ndarray, str, float]:
+    """The sidebar detector's most confident box (the object), its class and score; a centred box without one."""
     height, width = image.shape[:2]
     if settings.spec is not None:
         found = detections_for(settings.spec, image).detections
         if len(found):
             best = int(np.argmax(found.scores))
-            return found.boxes[best].astype(np.float64), int(found.labels[best]), float(found.scores[best])
-    return np.array([width * 0.3, height * 0.3, width * 0.7, height * 0.7]), None, 0.8
+            return found.boxes[best].astype(np.float64), found.label_names[best], float(found.scores[best])
+    return np.array([width * 0.3, height * 0.3, width * 0.7, height * 0.7]), "object", 0.8
 
 
 def _box_sliders(label: str, box: np.ndarray, size: tuple[int, int], key: str) -> tuple[float, float, float, float]:
@@ -103,7 +103,7 @@ def two_stage_tab(settings: Settings) -> None:
     height, width = image.shape[:2]
     digest = image_digest(image)[:12]
     classifier = cached_model("mobilenet_v2")
-    obj, label, score = _default_boxes(settings, image)
+    obj, class_name, score = _default_boxes(settings, image)
 
     st.subheader("1 · RoI pooling vs RoIAlign")
     with st.expander("What the two poolings do", expanded=False):
@@ -160,7 +160,6 @@ def two_stage_tab(settings: Settings) -> None:
     predicted_deltas = [columns[i].slider(name, -1.5, 1.5, float(np.clip(round(v / 2, 2), -1.5, 1.5)), 0.01,
                                           key=f"det_two_t{i}_{digest}")
                         for i, (name, v) in enumerate(zip(("tx", "ty", "tw", "th"), targets))]
-    class_name = settings.spec.categories[label] if label is not None and settings.spec is not None else "object"
     p_u = columns[4].slider(f"p({class_name})", 0.01, 1.0, float(round(score, 2)), 0.01, key=f"det_two_p_{digest}",
                             help="The head's probability for the proposal's true class (starts at the detector's score).")
     predicted = two_stage.decode(proposal, predicted_deltas)
