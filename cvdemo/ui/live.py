@@ -10,7 +10,6 @@ slower than the camera: frames are dropped, never queued.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Callable
@@ -19,6 +18,8 @@ import numpy as np
 import streamlit as st
 
 from cvdemo.images import ImageLoadError, load_image
+from cvdemo.settings import SettingError, checked_ice_servers, ice_servers_from_json
+from cvdemo.ui.common import plain
 from cvdemo.ui.live_stats import FrameStats, draw_readout
 
 ProcessFrame = Callable[[np.ndarray], np.ndarray]
@@ -29,14 +30,16 @@ def ice_servers() -> list[dict]:
 
     On localhost none are needed; leaving the list empty (rather than unset) also stops
     streamlit-webrtc from reaching out to public STUN servers on its own.
+    Raises :class:`~cvdemo.settings.SettingError` for a malformed setting.
     """
     raw = os.environ.get("CVDEMO_ICE_SERVERS")
     if raw:
-        return json.loads(raw)
+        return ice_servers_from_json(raw)
     try:
-        return list(st.secrets.get("ice_servers", []))
+        configured = st.secrets.get("ice_servers", [])
     except Exception:  # no secrets.toml
         return []
+    return checked_ice_servers(configured, "ice_servers in .streamlit/secrets.toml")
 
 
 class _Holder:
@@ -99,12 +102,18 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
     def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
         return av.VideoFrame.from_ndarray(process_live_frame(holder, frame.to_ndarray(format="rgb24")), format="rgb24")
 
+    try:
+        servers = ice_servers()
+    except SettingError as exc:
+        st.error(f"Live video is off: {plain(exc)}. Snapshot mode works meanwhile.")
+        _snapshot(key, holder)
+        return None
     st.caption("Press **START** and allow camera access. If the browser blocked the camera, re-allow it in the "
                "site settings or switch to Snapshot mode. No camera? Snapshot and upload work too.")
     ctx = webrtc_streamer(
         key=key,
         mode=WebRtcMode.SENDRECV,
-        rtc_configuration={"iceServers": ice_servers()},
+        rtc_configuration={"iceServers": servers},
         media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
         video_frame_callback=callback,
         async_processing=True,
