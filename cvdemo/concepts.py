@@ -39,12 +39,13 @@ def _c(concept: str, lectures: tuple[str, ...] | str, page: str | None, section:
     return Concept(concept, lectures if isinstance(lectures, str) else "; ".join(lectures), page, section)
 
 
-# Detection views (h6 adds "YOLO v1 & loss" and "Two-stage (RoI)").
+# The pages' view titles (the keys of each cvdemo.ui page module's VIEWS).
 PHOTOS, SIDE_BY_SIDE, NMS, HEAD, PROPOSALS, DET_METRICS, YOLO_TENSOR = (
     "📷 Photos", "⚖️ Side by side", "✂️ NMS & IoU", "🔥 Where a one-stage head looks", "🧱 Region proposals (R-CNN)",
     "📈 Metrics on your labels", "🟨 YOLO's output tensor")
-YOLO_V1, TWO_STAGE = "YOLO v1 & loss", "Two-stage (RoI)"
-DECODERS, SKIPS = "How decoders upsample", "Skips & decoders"
+YOLO_V1, TWO_STAGE = "🟦 YOLO v1 and its loss", "🪟 Two-stage: RoI pooling & box regression"
+DECODERS = "How decoders upsample"
+SKIPS = DECODERS  # its "Skips, PSPNet and DeepLabV3+" topic
 
 CONCEPTS: tuple[Concept, ...] = (
     # --- architectures and training ---------------------------------------------------------

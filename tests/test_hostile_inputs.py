@@ -561,3 +561,79 @@ def test_a_file_name_that_is_not_utf8_gives_valid_utf8_json(tmp_path, photo_file
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     payload = json.loads(done.stdout.decode("utf-8"))  # strict: raises on invalid UTF-8
     assert payload["image"].endswith("caf\ufffd.png")
+
+
+# --------------------------------------------------------------------------- serving hygiene
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ("[{urls: stun}]", "not valid JSON"),
+    ('{"urls": "http://example.org"}', "stun:, stuns:, turn: or turns:"),
+    ('"stun:stun.example.org"', "must be a list of servers"),
+    ('[{"urls": ["turn:t.example.org"], "credential": 5}]', "credential must be a string"),
+])
+def test_malformed_ice_settings_are_refused_with_a_message(raw, fragment):
+    from cvdemo.settings import SettingError, ice_servers_from_json
+
+    with pytest.raises(SettingError, match=fragment):
+        ice_servers_from_json(raw)
+
+
+def test_ice_settings_accept_one_server_or_a_list():
+    from cvdemo.settings import ice_servers_from_json
+
+    assert ice_servers_from_json('{"urls": "stun:s.example.org:3478"}') == [{"urls": ["stun:s.example.org:3478"]}]
+    servers = ice_servers_from_json('[{"urls": ["turn:t.example.org"], "username": "u", "credential": "c"}]')
+    assert servers == [{"urls": ["turn:t.example.org"], "username": "u", "credential": "c"}]
+
+
+def _live_app():
+    from cvdemo.ui.live import live_video
+
+    live_video("probe", lambda rgb: rgb)
+
+
+def test_a_malformed_ice_setting_turns_live_video_off_with_a_message(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CVDEMO_ICE_SERVERS", "[{urls: stun}]")
+    at = AppTest.from_function(_live_app, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Live video is off: CVDEMO\\_ICE\\_SERVERS is not valid JSON" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.get("camera_input"), "the snapshot fallback is offered"
+
+
+def _picker_app():
+    from cvdemo.registry import Task
+    from cvdemo.ui.common import model_picker
+
+    model_picker(Task.CLASSIFICATION, key="probe", default="resnet50")
+
+
+@pytest.mark.parametrize("setting, offered", [("0", False), ("1", True), (None, True)],
+                         ids=["off", "on", "unset-on-loopback"])
+def test_zoo_downloads_from_the_app_follow_the_setting(monkeypatch, setting, offered):
+    from streamlit.testing.v1 import AppTest
+
+    from cvdemo import registry
+    from cvdemo.weights import Status
+
+    if registry.get("resnet50").status().status is not Status.DOWNLOADABLE:
+        pytest.skip("resnet50's weights are already here")
+    if setting is None:
+        monkeypatch.delenv("CVDEMO_ALLOW_DOWNLOADS", raising=False)
+    else:
+        monkeypatch.setenv("CVDEMO_ALLOW_DOWNLOADS", setting)
+    at = AppTest.from_function(_picker_app, default_timeout=120).run()
+    assert not at.exception
+    buttons = [b.label for b in at.button]
+    assert any(label.startswith("Download ResNet-50") for label in buttons) is offered, buttons
+    if not offered:
+        assert any("Downloads from the app are off" in c.value for c in at.caption)
+
+
+def test_only_the_download_code_sets_a_socket_timeout():
+    """A process-wide ``socket.setdefaulttimeout`` would cut every session's connections short."""
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "cvdemo").rglob("*.py")
+                 if "setdefaulttimeout" in path.read_text() and path.name != "weights.py"]
+    assert offenders == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from dataclasses import dataclass
 from functools import partial
@@ -174,7 +175,10 @@ def model_picker(tasks: Task | Iterable[Task], key: str, label: str = "Model", *
     if state.status is Status.DOWNLOADABLE:
         st.info(f"**{spec.title}** needs weights from the torchvision zoo ({state.where}). "
                 f"This needs internet; offline, pick a model marked ready. Command line: `{state.action}`")
-        if st.button(f"Download {spec.title} weights", key=f"{key}_download"):
+        if not downloads_allowed():
+            st.caption("Downloads from the app are off on this server; whoever runs it can fetch the weights "
+                       "with the command above (or allow app downloads with CVDEMO_ALLOW_DOWNLOADS=1).")
+        elif st.button(f"Download {spec.title} weights", key=f"{key}_download"):
             try:
                 with st.spinner("Downloading…"):
                     for source in spec.weights:
@@ -188,6 +192,19 @@ def model_picker(tasks: Task | Iterable[Task], key: str, label: str = "Model", *
     else:
         st.warning(f"**{spec.title}** is missing: {state.where}. To fix: `{state.action}`")
     return None
+
+
+def downloads_allowed() -> bool:
+    """Whether visitors may start torchvision-zoo downloads (hundreds of MB each) from the app.
+
+    $CVDEMO_ALLOW_DOWNLOADS=1 or 0 decides; unset, only a server that listens on loopback allows
+    them, since its visitors are the person running it. The command line always may.
+    """
+    choice = os.environ.get("CVDEMO_ALLOW_DOWNLOADS", "").strip().lower()
+    if choice:
+        return choice in ("1", "true", "yes", "on")
+    address = st.get_option("server.address") or ""
+    return address in ("127.0.0.1", "localhost", "::1")
 
 
 SAMPLE_PHOTOS = {

@@ -13,7 +13,6 @@ slower than the camera: frames are dropped, never queued.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Callable, Union
@@ -25,6 +24,8 @@ from cvdemo.images import ImageLoadError, load_image
 from cvdemo.serving import FrameDropped
 from cvdemo.serving.client import live_deadline
 from cvdemo.serving.lecture import STREAMS, FrameGate, StreamLimits
+from cvdemo.settings import SettingError, checked_ice_servers, ice_servers_from_json
+from cvdemo.ui.common import plain
 from cvdemo.ui.live_stats import FrameStats
 
 ProcessFrame = Callable[[np.ndarray], Union[np.ndarray, tuple[np.ndarray, list[dict]]]]
@@ -35,14 +36,16 @@ def ice_servers() -> list[dict]:
 
     On localhost none are needed; leaving the list empty (rather than unset) also stops
     streamlit-webrtc from reaching out to public STUN servers on its own.
+    Raises :class:`~cvdemo.settings.SettingError` for a malformed setting.
     """
     raw = os.environ.get("CVDEMO_ICE_SERVERS")
     if raw:
-        return json.loads(raw)
+        return ice_servers_from_json(raw)
     try:
-        return list(st.secrets.get("ice_servers", []))
+        configured = st.secrets.get("ice_servers", [])
     except Exception:  # no secrets.toml
         return []
+    return checked_ice_servers(configured, "ice_servers in .streamlit/secrets.toml")
 
 
 class _Holder:
@@ -132,11 +135,17 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
     def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
         return av.VideoFrame.from_ndarray(process_live_frame(holder, frame.to_ndarray(format="rgb24")), format="rgb24")
 
+    try:
+        servers = ice_servers()
+    except SettingError as exc:
+        st.error(f"Live video is off: {plain(exc)}. Snapshot mode works meanwhile.")
+        _snapshot(key, holder)
+        return None
     st.caption("Press **START** and allow camera access. If the browser blocked the camera, re-allow it in the "
                "site settings or switch to Snapshot mode. No camera? Snapshot and upload work too.")
     video_column, table_column = st.columns([3, 2]) if results_title else (st.container(), None)
     with video_column:
-        ctx = _streamer(key, callback, limits)
+        ctx = _streamer(key, callback, limits, servers)
         readout = st.empty()
     table = None
     if table_column is not None:
@@ -156,13 +165,13 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
     return ctx
 
 
-def _streamer(key: str, callback, limits: StreamLimits):
+def _streamer(key: str, callback, limits: StreamLimits, servers: list[dict]):
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
     return webrtc_streamer(
         key=key,
         mode=WebRtcMode.SENDRECV,
-        rtc_configuration={"iceServers": ice_servers()},
+        rtc_configuration={"iceServers": servers},
         media_stream_constraints=limits.media_constraints(),
         video_frame_callback=callback,
         async_processing=True,
