@@ -324,3 +324,15 @@ def test_fetch_pack_does_not_call_a_pack_with_a_changed_file_complete(tmp_path, 
     data[100] ^= 0x80  # same size: a size check alone would call the pack complete
     shard.write_bytes(bytes(data))
     assert not packs.pack_is_complete(pack)
+
+
+def test_a_zoo_file_that_is_not_the_one_its_name_promises_is_corrupt_and_never_loaded(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "CHECKPOINTS_DIR", tmp_path)
+    spec = registry.get("lraspp-mobilenet")
+    (source,) = spec.weights
+    torch.save({"not": torch.zeros(1)}, source.cache_path)  # e.g. a download cut off and completed by hand
+    state = spec.status()
+    assert state.status is Status.CORRUPT
+    assert str(source.cache_path) in state.where and state.action == f"rm {source.cache_path} && .venv/bin/python -m cvdemo weights fetch {source.enum_name}"
+    with pytest.raises(WeightsCorrupt, match="does not start with"):
+        source.state_dict()
