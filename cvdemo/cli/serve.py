@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import signal
 import threading
 
@@ -77,10 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = options_from(args)
     models = served_models(args.models)
-    try:
-        _, serve = require_ray()
-    except ServingUnavailable as exc:
-        raise CliError(str(exc)) from exc
+    if importlib.util.find_spec("ray") is None:  # not imported yet: Ray reads its settings at import
+        raise CliError("Ray is not installed: pip install -r requirements-serve.txt")
     head, names = None, []
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -104,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if head is not None:
             head.stop()
-        else:
-            for name in names:  # a joined cluster keeps running; only our applications go
+        elif names:  # a joined cluster keeps running; only our applications go
+            _, serve = require_ray()
+            for name in names:
                 serve.delete(name)
     return 0

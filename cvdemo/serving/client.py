@@ -75,7 +75,6 @@ class ServingClient:
             from cvdemo.serving.cluster import DEFAULT_BASE_PORT, LocalHead, connect, require_ray
             from cvdemo.serving.deployment import ServeOptions, deploy, wait_until_running
 
-            _, serve = require_ray()
             if self.address == "auto":
                 from cvdemo import registry
 
@@ -86,6 +85,7 @@ class ServingClient:
                 wait_until_running(deploy(models, self._options or ServeOptions()))
             else:
                 connect(self.address, timeout_s=CONNECT_TIMEOUT_S)
+            _, serve = require_ray()  # after connecting: Ray reads its settings when imported
             running = {name for name, app in serve.status().applications.items() if str(app.status).endswith("RUNNING")}
             with self._lock:
                 self._apps = running

@@ -43,6 +43,11 @@ def use_token_auth() -> None:
             subprocess.run([_ray_executable(), "get-auth-token", "--generate"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=True, timeout=60)
         os.environ["RAY_AUTH_MODE"] = "token"
+        if "ray" in sys.modules:
+            # Ray read its settings when imported: refresh them, as Ray does when it turns tokens on
+            from ray._raylet import Config
+
+            Config.initialize("")
 
 
 def is_loopback(address: str) -> bool:
