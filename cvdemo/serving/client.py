@@ -127,7 +127,8 @@ class ServingClient:
         :func:`live_deadline` when the deadline passes, ServingUnavailable when the server fails."""
         deadline = _deadline.get()
         try:
-            response = self._handle(app_name(model, stage)).remote(inputs)
+            expires_at = None if deadline is None else time.time() + deadline
+            response = self._handle(app_name(model, stage)).remote(inputs, expires_at)
         except Exception as exc:
             self._fail(f"{exc.__class__.__name__}: {exc}")
             raise ServingUnavailable(self.message) from exc
@@ -145,6 +146,8 @@ class ServingClient:
         if self.state != "ready":
             with self._lock:
                 self.state, self.message = "ready", ""
+        if result is None:  # the server found it expired before running it
+            raise FrameDropped(f"{model}: expired in the server's queue")
         return result
 
     def replica_stats(self, model: str, stage: str = "forward", timeout_s: float = 30.0) -> dict:
