@@ -82,7 +82,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("Ray is not installed: pip install -r requirements-serve.txt")
     head, names = None, []
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if args.address:
             connect(args.address)
@@ -92,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
             address = head.start()
         names = deploy(models, options)
         wait_until_running(names)
+        # after ray.init, which installs Ray's own SIGTERM handler (it aborts without cleaning up)
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print_json({"address": address, "deployments": names, "max_batch_size": options.max_batch_size,
                     "batch_wait_ms": options.batch_wait_s * 1000, "max_replicas": options.max_replicas,
                     "use": f"CVDEMO_SERVE={address} streamlit run app.py"})
