@@ -21,12 +21,11 @@ many callers (:mod:`cvdemo.serving`) and the two per-image steps stay with the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import torch
 
 Outputs = tuple[torch.Tensor, ...]
-Forward = Callable[[torch.Tensor], Outputs]
 
 
 @dataclass

@@ -50,3 +50,13 @@ def test_plain_output_has_one_line_per_key():
 def test_bad_input_is_one_line_and_status_2(args, message):
     done = cvdemo("loadtest", *args, timeout=120)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-batch-size", "0"], "--max-batch-size"),
+    (["--models", "resnet50"], "cannot serve"),
+    (["--gpu-fraction", "2"], "--gpu-fraction"),
+])
+def test_serve_refuses_bad_options_before_starting_anything(args, message):
+    done = cvdemo("serve", *args, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import signal
 import threading
 
@@ -77,13 +78,10 @@ def run(args: argparse.Namespace) -> int:
 
     options = options_from(args)
     models = served_models(args.models)
-    try:
-        _, serve = require_ray()
-    except ServingUnavailable as exc:
-        raise CliError(str(exc)) from exc
+    if importlib.util.find_spec("ray") is None:  # not imported yet: Ray reads its settings at import
+        raise CliError("Ray is not installed: pip install -r requirements-serve.txt")
     head, names = None, []
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if args.address:
             connect(args.address)
@@ -93,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
             address = head.start()
         names = deploy(models, options)
         wait_until_running(names)
+        # after ray.init, which installs Ray's own SIGTERM handler (it aborts without cleaning up)
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print_json({"address": address, "deployments": names, "max_batch_size": options.max_batch_size,
                     "batch_wait_ms": options.batch_wait_s * 1000, "max_replicas": options.max_replicas,
                     "use": f"CVDEMO_SERVE={address} streamlit run app.py"})
@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if head is not None:
             head.stop()
-        else:
-            for name in names:  # a joined cluster keeps running; only our applications go
+        elif names:  # a joined cluster keeps running; only our applications go
+            _, serve = require_ray()
+            for name in names:
                 serve.delete(name)
     return 0

@@ -75,7 +75,6 @@ class ServingClient:
             from cvdemo.serving.cluster import DEFAULT_BASE_PORT, LocalHead, connect, require_ray
             from cvdemo.serving.deployment import ServeOptions, deploy, wait_until_running
 
-            _, serve = require_ray()
             if self.address == "auto":
                 from cvdemo import registry
 
@@ -86,6 +85,7 @@ class ServingClient:
                 wait_until_running(deploy(models, self._options or ServeOptions()))
             else:
                 connect(self.address, timeout_s=CONNECT_TIMEOUT_S)
+            _, serve = require_ray()  # after connecting: Ray reads its settings when imported
             running = {name for name, app in serve.status().applications.items() if str(app.status).endswith("RUNNING")}
             with self._lock:
                 self._apps = running
@@ -127,7 +127,8 @@ class ServingClient:
         :func:`live_deadline` when the deadline passes, ServingUnavailable when the server fails."""
         deadline = _deadline.get()
         try:
-            response = self._handle(app_name(model, stage)).remote(inputs)
+            expires_at = None if deadline is None else time.time() + deadline
+            response = self._handle(app_name(model, stage)).remote(inputs, expires_at)
         except Exception as exc:
             self._fail(f"{exc.__class__.__name__}: {exc}")
             raise ServingUnavailable(self.message) from exc
@@ -145,6 +146,8 @@ class ServingClient:
         if self.state != "ready":
             with self._lock:
                 self.state, self.message = "ready", ""
+        if result is None:  # the server found it expired before running it
+            raise FrameDropped(f"{model}: expired in the server's queue")
         return result
 
     def replica_stats(self, model: str, stage: str = "forward", timeout_s: float = 30.0) -> dict:

@@ -43,6 +43,11 @@ def use_token_auth() -> None:
             subprocess.run([_ray_executable(), "get-auth-token", "--generate"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=True, timeout=60)
         os.environ["RAY_AUTH_MODE"] = "token"
+        if "ray" in sys.modules:
+            # Ray read its settings when imported: refresh them, as Ray does when it turns tokens on
+            from ray._raylet import Config
+
+            Config.initialize("")
 
 
 def is_loopback(address: str) -> bool:
@@ -95,6 +100,9 @@ class LocalHead:
 
     def start(self, timeout_s: float = 120.0) -> str:
         """Start the head and wait until a driver can connect; returns its address."""
+        with socket.socket() as probe:  # never join a head someone else left on our port
+            if probe.connect_ex(("127.0.0.1", self.base_port)) == 0:
+                raise ServingUnavailable(f"port {self.base_port} is in use (another Ray head?); pick other ports")
         use_token_auth()
         log = open(Path(self.temp_dir) / "head.log", "w")
         # the replicas import cvdemo from this checkout, as the driver does
@@ -108,10 +116,17 @@ class LocalHead:
 
     def stop(self, timeout_s: float = 60.0) -> None:
         ray, serve = require_ray()
-        if ray.is_initialized():
-            # Serve first: its routers in this process stop polling a cluster that is going away
-            serve.shutdown()
-            ray.shutdown()
+        try:
+            if ray.is_initialized():
+                # Serve first: its routers in this process stop polling a cluster that is going away
+                serve.shutdown()
+        finally:
+            # whatever Serve says, the head goes: it is ours
+            if ray.is_initialized():
+                ray.shutdown()
+            self._end_head(timeout_s)
+
+    def _end_head(self, timeout_s: float) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:

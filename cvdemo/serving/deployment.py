@@ -1,7 +1,8 @@
 """One Ray Serve deployment per model stage: requests batched with ``@serve.batch``.
 
 A request is one caller's prepared input, ``(k, ...)`` float32 (k = 1 for a frame, the crops of
-one photo for MTCNN's stages); the reply is that caller's slice of every output. A replica
+one photo for MTCNN's stages); the reply is that caller's slice of every output. A live frame
+whose deadline has passed when its batch starts is left out of it: late frames cost nothing. A replica
 loads the model once, concatenates the requests of a batch, runs ``forward`` once in a worker
 thread (the replica keeps taking requests meanwhile) and splits the outputs.
 """
@@ -9,6 +10,7 @@ thread (the replica keeps taking requests meanwhile) and splits the outputs.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -35,7 +37,7 @@ class ModelServer:
         from cvdemo import registry
         from cvdemo.device import configure_cpu
 
-        configure_cpu()
+        self.threads = configure_cpu()
         self.model = model
         self.forward = getattr(registry.load_model(model, device), stage)
         self.batch_sizes: deque[int] = deque(maxlen=32)
@@ -43,25 +45,41 @@ class ModelServer:
         self.in_flight = 0
         self.requests = 0
 
-    async def __call__(self, inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+    async def __call__(self, inputs: np.ndarray, expires_at: float | None = None) -> tuple[np.ndarray, ...] | None:
+        """One caller's prepared input; ``expires_at`` (Unix time, NTP-synchronised clocks) for a live frame, after which
+        nobody waits for it and it is not computed (None comes back)."""
         self.in_flight += 1
         try:
-            return await self.run_batch(inputs)
+            return await self.run_batch((inputs, expires_at))
         finally:
             self.in_flight -= 1
 
-    async def run_batch(self, requests: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+    async def run_batch(self, requests: list[tuple[np.ndarray, float | None]]) -> list[tuple[np.ndarray, ...] | None]:
         import torch
 
         from cvdemo.batching import split_outputs
 
-        sizes = [len(r) for r in requests]
-        self.batch_sizes.append(len(requests))
-        self.batch_counts[len(requests)] = self.batch_counts.get(len(requests), 0) + 1
-        self.requests += len(requests)
-        batch = torch.from_numpy(np.concatenate(requests))
-        outputs = await asyncio.to_thread(self.forward, batch)
-        return [tuple(t.cpu().numpy() for t in part) for part in split_outputs(outputs, sizes)]
+        now = time.time()
+        wanted = [i for i, (_, expires_at) in enumerate(requests) if expires_at is None or expires_at > now]
+        replies: list[tuple[np.ndarray, ...] | None] = [None] * len(requests)
+        if not wanted:
+            return replies
+        inputs = [requests[i][0] for i in wanted]
+        self.batch_sizes.append(len(inputs))
+        self.batch_counts[len(inputs)] = self.batch_counts.get(len(inputs), 0) + 1
+        self.requests += len(inputs)
+        outputs = await asyncio.to_thread(self._forward, torch.from_numpy(np.concatenate(inputs)))
+        for index, part in zip(wanted, split_outputs(outputs, [len(x) for x in inputs])):
+            replies[index] = tuple(t.cpu().numpy() for t in part)
+        return replies
+
+    def _forward(self, batch):
+        import torch
+
+        # Ray starts replicas with OMP_NUM_THREADS=1 (their CPU share rounded down), and OpenMP
+        # gives each new thread that count; the forward's thread gets the cores again.
+        torch.set_num_threads(self.threads)
+        return self.forward(batch)
 
     def stats(self) -> dict:
         return {"model": self.model, "recent_batches": list(self.batch_sizes), "in_flight": self.in_flight,

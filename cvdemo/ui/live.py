@@ -160,7 +160,8 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
                 time.sleep(0.5)
         finally:
             STREAMS.release(owner)
-        if ctx.state.playing:  # another viewer took the last slot first
+        if ctx.state.playing:  # another viewer took the last slot first: this stream's frames go unprocessed
+            holder.process = lambda rgb: rgb
             st.warning(f"All {limits.max_streams} live streams are in use; press STOP and use Snapshot mode.")
     return ctx
 

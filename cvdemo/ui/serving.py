@@ -28,6 +28,7 @@ def inference_status() -> None:
         st.markdown("**In this process** (set `CVDEMO_SERVE` to a Ray address, or `auto`, to use an inference "
                     "server shared by every viewer).")
     else:
+        client.wait(2.0)  # a first visit while the app connects: a moment, never longer
         report = client.status()
         if report["state"] != "ready":
             st.markdown(f"**In this process** for now: the server at `{report['address']}` is {report['state']}.")
