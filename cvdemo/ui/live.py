@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 import streamlit as st
@@ -24,7 +24,7 @@ import streamlit as st
 from cvdemo.images import ImageLoadError, load_image
 from cvdemo.ui.live_stats import FrameStats
 
-ProcessFrame = Callable[[np.ndarray], Union[np.ndarray, tuple[np.ndarray, list[dict]]]]
+ProcessFrame = Callable[[np.ndarray], np.ndarray | tuple[np.ndarray, list[dict]]]
 
 
 def ice_servers() -> list[dict]:
@@ -171,5 +171,5 @@ def _rows_frame(rows: list[dict] | None):
 
     if not rows:
         return pd.DataFrame({"": ["nothing found in this frame yet"]})
-    frame = pd.DataFrame(rows).set_index(list(rows[0])[0])
+    frame = pd.DataFrame(rows).set_index(next(iter(rows[0])))
     return frame.apply(lambda column: column.map("{:.2f}".format) if column.dtype.kind == "f" else column)
