@@ -78,6 +78,7 @@ class FastNetwork:
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape-dependent Python is fixed per traced shape
+                warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 marks jit deprecated; see the README
                 traced = torch.jit.freeze(torch.jit.trace(self.eager, example, check_trace=False))
                 traced(example)  # the first run of a frozen graph optimises it; pay that here, not in a frame
             self._traced[key] = traced

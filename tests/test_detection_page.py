@@ -112,11 +112,11 @@ def test_nms_slider_reruns_nms(default_detector, require_ready):
 
 def test_head_maps_for_a_one_stage_detector(default_detector):
     at = open_tab("head")
-    if default_detector.family != "one-stage":
+    if not default_detector.family.startswith("one-stage"):  # "one-stage (anchor-free)" has head maps too
         assert at.info
         return
     images = at.get("image")
-    assert len(images) >= 2  # one overlay per output level
+    assert len(images) >= max(len(default_detector.metadata.get("strides", ())), 1)  # one overlay per output level
     assert at.get("plotly_chart")
     at.radio(key="det_head_what").set_value(at.radio(key="det_head_what").options[-1]).run()
     assert not at.exception

@@ -157,7 +157,7 @@ def test_prepare_for_class_button_offline_lists_failures_and_the_app_keeps_going
     button.click().run()
     assert not at.exception
     assert any(e.value.startswith("Could not fetch") for e in at.error)
-    failures = [d.value for d in at.dataframe if "why" in d.value.columns][0]
+    failures = next(d.value for d in at.dataframe if "why" in d.value.columns)
     assert "resnet50" in set(failures["model"]) and failures["why"].str.contains("seems to be offline").all()
     assert at.markdown[-1].value == "the page goes on"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 import streamlit as st
@@ -28,7 +28,7 @@ from cvdemo.settings import SettingError, checked_ice_servers, ice_servers_from_
 from cvdemo.ui.common import plain
 from cvdemo.ui.live_stats import FrameStats
 
-ProcessFrame = Callable[[np.ndarray], Union[np.ndarray, tuple[np.ndarray, list[dict]]]]
+ProcessFrame = Callable[[np.ndarray], np.ndarray | tuple[np.ndarray, list[dict]]]
 
 
 def ice_servers() -> list[dict]:
@@ -216,5 +216,5 @@ def _rows_frame(rows: list[dict] | None):
 
     if not rows:
         return pd.DataFrame({"": ["nothing found in this frame yet"]})
-    frame = pd.DataFrame(rows).set_index(list(rows[0])[0])
+    frame = pd.DataFrame(rows).set_index(next(iter(rows[0])))
     return frame.apply(lambda column: column.map("{:.2f}".format) if column.dtype.kind == "f" else column)
