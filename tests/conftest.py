@@ -168,7 +168,8 @@ def wait_for_streamlit(page, timeout_s: float = 120.0) -> None:
 
 def pick_view(page, title: str) -> None:
     """Open a page's view by clicking its title in the view picker, and wait for the page."""
-    page.locator('[data-testid="stRadio"]').first.get_by_text(title, exact=True).click()
+    picker = page.locator('[data-testid="stMain"] [data-testid="stRadio"]').first
+    picker.locator("label").filter(has_text=title).first.click()
     wait_for_streamlit(page)
 
 
