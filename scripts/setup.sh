@@ -67,10 +67,10 @@ fi
     || say "model pack not fetched: those models stay 'missing' (see python -m cvdemo weights)"
 
 if [ "$WITH_SERVE" = 1 ]; then
-    S=$(stamp_of requirements-serve.txt)
+    S=$(stamp_of requirements-serve.txt "$LOCK")
     if ! done_already serve "$S"; then
         say "installing requirements-serve.txt (Ray Serve)"
-        "$PY" -m pip install -q -c "$CONSTRAINTS" -r requirements-serve.txt
+        "$PY" -m pip install -q -c "$CONSTRAINTS" -c "$LOCK" -r requirements-serve.txt
         mark_done serve "$S"
     fi
 fi
