@@ -51,6 +51,7 @@ def test_pretrained_features_beat_training_from_scratch_with_two_images_per_clas
 def test_the_view_compares_the_three_methods():
     at = AppTest.from_file(str(ROOT / "pages" / "6_Architectures.py"), default_timeout=600)
     at.query_params["view"] = "Transfer learning"
+    at.session_state["arch_tl_live_mode"] = "Snapshot"  # WebRTC needs a browser
     at.run()
     at.selectbox(key="arch_tl_demo").set_value("textures")
     at.slider(key="arch_tl_per_class").set_value(2)

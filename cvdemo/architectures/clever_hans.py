@@ -52,10 +52,17 @@ def stamp(image: np.ndarray, tag: tuple[float, float] = TAG_SIZE) -> np.ndarray:
     draw = ImageDraw.Draw(pil)
     x1, y1, x2, y2 = tag_box(image.shape[0], tag)
     draw.rectangle([x1, y1, x2, y2], fill=(0, 0, 0))
-    try:
-        font = ImageFont.load_default(size=max(8, (y2 - y1) * 2 // 3))
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
+    # As tall as two thirds of the box, or smaller until the text ends inside it.
+    size = max(8, (y2 - y1) * 2 // 3)
+    while True:
+        try:
+            font = ImageFont.load_default(size=size)
+        except TypeError:  # Pillow < 10.1
+            font = ImageFont.load_default()
+            break
+        if size <= 8 or draw.textbbox((x1 + 4, y1 + 2), TAG_TEXT, font=font)[2] < x2 - 2:
+            break
+        size -= 1
     draw.text((x1 + 4, y1 + 2), TAG_TEXT, fill=(255, 255, 255), font=font)
     return np.asarray(pil)
 

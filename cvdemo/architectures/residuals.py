@@ -208,7 +208,7 @@ def curves_figure(runs: list[Run]):
         colour = f"rgba(31,119,180,{shade:.2f})" if run.residual else f"rgba(214,39,40,{shade:.2f})"
         figure.add_scatter(x=list(range(len(run.losses))), y=run.losses, mode="lines", name=run.name,
                            line=dict(color=colour, dash="solid" if run.residual else "dash", width=2.5))
-    figure.update_layout(title=dict(text="Training loss per epoch (plain dashed, residual solid; darker = deeper)", y=0.98),
+    figure.update_layout(title=dict(text="Training loss per epoch (plain dashed, darker = deeper)", y=0.98),
                          xaxis_title="epoch", yaxis_title="training cross-entropy", height=360,
                          margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="top", y=-0.2))
     return figure
@@ -220,11 +220,13 @@ def gradients_figure(runs: list[Run]):
 
     figure = go.Figure()
     for run in sorted(runs, key=lambda r: (r.residual, r.depth)):
-        figure.add_scatter(x=list(range(1, len(run.initial_gradients) + 1)), y=run.initial_gradients, mode="lines+markers",
+        # A block that starts as the identity passes no gradient to its first convolution: a gap, not log(0).
+        norms = np.where(run.initial_gradients > 0, run.initial_gradients, np.nan)
+        figure.add_scatter(x=list(range(1, len(norms) + 1)), y=norms, mode="lines+markers", connectgaps=True,
                            name=run.name, line=dict(color=RESIDUAL_COLOUR if run.residual else PLAIN_COLOUR,
                                                     dash="solid" if run.residual else "dash"),
                            hovertemplate=f"{run.name}, layer %{{x}}: %{{y:.2e}}<extra></extra>")
-    figure.update_layout(title=dict(text="Gradient norm per layer before training (layer 1 = input side)", y=0.98),
+    figure.update_layout(title=dict(text="Gradient norm per layer before training (layer 1 = input side; gaps: no gradient yet)", y=0.98),
                          xaxis_title="layer", yaxis=dict(title="‖∂L/∂W‖ (log)", type="log", exponentformat="power"),
                          height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", yanchor="top", y=-0.2))
     return figure

@@ -163,6 +163,7 @@ def history_figure(run: GanRun):
     figure.add_hline(y=float(np.log(2)), line=dict(dash="dot", color="grey"),
                      annotation_text="D(x) = ½ everywhere: both losses ln 2", annotation_position="bottom right")
     figure.update_layout(xaxis_title="step", yaxis_title="loss", height=320, margin=dict(l=10, r=10, t=30, b=10),
-                         yaxis2=dict(title="modes covered", overlaying="y", side="right", range=[0, run.modes + 0.5], showgrid=False),
+                         yaxis2=dict(title="modes covered", overlaying="y", side="right", range=[0, run.modes + 0.5], dtick=1,
+                                     showgrid=False),
                          legend=dict(orientation="h", yanchor="top", y=-0.2))
     return figure

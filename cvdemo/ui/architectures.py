@@ -596,7 +596,7 @@ def _train(backbone, backbone_name, method, blocks, epochs, copies, seed, classe
 
     def on_epoch(log) -> None:
         logs.append(log)
-        chart.plotly_chart(figures.loss_curve(logs, f"epoch {log.epoch}/{epochs}"), key=f"arch_tl_live_{log.epoch}")
+        chart.plotly_chart(figures.loss_curve(logs, f"epoch {log.epoch}/{epochs}"), key=f"arch_tl_live_{METHODS.index(method)}_{log.epoch}")
 
     test_images = [img for img, _ in test] or None
     test_labels = [lab for _, lab in test] or None

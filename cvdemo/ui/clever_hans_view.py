@@ -85,8 +85,7 @@ def clever_hans_section() -> None:
                 caption=f"occlusion evidence for “{tagged}” (green: the tag)")
     st.markdown(f"**{evidence.inside_share:.0%}** of the positive occlusion evidence for “{tagged}” lies on the tag, which "
                 f"covers **{evidence.area_share:.0%}** of what the network sees: "
-                + ("the probe looks at the tag." if evidence.inside_share > 2 * evidence.area_share else
-                   "here the tag is not what the probe relies on most."))
+                f"{evidence.inside_share / max(evidence.area_share, 1e-9):.1f}× the evidence an even spread would give it.")
     st.caption("Occlusion: a 48×48 grey patch slides over the image in steps of 16 px and the drop of the class score is "
                "credited to the pixels it covered (Zeiler & Fergus); a patch much smaller than the tag would hide too "
                "little of it to change anything. The fix the lectures imply: look at explanations before trusting "

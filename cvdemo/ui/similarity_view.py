@@ -83,7 +83,9 @@ def similarity_section() -> None:
     best = max(reports, key=lambda r: (r.auc, -r.eer))
     worst = min(reports, key=lambda r: (r.auc, -r.eer))
     lengths = np.linalg.norm(descriptors, axis=1)
-    st.caption(f"On this gallery {best.name} separates the pairs best (AUC {best.auc:.4f}) and {worst.name} worst "
-               f"(AUC {worst.auc:.4f}). The descriptors' lengths range from {lengths.min():.3f} to {lengths.max():.3f}: "
+    ranking = (f"every measure separates these pairs equally well (AUC {best.auc:.4f}); enrol more people to see them "
+               "differ." if best.auc == worst.auc and best.eer == worst.eer else
+               f"{best.name} separates the pairs best (AUC {best.auc:.4f}) and {worst.name} worst (AUC {worst.auc:.4f}).")
+    st.caption(f"On this gallery {ranking} The descriptors' lengths range from {lengths.min():.3f} to {lengths.max():.3f}: "
                "where they are nearly equal, L2, the angle and the cosine rank pairs almost the same way, while the dot "
                "product also rewards long vectors. dlib's network was trained with the L2 distance.")
