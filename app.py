@@ -10,10 +10,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # switch interval made each op wait its turn (the issue: 375 ms a NanoDet pass, 64 ms at 0.5 ms).
 sys.setswitchinterval(5e-4)
 
-import streamlit as st
+import streamlit as st  # noqa: E402  (after the thread settings above)
 
-from cvdemo.ui.common import preload_default_models
-from cvdemo.ui.pages import FEATURES, HOME
+from cvdemo.ui.common import preload_default_models  # noqa: E402
+from cvdemo.ui.pages import FEATURES, HOME  # noqa: E402
 
 preload_default_models()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakecam import photo_frames, write_y4m
+from tests.fakecam import photo_frames, write_y4m  # noqa: E402  (needs the path above)
 
 CHROMIUM = os.environ.get("CVDEMO_CHROMIUM", "/usr/bin/chromium")
 READOUT = re.compile(r"Live:\s*([0-9.]+)\s*FPS\s*·\s*([0-9.]+)\s*ms per frame\s*·\s*(\d+) frames processed")

@@ -22,6 +22,7 @@ from cvdemo.architectures.graph import LayerGraph, analyse
 from cvdemo.images import ImageLoadError, fit_longest_side, load_image
 from cvdemo.registry import Task
 from cvdemo.ui.arithmetic_view import arithmetic_section
+from cvdemo.ui.clever_hans_view import clever_hans_section
 from cvdemo.ui.common import (SessionMemo, bounded_slider, cached_model, current_device, download_png, image_digest,
                               image_input, plain)
 from cvdemo.ui.generalization_view import generalization_section
@@ -693,10 +694,8 @@ def _label_frame(rgb: np.ndarray, text: str) -> np.ndarray:
 
 # --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
 
-def clever_hans_section() -> None:
-    from cvdemo.ui.clever_hans_view import clever_hans_section as view  # that module builds on this one's helpers
-
-    view()
+def clever_hans_view() -> None:
+    clever_hans_section(_backbone)
 
 
 VIEWS = {
@@ -707,6 +706,6 @@ VIEWS = {
     "Transfer learning": transfer_section,
     "Arithmetic": arithmetic_section,
     "Why residuals": residuals_section,
-    "Clever Hans": clever_hans_section,
+    "Clever Hans": clever_hans_view,
     "Generalization": generalization_section,
 }

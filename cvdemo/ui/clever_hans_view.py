@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw
@@ -27,7 +29,8 @@ def _draw_box(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.asarray(pil)
 
 
-def clever_hans_section() -> None:
+def clever_hans_section(load_backbone: Callable[[str, str], transfer.Backbone]) -> None:
+    """``load_backbone(name, device)``: the frozen ImageNet backbone, as the transfer-learning view caches it."""
     st.markdown(HELP)
     names = transfer.backbone_names()
     if not names:
@@ -47,9 +50,7 @@ def clever_hans_section() -> None:
     seed = int(b.number_input("Seed", 0, 1000, 0, key="arch_ch_seed"))
     tag = (width, round(width * clever_hans.TAG_SIZE[1] / clever_hans.TAG_SIZE[0], 3))
 
-    from cvdemo.ui.architectures import _backbone
-
-    backbone = _backbone(backbone_name, str(current_device()))
+    backbone = load_backbone(backbone_name, str(current_device()))
     key = (backbone_name, tuple(pair), tagged, tag, seed)
     if st.button(f"Train the probe with a tag on every “{tagged}”", type="primary", key="arch_ch_train"):
         bar = st.progress(0.0, text="Backbone features…")
@@ -68,7 +69,7 @@ def clever_hans_section() -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric("Held-out accuracy (no tags)", f"{experiment.clean_accuracy:.0%}")
     c2.metric(f"Held-out “{other}” called “{tagged}”, without the tag", f"{experiment.untagged_rate:.0%}")
-    c3.metric(f"… with the tag stamped on", f"{experiment.flip_rate:.0%}",
+    c3.metric("… with the tag stamped on", f"{experiment.flip_rate:.0%}",
               delta=f"{experiment.flip_rate - experiment.untagged_rate:+.0%} from the tag alone", delta_color="inverse")
 
     clean, stamped = experiment.tagged_probabilities(backbone)

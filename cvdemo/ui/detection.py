@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,67 +18,23 @@ from cvdemo.detection.export import to_coco_results, to_json
 from cvdemo.detection.groundtruth import (GroundTruthError, align_labels, match_images, parse_annotation_files,
                                           size_warnings)
 from cvdemo.detection.metrics import evaluate, match_image
-from cvdemo.detection.pipeline import (DETECTION_FLOOR, LATENCY_RUNS, TimedDetections, class_names, class_summary, detect_and_draw,
-                                      timed_detect_together, visible)
+from cvdemo.detection.pipeline import (DETECTION_FLOOR, TimedDetections, class_names, class_summary, detect_and_draw,
+                                      visible)
 from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
 from cvdemo.device import describe_device
 from cvdemo.images import ImageLoadError, distinct_names, size_note
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Detections
+from cvdemo.ui.two_stage_view import two_stage_tab
+from cvdemo.ui.yolo_v1_view import yolo_v1_tab
+from cvdemo.ui.detection_input import LATENCY_LABEL, Settings, detections_for, detections_together
 from cvdemo.ui.common import (cached_model, current_device, decode_upload, download_png, download_stem, image_digest,
-                              image_input, in_session_memo, model_picker, plain, session_memo)
+                              in_session_memo, model_picker, plain, session_memo)
 
 LIVE_HELP = ("Live video uses WebRTC. On this computer (localhost) it just works. On a remote server the browser "
              "only offers the camera over **HTTPS**, and when the server is behind NAT or a firewall the video needs "
              "**STUN/TURN** servers (set `CVDEMO_ICE_SERVERS`, see the README). Frames the detector cannot keep up "
              "with are dropped, not queued, so what you see is always recent.")
-
-
-@dataclass
-class Settings:
-    spec: ModelSpec | None
-    threshold: float
-    classes: list[str]
-    picture: tuple[np.ndarray, str] | None
-
-
-# ---------------------------------------------------------------------------------------------
-# shared pieces
-
-
-def sidebar_settings() -> Settings:
-    with st.sidebar:
-        st.subheader("Detector")
-        spec = model_picker(Task.DETECTION, key="det_model", label="Detector")
-        threshold = st.slider("Score threshold", DETECTION_FLOOR, 0.95, 0.3, 0.05, key="det_threshold",
-                              help="Boxes scoring below this are hidden. Moving it never reruns the model.")
-        names = class_names(spec.categories) if spec else []
-        vocabulary = hashlib.blake2b("|".join(names).encode(), digest_size=6).hexdigest()  # same classes, same filter
-        classes = st.multiselect("Only these classes", names, key=f"det_classes_{vocabulary}", placeholder="all classes")
-        st.divider()
-        picture = image_input("det_picture", "Picture for the analysis tabs")
-    return Settings(spec, float(threshold), list(classes), picture)
-
-
-LATENCY_LABEL = f"warm: median of {LATENCY_RUNS} runs after a first one"
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _detect_cached(names: tuple[str, ...], device: str, digest: str, _detectors, _image: np.ndarray) -> list[TimedDetections]:
-    # Shared across sessions: a result depends only on (models, device, picture), and its latency
-    # is warm, so a later visitor sees the same figure a fresh measurement would give.
-    return timed_detect_together(list(_detectors), _image)
-
-
-def detections_for(spec: ModelSpec, image: np.ndarray) -> TimedDetections:
-    return detections_together([spec], image)[0]
-
-
-def detections_together(specs: list[ModelSpec], image: np.ndarray) -> list[TimedDetections]:
-    """Detections of each model on ``image``, their latencies measured in turns at the same time."""
-    detectors = [cached_model(spec.name, fast=True) for spec in specs]
-    with st.spinner("Running " + " and ".join(spec.title for spec in specs) + f" ({LATENCY_LABEL})…"):
-        return _detect_cached(tuple(s.name for s in specs), str(current_device()), image_digest(image), detectors, image)
 
 
 def _need_picture(settings: Settings) -> tuple[np.ndarray, str] | None:
@@ -635,18 +589,6 @@ def live_tab(settings: Settings) -> None:
 
 
 # --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
-
-
-def two_stage_tab(settings: Settings) -> None:
-    from cvdemo.ui.two_stage_view import two_stage_tab as view  # that module builds on this one's helpers
-
-    view(settings)
-
-
-def yolo_v1_tab(settings: Settings) -> None:
-    from cvdemo.ui.yolo_v1_view import yolo_v1_tab as view  # that module builds on this one's helpers
-
-    view(settings)
 
 
 VIEWS = {

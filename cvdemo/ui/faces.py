@@ -13,6 +13,7 @@ from cvdemo.faces.embedder import DEFAULT_THRESHOLD
 from cvdemo.faces.gallery import Gallery, GalleryError, clean_name, identify_all, identify_frame
 from cvdemo.faces.verify import Face, FacePipeline, compare, distance_matrix, face_notes, largest, no_face_message
 from cvdemo.images import ImageLoadError
+from cvdemo.ui.similarity_view import similarity_section
 from cvdemo.ui.common import (Samples, cached_model, counted, current_device, current_image, decode_upload, download_png,
                               image_digest, image_input, plain, session_memo)
 
@@ -500,10 +501,8 @@ def training_section() -> None:
 
 # --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------
 
-def similarity_section() -> None:
-    from cvdemo.ui.similarity_view import similarity_section as view  # that module builds on this one's helpers
-
-    view()
+def similarity_measures_section() -> None:
+    similarity_section(gallery(), lambda g: add_sample_faces(g, pipeline()))
 
 
 VIEWS = {
@@ -511,5 +510,5 @@ VIEWS = {
     "Gallery & identify": gallery_section,
     "Metric space": metric_section,
     "Siamese training": training_section,
-    "Similarity measures": similarity_section,
+    "Similarity measures": similarity_measures_section,
 }

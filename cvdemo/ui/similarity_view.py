@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from cvdemo.faces import similarity
-from cvdemo.ui import faces as faces_view
+from cvdemo.faces.gallery import Gallery
 
 HELP = """
 A Siamese network only gives each face a vector f(x) of 128 numbers; **how** two vectors are
@@ -23,15 +25,15 @@ def _mark(ok: bool) -> str:
     return "✓" if ok else "✗"
 
 
-def similarity_section() -> None:
+def similarity_section(g: Gallery, add_sample_faces: Callable[[Gallery], object]) -> None:
+    """The measures scored on gallery ``g``; ``add_sample_faces(g)`` enrols the sample photos when it is too small."""
     st.markdown(HELP)
-    g = faces_view.gallery()
     labels = g.labels
     if len(g) < 3 or len(set(labels)) < 2 or len(set(labels)) == len(labels):
         st.info("This view needs at least one person with two photos and a second person: enrol people under "
                 "**Gallery & identify** (or add the sample faces).")
         if st.button("Add the sample faces now", key="fv_sim_samples"):
-            faces_view.add_sample_faces(g, faces_view.pipeline())
+            add_sample_faces(g)
             st.rerun()
         return
     descriptors = g.descriptors()

@@ -15,7 +15,7 @@ from cvdemo.detection.drawing import draw_boxes
 from cvdemo.detection.proposals import selective_search
 from cvdemo.registry import Task
 from cvdemo.ui.common import cached_model, image_digest, in_session_memo, session_memo
-from cvdemo.ui.detection import Settings, detections_for
+from cvdemo.ui.detection_input import Settings, detections_for
 from cvdemo.yolo.insight import display_copy
 
 POOLING_HELP = """

@@ -13,7 +13,7 @@ from cvdemo.detection import yolo_v1
 from cvdemo.detection.drawing import draw_boxes, line_width
 from cvdemo.registry import Task
 from cvdemo.ui.common import image_digest
-from cvdemo.ui.detection import Settings, detections_for
+from cvdemo.ui.detection_input import Settings, detections_for
 from cvdemo.yolo import insight
 
 WHY_CHANGED = """
