@@ -67,7 +67,9 @@ class FastNetwork:
         if start:
             example = x.detach().clone()
             if self.background:
-                threading.Thread(target=self._trace, args=(key, example), name="cvdemo-trace", daemon=True).start()
+                # Not a daemon: one still tracing while the interpreter shuts down aborts the process
+                # ("terminate called without an active exception"); exit waits for it instead.
+                threading.Thread(target=self._trace, args=(key, example), name="cvdemo-trace").start()
             else:
                 self._trace(key, example)
                 if key in self._traced:

@@ -106,6 +106,7 @@ def test_quoted_errors():
     assert ours["resnet152"].top5 < ours["vgg19"].top5
 
 
+@pytest.mark.page
 def test_arithmetic_view_shows_the_lectures_numbers():
     from pathlib import Path
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 import torch
 from streamlit.testing.v1 import AppTest
@@ -29,6 +31,7 @@ def test_training_reconstructs_better_than_the_mean_image():
     assert xs[0] == codes[:, 0].min() and ys[0] == codes[:, 1].max()
 
 
+@pytest.mark.page
 def test_the_tab_trains_and_draws():
     at = AppTest.from_file(str(ROOT / "pages" / "4_GAN_faces.py"), default_timeout=300)
     at.session_state["gan_tab"] = "Autoencoder"

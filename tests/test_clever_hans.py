@@ -53,6 +53,7 @@ def test_occlusion_puts_the_evidence_on_the_tag(backbone, experiment):
     assert evidence.inside_share > 1.5 * evidence.area_share  # measured 1.6× (seed 0); an even spread gives 1×
 
 
+@pytest.mark.page
 def test_the_view_trains_and_explains():
     at = AppTest.from_file(str(ROOT / "pages" / "6_Architectures.py"), default_timeout=600)
     at.query_params["view"] = "Clever Hans"

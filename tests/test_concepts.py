@@ -54,6 +54,7 @@ def test_cli_prints_the_index_as_json_with_the_four_keys():
     assert all(set(row) == {"concept", "lecture", "page", "section"} for row in rows)
 
 
+@pytest.mark.page
 def test_home_search_links_to_the_page_and_view():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at.text_input(key="home_concept_query").input("triplet").run()
@@ -66,6 +67,7 @@ def test_home_search_links_to_the_page_and_view():
     ("pages/3_Face_verification.py", "fv_mode", "Metric space"),
     ("pages/2_Segmentation.py", "seg_mode", "mIoU vs. ground truth"),
 ])
+@pytest.mark.page
 def test_a_deep_link_opens_its_view(page, key, view):
     at = AppTest.from_file(str(ROOT / page), default_timeout=120)
     at.query_params["view"] = view

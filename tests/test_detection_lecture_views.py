@@ -18,6 +18,7 @@ def open_tab(title: str) -> AppTest:
     return at
 
 
+@pytest.mark.page
 def test_yolo_v1_tab_shows_both_layouts_and_every_loss_term(require_ready):
     require_ready("yolov3-tiny")
     at = open_tab("🟦 YOLO v1 and its loss")
@@ -32,6 +33,7 @@ def test_yolo_v1_tab_shows_both_layouts_and_every_loss_term(require_ready):
     assert any("other slots of both grids" in c.value for c in at.caption)
 
 
+@pytest.mark.page
 def test_two_stage_tab_pools_the_proposal_both_ways(require_ready):
     require_ready("mobilenet_v2")
     at = open_tab("🪟 Two-stage: RoI pooling & box regression")
@@ -45,6 +47,7 @@ def test_two_stage_tab_pools_the_proposal_both_ways(require_ready):
     assert total == pytest.approx(losses["value"][0] + losses["value"][1])
 
 
+@pytest.mark.page
 def test_two_stage_timings_put_sharing_the_cnn_pass_first(require_ready):
     require_ready("mobilenet_v2")
     at = open_tab("🪟 Two-stage: RoI pooling & box regression")
@@ -58,6 +61,7 @@ def test_two_stage_timings_put_sharing_the_cnn_pass_first(require_ready):
     assert fast_fps > 5 * rcnn_fps
 
 
+@pytest.mark.page
 def test_overfeat_section_trains_and_localises(require_ready):
     require_ready("mobilenet_v2")
     at = open_tab("🪟 Two-stage: RoI pooling & box regression")

@@ -48,6 +48,7 @@ def test_discriminator_alone_learns_to_separate_real_from_generated_points():
     assert run.d_loss[-1] < 0.05
 
 
+@pytest.mark.page
 def test_the_tab_trains_and_draws_the_game():
     at = AppTest.from_file(str(ROOT / "pages" / "4_GAN_faces.py"), default_timeout=300)
     at.run()

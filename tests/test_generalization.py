@@ -36,6 +36,7 @@ def test_the_upright_probabilities_are_the_classifiers_own(astronaut):
     assert sweep.probabilities.sum(1) == pytest.approx(np.ones(4), abs=1e-5)
 
 
+@pytest.mark.page
 def test_the_view_draws_the_curve():
     at = AppTest.from_file(str(ROOT / "pages" / "6_Architectures.py"), default_timeout=300)
     at.query_params["view"] = "Generalization"

@@ -307,6 +307,7 @@ def _upload_app():
         st.write(f"{picked[0].shape[1]}×{picked[0].shape[0]}")
 
 
+@pytest.mark.page
 def test_declared_7000px_uploads_stay_within_the_sessions_budget(huge_pngs):
     import gc
     import tracemalloc
@@ -390,6 +391,7 @@ def detection_photos():
     return open_photos_tab
 
 
+@pytest.mark.page
 def test_detection_survives_a_20000x1_strip_and_a_1x1_photo(detection_photos):
     at = detection_photos()
     at.file_uploader(key="det_uploads").set_value([
@@ -404,6 +406,7 @@ def test_detection_survives_a_20000x1_strip_and_a_1x1_photo(detection_photos):
     assert not at.exception
 
 
+@pytest.mark.page
 def test_an_upload_named_like_markdown_is_shown_as_plain_text(detection_photos, astronaut):
     at = detection_photos()
     at.file_uploader(key="det_uploads").set_value([
@@ -416,6 +419,7 @@ def test_an_upload_named_like_markdown_is_shown_as_plain_text(detection_photos, 
     assert "![probe]" not in rendered.replace("\\!\\[probe\\]", "")  # ...and never as an image to fetch
 
 
+@pytest.mark.page
 def test_the_miou_view_refuses_a_20000x20000_mask_with_a_message():
     from streamlit.testing.v1 import AppTest
 
@@ -593,6 +597,7 @@ def _live_app():
     live_video("probe", lambda rgb: rgb)
 
 
+@pytest.mark.page
 def test_a_malformed_ice_setting_turns_live_video_off_with_a_message(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -612,6 +617,7 @@ def _picker_app():
 
 @pytest.mark.parametrize("setting, offered", [("0", False), ("1", True), (None, True)],
                          ids=["off", "on", "unset-on-loopback"])
+@pytest.mark.page
 def test_zoo_downloads_from_the_app_follow_the_setting(monkeypatch, setting, offered):
     from streamlit.testing.v1 import AppTest
 

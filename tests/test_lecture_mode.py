@@ -75,6 +75,7 @@ def test_limits_come_from_the_environment_and_bad_values_say_which(monkeypatch):
         StreamLimits.from_env()
 
 
+@pytest.mark.page
 def test_the_viewer_over_the_cap_is_told_and_gets_snapshot_mode(monkeypatch):
     from streamlit.testing.v1 import AppTest
 

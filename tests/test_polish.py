@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
@@ -41,6 +43,7 @@ def _tiny_picture_page():
             st.warning(note)
 
 
+@pytest.mark.page
 def test_a_one_pixel_picture_gets_a_too_small_note():
     at = AppTest.from_function(_tiny_picture_page).run()
     assert len(at.warning) == 1 and "dot.png is only 1×1 pixels" in at.warning[0].value

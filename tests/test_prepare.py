@@ -145,6 +145,7 @@ def test_each_page_says_which_lessons_are_ready():
     assert page_readiness("0_Home.py") is None
 
 
+@pytest.mark.page
 def test_prepare_for_class_button_offline_lists_failures_and_the_app_keeps_going(monkeypatch):
     from streamlit.testing.v1 import AppTest
 

@@ -75,6 +75,7 @@ def test_deeper_plain_nets_train_worse_and_residual_ones_do_not(seed):
     assert plain_ratio < 1e-3 < 1e-2 < residual_ratio
 
 
+@pytest.mark.page
 def test_the_view_trains_and_draws_its_plots():
     at = AppTest.from_file(str(ROOT / "pages" / "6_Architectures.py"), default_timeout=300)
     at.query_params["view"] = "Why residuals"

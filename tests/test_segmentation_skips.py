@@ -90,6 +90,7 @@ def test_deeplabv3plus_by_hand():
     assert branches["3×3 conv, rate 18"].taps_inside == 1 and branches["3×3 conv, rate 12"].taps_inside == 9
 
 
+@pytest.mark.page
 def test_skips_view_on_the_segmentation_page(require_ready):
     require_ready("selfie")
     from pathlib import Path

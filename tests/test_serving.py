@@ -135,6 +135,7 @@ def test_a_live_frame_that_misses_its_deadline_is_dropped(server, local_models, 
     assert len(remote.detect(photos[0])) >= 1  # outside live views the same model still answers
 
 
+@pytest.mark.page
 def test_the_app_renders_a_detection_and_a_segmentation_that_went_through_the_server(server, monkeypatch):
     from streamlit.testing.v1 import AppTest
 

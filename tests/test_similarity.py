@@ -68,6 +68,7 @@ def test_triangle_violations_are_counted_over_every_ordered_triple(reference):
     assert similarity.report("cosine", x, labels).triangle_violations == by_hand
 
 
+@pytest.mark.page
 def test_the_view_scores_every_measure_on_the_gallery(reference):
     from cvdemo.faces.gallery import Gallery
 

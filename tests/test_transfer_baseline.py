@@ -48,6 +48,7 @@ def test_pretrained_features_beat_training_from_scratch_with_two_images_per_clas
     assert sum(probe) > sum(scratch)
 
 
+@pytest.mark.page
 def test_the_view_compares_the_three_methods():
     at = AppTest.from_file(str(ROOT / "pages" / "6_Architectures.py"), default_timeout=600)
     at.query_params["view"] = "Transfer learning"

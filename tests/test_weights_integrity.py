@@ -338,6 +338,7 @@ def test_a_zoo_file_that_is_not_the_one_its_name_promises_is_corrupt_and_never_l
         source.state_dict()
 
 
+@pytest.mark.page
 def test_the_detection_page_names_a_corrupt_detector_and_does_not_load_it(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 

@@ -112,7 +112,8 @@ def preload_default_models(tasks: Iterable[Task] = (Task.DETECTION,)) -> None:
             except Exception:  # the page that needs it says why when it loads it
                 pass
 
-    _preloading = threading.Thread(target=load, name="cvdemo-preload", daemon=True)
+    # Not a daemon: torch work cut off by interpreter shutdown aborts the process; exit waits for it.
+    _preloading = threading.Thread(target=load, name="cvdemo-preload")
     _preloading.start()
 
 
