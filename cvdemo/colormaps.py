@@ -36,6 +36,19 @@ def plotly_scale(signed: bool) -> list[list]:
     return [[i / (len(anchors) - 1), _hex(colour)] for i, colour in enumerate(anchors)]
 
 
+def plotly_overlay_scale(signed: bool) -> list[list]:
+    """The same scale for a map drawn over a photo: the colour's opacity grows with |value|, so 0
+    is see-through (as :func:`overlay` draws it) and the photo stays visible where nothing is."""
+    anchors = DIVERGING_RGB if signed else SEQUENTIAL_RGB
+    scale = []
+    for i, colour in enumerate(anchors):
+        position = i / (len(anchors) - 1)
+        strength = abs(2 * position - 1) if signed else position
+        red, green, blue = (int(round(v)) for v in colour)
+        scale.append([position, f"rgba({red},{green},{blue},{strength:.3f})"])
+    return scale
+
+
 def is_flat(values: np.ndarray) -> bool:
     """All zero, not finite anywhere, or constant up to float rounding."""
     finite = np.asarray(values, dtype=np.float64)
@@ -97,16 +110,17 @@ def overlay(image: np.ndarray, values: np.ndarray, signed: bool, opacity: float 
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
-def legend(signed: bool, for_target: str, against_target: str | None = None) -> str:
+def legend(signed: bool, for_target: str, against_target: str | None = None, zero: str = "uncoloured") -> str:
     """What the colours mean, in words, for the current target.
 
     ``for_target`` completes "red/bright: …" (e.g. "raises the tabby score"); ``against_target``
-    completes "blue: …" for signed maps (default: the opposite of ``for_target``).
+    completes "blue: …" for signed maps (default: the opposite of ``for_target``); ``zero`` says
+    how 0 looks ("uncoloured" over a photo, "black" where the scale is drawn opaque).
     """
     if signed:
         against = against_target or f"the opposite ({for_target.replace('raises', 'lowers')})"
-        return f"Red: {for_target}; blue: {against}; white: no effect. Symmetric scale around 0."
-    return f"Bright: {for_target}; black or see-through: 0."
+        return f"Red: {for_target}; blue: {against}; {zero}: no effect. Symmetric scale around 0."
+    return f"Bright: {for_target}; {zero}: 0."
 
 
 # Face verification's maps, worded once so every view says the same (the score is −distance).

@@ -12,7 +12,7 @@ import io
 import numpy as np
 import plotly.graph_objects as go
 
-from cvdemo.colormaps import color_limit, overlay, plotly_scale
+from cvdemo.colormaps import color_limit, overlay, plotly_overlay_scale
 from cvdemo.explain.core import Attribution
 
 
@@ -45,7 +45,7 @@ def heatmap_figure(image: np.ndarray, attribution: Attribution | np.ndarray, *, 
     figure.add_trace(go.Image(z=image, hoverinfo="skip", name="image"))
     figure.add_trace(go.Heatmap(
         z=values, opacity=float(opacity), zsmooth=False,
-        colorscale=plotly_scale(signed),
+        colorscale=plotly_overlay_scale(signed),
         zmid=0.0 if signed else None, zmin=-limit if signed else 0.0, zmax=limit,
         colorbar=dict(title=dict(text=value_name, side="right"), thickness=12, len=0.9),
         hovertemplate="x %{x}, y %{y}<br>" + value_name + " %{z:.4g}<extra></extra>",

@@ -319,7 +319,8 @@ def head_tab(settings: Settings) -> None:
             overlay, width="stretch",
             caption=f"{level.name}: {rows * cols} cells, best {values.max():.2f} at row {np.unravel_index(values.argmax(), values.shape)[0]}, "
                     f"column {np.unravel_index(values.argmax(), values.shape)[1]}")
-    st.caption(legend(False, f"the cell predicts {name} strongly" if what == "class score" else "the cell is sure an object is there")
+    st.caption(legend(False, f"the cell predicts {name} strongly" if what == "class score" else "the cell is sure an object is there",
+                      zero="black")
                + " Grid lines are the cells of each level mapped back onto your picture; letterbox padding and resizing "
                  "are undone.")
     chosen = st.selectbox("Inspect one level's numbers", [level.name for level in levels], key=f"det_head_level_{spec.name}")

@@ -94,13 +94,15 @@ def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str,
                                     help="zero: the dataset's mean colour (0 after normalisation); blur: a blurred "
                                          "copy (hides detail, keeps colour); mean: this image's average colour.")
             positions = len(window_starts(size, patch, stride)) ** 2
-            st.caption(f"Occlusion: {positions} patch positions = {positions} forward passes (computed incrementally: "
-                       "only the part of each feature map the patch reaches is recomputed).")
             options["occlusion"] = {"patch": patch, "stride": stride, "baseline": baseline}
             if subject.kind == "verification":
                 # As on the Face verification page: the incremental path would trace this fresh
                 # wrapper per session and saves little on a 150-px chip (its own estimate: ~1.1×).
                 options["occlusion"]["fast"] = False
+                how = "batched, as on the Face verification page"
+            else:
+                how = "computed incrementally: only the part of each feature map the patch reaches is recomputed"
+            st.caption(f"Occlusion: {positions} patch positions = {positions} forward passes ({how}).")
         noisy = [m for m in methods if m in ("smoothgrad", "vargrad")]
         if noisy:
             c1, c2 = st.columns(2)

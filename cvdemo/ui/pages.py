@@ -39,8 +39,8 @@ FEATURES = (
             "A DCGAN generator to play with: seeds, grids, latent interpolation (slerp), latent arithmetic, "
             "truncation, and the feature maps of each transposed-convolution stage."),
     AppPage("5_Explainability.py", "Explainability", "🔥",
-            "What did the network look at? Occlusion sensitivity, gradients, SmoothGrad, Integrated Gradients, "
-            "Grad-CAM and layer-wise relevance propagation as interactive heatmaps, with sanity checks."),
+            "What did the network look at? Grad-CAM first, then 24 methods side by side (captum's gradients, "
+            "Integrated Gradients, SHAP, LIME…, Grad-CAM++, occlusion, LRP) with completeness and sanity checks."),
     AppPage("6_Architectures.py", "Architectures", "🏛️",
             "AlexNet → VGG → Inception → ResNet → MobileNet measured live: parameters, FLOPs, receptive fields, "
             "convolutionalization, augmentation, transfer learning in seconds, and the parameter/MAC arithmetic of "
