@@ -67,9 +67,9 @@ class FastNetwork:
         if start:
             example = x.detach().clone()
             if self.background:
-                # Not a daemon: one still tracing while the interpreter shuts down aborts the process
+                # Not a daemon, explicitly (it would inherit the flag of Streamlit's script thread): one still tracing while the interpreter shuts down aborts the process
                 # ("terminate called without an active exception"); exit waits for it instead.
-                threading.Thread(target=self._trace, args=(key, example), name="cvdemo-trace").start()
+                threading.Thread(target=self._trace, args=(key, example), name="cvdemo-trace", daemon=False).start()
             else:
                 self._trace(key, example)
                 if key in self._traced:

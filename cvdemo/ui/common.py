@@ -112,8 +112,9 @@ def preload_default_models(tasks: Iterable[Task] = (Task.DETECTION,)) -> None:
             except Exception:  # the page that needs it says why when it loads it
                 pass
 
-    # Not a daemon: torch work cut off by interpreter shutdown aborts the process; exit waits for it.
-    _preloading = threading.Thread(target=load, name="cvdemo-preload")
+    # Not a daemon, explicitly (a new thread inherits the daemon flag of Streamlit's script thread):
+    # torch work cut off by interpreter shutdown aborts the process; exit waits for it instead.
+    _preloading = threading.Thread(target=load, name="cvdemo-preload", daemon=False)
     _preloading.start()
 
 
