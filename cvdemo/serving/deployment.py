@@ -35,9 +35,9 @@ class ModelServer:
 
     def __init__(self, model: str, stage: str, device: str | None):
         from cvdemo import registry
-        from cvdemo.device import configure_cpu
+        from cvdemo.device import configure_torch
 
-        self.threads = configure_cpu()
+        self.threads = configure_torch()
         self.model = model
         self.forward = getattr(registry.load_model(model, device), stage)
         self.batch_sizes: deque[int] = deque(maxlen=32)
