@@ -13,13 +13,9 @@ LIVE_NETWORKS = ["nanodet", "centernet", "yolov3-tiny", "yolov3-tiny-320", "self
 
 
 def _network_input(model, photo: np.ndarray) -> torch.Tensor:
-    if hasattr(model, "raw_outputs"):  # YOLO letterboxes inside raw_outputs; the same tensor it feeds the network
-        from cvdemo.yolo.decode import letterbox
-
-        tensor, _ = letterbox(photo, model.input_size, model.device)
-        return tensor.contiguous(memory_format=torch.channels_last)
-    prepared = model.preprocess(photo)
-    return prepared[0] if isinstance(prepared, tuple) else prepared
+    """The tensor ``model.forward`` hands its network: the batch API's prepared input, as forward lays it out."""
+    inputs = model.prepare(photo).inputs
+    return inputs.contiguous(memory_format=torch.channels_last) if hasattr(model, "anchors") else inputs
 
 
 def _flat(outputs) -> list[torch.Tensor]:
