@@ -195,7 +195,7 @@ def fetch_all(mirror: str | None = None, on_progress: Progress | None = None, in
 class PageReadiness:
     ready: list[str]
     need_download: list[str]  # titles of models that `weights fetch --all` would bring
-    missing: list[str]
+    missing: list[str]  # not here, or changed on disk (corrupt): `python -m cvdemo weights` says how to fix each
 
 
 def page_readiness(page_file: str) -> PageReadiness | None:
@@ -206,5 +206,6 @@ def page_readiness(page_file: str) -> PageReadiness | None:
     specs = {s.name: s for task in tasks for s in registry.all_models(task)}.values()
     groups: dict[Status, list[str]] = {Status.READY: [], Status.DOWNLOADABLE: [], Status.MISSING: []}
     for spec in specs:
-        groups[spec.status().status].append(spec.title)
+        status = spec.status().status
+        groups[Status.MISSING if status is Status.CORRUPT else status].append(spec.title)
     return PageReadiness(groups[Status.READY], groups[Status.DOWNLOADABLE], groups[Status.MISSING])

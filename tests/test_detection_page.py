@@ -179,7 +179,7 @@ def test_live_tab_snapshot_path_draws_boxes(default_detector, astronaut):
 def test_a_model_that_fails_to_load_gives_a_message_not_a_traceback(default_detector, monkeypatch):
     from cvdemo.ui import common
 
-    def truncated(name, device):
+    def truncated(name, device, fast=False):
         raise RuntimeError("PytorchStreamReader failed reading zip archive: failed finding central directory")
 
     monkeypatch.setattr(common, "_load_shared", truncated)  # the shared cache of loaded models stays as it is

@@ -95,6 +95,7 @@ def test_face_expression_and_detection_modes(app, require_ready):
     app.radio(key="xp_face_crop").set_value("Whole image").run()
     require_ready("nanodet")
     app.radio(key="xp_mode").set_value("Detection box").run()
+    app.selectbox(key="xp_det_model").set_value("nanodet").run()  # its 13×13 level holds the cat's box
     assert not app.exception, app.exception[0].value if app.exception else ""
     assert "cat" in app.selectbox(key="xp_det_box").format_func(0)
     assert app.multiselect(key="xp_det_methods").value == ["layercam"]

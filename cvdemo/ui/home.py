@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from cvdemo.registry import status_rows
 from cvdemo.ui.pages import FEATURES
-
-MODEL_COLUMNS = {"title": "model", "task": "task", "status": "status", "size_mb": "size (MB)", "source": "weights from",
-                 "licence": "licence", "action": "to make it ready"}
+from cvdemo.ui.prepare import prepare_for_class, show_model_tables
 
 
 def feature_cards() -> None:
@@ -26,6 +23,8 @@ def models_section() -> None:
     ready = sum(row["status"] == "ready" for row in rows)
     st.markdown(f"**{ready} of {len(rows)}** models are ready offline on this machine. "
                 "Downloadable ones come from the torchvision zoo once you are online "
-                "(`python -m cvdemo weights fetch NAME`, or the button on each page).")
-    table = pd.DataFrame(rows)[list(MODEL_COLUMNS)].rename(columns=MODEL_COLUMNS)
-    st.dataframe(table, hide_index=True, width="stretch")
+                "(`python -m cvdemo weights fetch NAME`, the button on each page, or all at once below).")
+    with st.container(border=True):
+        st.markdown("**Prepare for class**")
+        prepare_for_class()
+    show_model_tables(rows)

@@ -53,7 +53,8 @@ def show_model_tables(rows: list[dict]) -> None:
     table = pd.DataFrame(rows)
     for status, heading, shown in (("ready", "Ready offline", ["title", "task", "size_mb", "source", "licence"]),
                                    ("downloadable", "Need a download", ["title", "task", "action", "licence"]),
-                                   ("missing", "Missing", ["title", "task", "action", "licence"])):
+                                   ("missing", "Missing", ["title", "task", "action", "licence"]),
+                                   ("corrupt", "Changed on disk: not loaded", ["title", "task", "action", "licence"])):
         part = table[table["status"] == status][shown].rename(columns=columns)
         if part.empty:
             continue
