@@ -5,6 +5,7 @@ lecture views beside it (two-stage, YOLO v1) can build on it without importing t
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ import streamlit as st
 
 from cvdemo.detection.pipeline import DETECTION_FLOOR, LATENCY_RUNS, TimedDetections, class_names, timed_detect_together
 from cvdemo.registry import ModelSpec, Task
+from cvdemo.serving.client import ENV_ADDRESS
 from cvdemo.ui.common import cached_model, current_device, image_digest, image_input, model_picker
 
 
@@ -41,9 +43,10 @@ LATENCY_LABEL = f"warm: median of {LATENCY_RUNS} runs after a first one"
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _detect_cached(names: tuple[str, ...], device: str, digest: str, _detectors, _image: np.ndarray) -> list[TimedDetections]:
-    # Shared across sessions: a result depends only on (models, device, picture), and its latency
-    # is warm, so a later visitor sees the same figure a fresh measurement would give.
+def _detect_cached(names: tuple[str, ...], device: str, served_by: str, digest: str, _detectors,
+                   _image: np.ndarray) -> list[TimedDetections]:
+    # Shared across sessions: a result depends only on (models, device, where they run, picture), and
+    # its latency is warm, so a later visitor sees the same figure a fresh measurement would give.
     return timed_detect_together(list(_detectors), _image)
 
 
@@ -55,4 +58,5 @@ def detections_together(specs: list[ModelSpec], image: np.ndarray) -> list[Timed
     """Detections of each model on ``image``, their latencies measured in turns at the same time."""
     detectors = [cached_model(spec.name, fast=True) for spec in specs]
     with st.spinner("Running " + " and ".join(spec.title for spec in specs) + f" ({LATENCY_LABEL})…"):
-        return _detect_cached(tuple(s.name for s in specs), str(current_device()), image_digest(image), detectors, image)
+        return _detect_cached(tuple(s.name for s in specs), str(current_device()), os.environ.get(ENV_ADDRESS, ""),
+                              image_digest(image), detectors, image)
