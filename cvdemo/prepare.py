@@ -23,7 +23,7 @@ from cvdemo import registry
 from cvdemo.registry import Task
 from cvdemo.weights import DOWNLOAD_CONNECT_TIMEOUT_S, PackFile, Status, TorchvisionWeights, _hash_prefix
 
-Progress = Callable[[float, str], None]  # (fraction of the whole job, what is happening)
+Progress = Callable[[float, str], object]  # (fraction of the whole job, what is happening); the result is ignored
 CHUNK = 1 << 16
 
 # Which tasks each page's lessons use, for the "ready / needs a download" line on every page.
@@ -122,7 +122,8 @@ def download(item: Download, on_bytes: Callable[[int, int | None], None] | None 
         if not resumed:
             have = 0
         length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else item.size_bytes
+        announced = have + int(length) if length is not None else None  # what the server promised
+        total = announced if announced is not None else item.size_bytes
         try:
             with open(item.partial, "ab" if resumed else "wb") as out:
                 while block := response.read(CHUNK):
@@ -130,8 +131,8 @@ def download(item: Download, on_bytes: Callable[[int, int | None], None] | None 
                     have += len(block)
                     if on_bytes:
                         on_bytes(have, total)
-            if length is not None and have < total:
-                raise http.client.IncompleteRead(b"", total - have)
+            if announced is not None and have < announced:
+                raise http.client.IncompleteRead(b"", announced - have)
         except (OSError, http.client.HTTPException) as exc:  # connection dropped: the partial file stays for the next try
             raise FetchFailed(f"download of {item.target.name} stopped after {have} of {total or '?'} bytes "
                               f"({exc.__class__.__name__}); run it again to resume") from None
