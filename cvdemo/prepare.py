@@ -197,6 +197,7 @@ class PageReadiness:
     ready: list[str]
     need_download: list[str]  # titles of models that `weights fetch --all` would bring
     missing: list[str]
+    corrupt: list[str] = field(default_factory=list)  # on disk but not the pinned file: never loaded
 
 
 def page_readiness(page_file: str) -> PageReadiness | None:
@@ -205,7 +206,7 @@ def page_readiness(page_file: str) -> PageReadiness | None:
     if tasks is None:
         return None
     specs = {s.name: s for task in tasks for s in registry.all_models(task)}.values()
-    groups: dict[Status, list[str]] = {Status.READY: [], Status.DOWNLOADABLE: [], Status.MISSING: []}
+    groups: dict[Status, list[str]] = {status: [] for status in Status}  # every status: a corrupt file raised KeyError
     for spec in specs:
         groups[spec.status().status].append(spec.title)
-    return PageReadiness(groups[Status.READY], groups[Status.DOWNLOADABLE], groups[Status.MISSING])
+    return PageReadiness(groups[Status.READY], groups[Status.DOWNLOADABLE], groups[Status.MISSING], groups[Status.CORRUPT])

@@ -4,6 +4,7 @@ import streamlit as st
 
 from cvdemo.ui import detection as view
 from cvdemo.ui.common import page_setup
+from cvdemo.ui.detection_input import sidebar_settings
 from cvdemo.ui.views import show_views
 
 page_setup(__file__)
@@ -12,5 +13,5 @@ st.caption("What is where: a class, a score and a box for every object. Try your
            "the detector up — its boxes before and after NMS, the grid a one-stage head scores, the region proposals of "
            "R-CNN, and how mAP is computed.")
 
-settings = view.sidebar_settings()
+settings = sidebar_settings()
 show_views(view.VIEWS, "det_tab", settings)

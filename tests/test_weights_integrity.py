@@ -91,7 +91,7 @@ def test_a_changed_byte_is_refused_with_the_file_and_the_fix(name, tmp_path, mon
 
 
 def test_the_weights_table_shows_a_changed_file_as_corrupt_with_the_reinstall_command(tmp_path, monkeypatch):
-    from cvdemo.cli.weights import status_rows
+    from cvdemo.registry import status_rows  # moved from the CLI to the registry (7e42137)
 
     _tamper(PINNED["onet.pt"], tmp_path, monkeypatch)
     rows = {row["name"]: row for row in status_rows()}
