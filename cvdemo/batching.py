@@ -21,7 +21,7 @@ many callers (:mod:`cvdemo.serving`) and the two per-image steps stay with the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import torch
 
@@ -40,7 +40,10 @@ class Batchable(Protocol):
 
     def forward(self, batch: torch.Tensor) -> Outputs: ...
 
-    def finish(self, outputs: Outputs, context: Any, **options) -> Any: ...
+    # finish(outputs, context, **options): each model names its own options (a score threshold,
+    # an NMS IoU), which a method here cannot say without demanding that every model take any keyword.
+    @property
+    def finish(self) -> Callable[..., Any]: ...
 
 
 def as_outputs(result) -> Outputs:

@@ -23,7 +23,7 @@ from cvdemo import registry
 from cvdemo.registry import Task
 from cvdemo.weights import DOWNLOAD_CONNECT_TIMEOUT_S, PackFile, Status, TorchvisionWeights, _hash_prefix
 
-Progress = Callable[[float, str], None]  # (fraction of the whole job, what is happening)
+Progress = Callable[[float, str], object]  # (fraction of the whole job, what is happening); the result is ignored
 CHUNK = 1 << 16
 
 # Which tasks each page's lessons use, for the "ready / needs a download" line on every page.
@@ -122,7 +122,8 @@ def download(item: Download, on_bytes: Callable[[int, int | None], None] | None 
         if not resumed:
             have = 0
         length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else item.size_bytes
+        announced = have + int(length) if length is not None else None  # what the server promised
+        total = announced if announced is not None else item.size_bytes
         try:
             with open(item.partial, "ab" if resumed else "wb") as out:
                 while block := response.read(CHUNK):
@@ -130,8 +131,8 @@ def download(item: Download, on_bytes: Callable[[int, int | None], None] | None 
                     have += len(block)
                     if on_bytes:
                         on_bytes(have, total)
-            if length is not None and have < total:
-                raise http.client.IncompleteRead(b"", total - have)
+            if announced is not None and have < announced:
+                raise http.client.IncompleteRead(b"", announced - have)
         except (OSError, http.client.HTTPException) as exc:  # connection dropped: the partial file stays for the next try
             raise FetchFailed(f"download of {item.target.name} stopped after {have} of {total or '?'} bytes "
                               f"({exc.__class__.__name__}); run it again to resume") from None
@@ -195,7 +196,8 @@ def fetch_all(mirror: str | None = None, on_progress: Progress | None = None, in
 class PageReadiness:
     ready: list[str]
     need_download: list[str]  # titles of models that `weights fetch --all` would bring
-    missing: list[str]  # not here, or changed on disk (corrupt): `python -m cvdemo weights` says how to fix each
+    missing: list[str]
+    corrupt: list[str] = field(default_factory=list)  # on disk but not the pinned file: never loaded
 
 
 def page_readiness(page_file: str) -> PageReadiness | None:
@@ -204,8 +206,7 @@ def page_readiness(page_file: str) -> PageReadiness | None:
     if tasks is None:
         return None
     specs = {s.name: s for task in tasks for s in registry.all_models(task)}.values()
-    groups: dict[Status, list[str]] = {Status.READY: [], Status.DOWNLOADABLE: [], Status.MISSING: []}
+    groups: dict[Status, list[str]] = {status: [] for status in Status}
     for spec in specs:
-        status = spec.status().status
-        groups[Status.MISSING if status is Status.CORRUPT else status].append(spec.title)
-    return PageReadiness(groups[Status.READY], groups[Status.DOWNLOADABLE], groups[Status.MISSING])
+        groups[spec.status().status].append(spec.title)
+    return PageReadiness(groups[Status.READY], groups[Status.DOWNLOADABLE], groups[Status.MISSING], groups[Status.CORRUPT])

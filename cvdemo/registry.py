@@ -140,8 +140,8 @@ def load_model(name: str, device: torch.device | str | None = None) -> Any:
 def default_live_model(task: Task) -> ModelSpec:
     """The preferred ready model of ``task`` for live video: the lowest ``live_rank`` (set from the
     live benchmark: the fastest that holds the frame-rate target), else the default."""
-    ranked = [s for s in ready_models(task) if s.live_rank is not None]
-    return min(ranked, key=lambda s: s.live_rank) if ranked else default_model(task)
+    ranked = [(s.live_rank, s) for s in ready_models(task) if s.live_rank is not None]
+    return min(ranked, key=lambda pair: pair[0])[1] if ranked else default_model(task)
 
 
 def status_rows() -> list[dict]:

@@ -264,9 +264,10 @@ class TorchvisionWeights(WeightSource):
             if self.alias is not None and found.resolve() == (self.alias.locate() or Path()).resolve():
                 return self.alias.status()
             return WeightsStatus(Status.CORRUPT, problem, f"rm {found} && {fetch}")
-        shipped = self.alias.locate() if self.alias is not None else None
-        if shipped is not None and self.alias.integrity_problem(shipped) is not None:
-            return self.alias.status()  # reinstalling the package makes it work offline again
+        if self.alias is not None:
+            shipped = self.alias.locate()
+            if shipped is not None and self.alias.integrity_problem(shipped) is not None:
+                return self.alias.status()  # reinstalling the package makes it work offline again
         return WeightsStatus(
             Status.DOWNLOADABLE,
             f"{self.filename} from the torchvision zoo (needs internet)",
@@ -372,7 +373,7 @@ def _link_into(source: Path, target: Path) -> Path:
 _ORPHAN = re.compile(r"^.+\.tmp(\d+)(?:-\d+)?$")
 
 
-def atomic_write(target: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(target: Path, write: Callable[[IO[bytes]], object]) -> None:  # object: ``write``'s result (a byte count) is ignored
     """Write ``target`` so that no reader ever sees it half-written: ``write`` fills a hidden
     temporary file in the same directory, which is flushed to disk and then renamed over the
     target. On any failure the temporary file is removed and the error propagates."""
@@ -400,7 +401,7 @@ def _atomic_place(target: Path, make: Callable[[Path], None]) -> None:
 def remove_orphans(directory: Path) -> list[Path]:
     """Delete temporary files that a killed or failed process left in ``directory`` (those whose
     process is gone); returns what was deleted."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(directory.iterdir())
     except OSError:

@@ -171,7 +171,7 @@ def test_face_verification_distance_subject(require_ready):
     subject = verification_subject(registry.load_model("dlib_resnet", torch.device("cpu")), a, b)
     assert subject.scalar
     with torch.no_grad():
-        distance = float(subject.model(subject.inputs)[0])
+        distance = -float(subject.model(subject.inputs)[0])  # the explained score is −distance (red: the same on both pages)
     assert 0.2 < distance < 0.6  # same person (dlib's golden distance for this pair is about 0.35)
     result = attribute("occlusion", subject.model, subject.inputs, None, patch=30, stride=30)
     assert result.map.shape == (150, 150) and np.isfinite(result.map).all()

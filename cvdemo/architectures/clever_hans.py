@@ -32,7 +32,7 @@ def frame(image: np.ndarray, size: int = FRAME) -> np.ndarray:
     """Shorter side resized to ``size``, centre-cropped square: the part of the photo the network sees."""
     height, width = image.shape[:2]
     scale = size / min(height, width)
-    resized = Image.fromarray(image).resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
+    resized = Image.fromarray(image).resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BILINEAR)
     left, top = (resized.width - size) // 2, (resized.height - size) // 2
     return np.asarray(resized.crop((left, top, left + size, top + size)))
 
@@ -108,7 +108,7 @@ class Experiment:
 
 def run(backbone: transfer.Backbone, demo: str = "objects", classes: Sequence[str] = ("cat", "coffee cup"),
         tagged: str = "cat", per_class: int = 8, seed: int = 0, epochs: int = 25,
-        tag: tuple[float, float] = TAG_SIZE, progress: Callable[[int, int], None] | None = None) -> Experiment:
+        tag: tuple[float, float] = TAG_SIZE, progress: Callable[[int, int], object] | None = None) -> Experiment:  # object: the result is ignored
     """Train the probe with every training image of ``tagged`` stamped, then test with and without tags."""
     names, train, test = transfer.demo_set(demo, per_class, 6, seed)
     chosen = [names.index(c) for c in classes]

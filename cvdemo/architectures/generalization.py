@@ -24,7 +24,7 @@ def rotated(image: np.ndarray, angle: float) -> np.ndarray:
     """The framed square turned by ``angle`` degrees (counter-clockwise) inside its inscribed circle."""
     size = image.shape[0]
     fill = tuple(int(v) for v in image.reshape(-1, 3).mean(0).round())
-    turned = Image.fromarray(image).rotate(angle, resample=Image.BILINEAR, fillcolor=fill)
+    turned = Image.fromarray(image).rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=fill)
     circle = Image.new("L", (size, size), 0)
     ImageDraw.Draw(circle).ellipse([0, 0, size - 1, size - 1], fill=255)
     background = Image.new("RGB", (size, size), fill)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 import torch
@@ -71,14 +71,16 @@ class DepthNet(nn.Module):
             raise ValueError("depth must be even and at least 4 (stem + pairs of convolutions + classifier)")
         self.depth, self.residual = depth, residual
         self.stem = nn.Conv2d(1, width, 3, padding=1)
-        self.body = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(depth - 2))
+        convs = [nn.Conv2d(width, width, 3, padding=1) for _ in range(depth - 2)]  # typed, unlike the ModuleList's items
+        self.body = nn.ModuleList(convs)
         self.head = nn.Linear(width, classes)
         if residual and identity_start:
             # The lectures' "solution by construction": each block starts as the identity (its
             # second convolution at zero), so a deep residual net starts as a shallow one.
-            for second in self.body[1::2]:
+            for second in convs[1::2]:
                 nn.init.zeros_(second.weight)
-                nn.init.zeros_(second.bias)
+                if second.bias is not None:  # always, with Conv2d's default bias=True
+                    nn.init.zeros_(second.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.stem(x))
@@ -87,16 +89,18 @@ class DepthNet(nn.Module):
             x = F.relu(x + out if self.residual else out)
         return self.head(x.mean((2, 3)))
 
-    def weighted_layers(self) -> list[nn.Module]:
+    def weighted_layers(self) -> list[nn.Conv2d | nn.Linear]:
         """Input to output."""
-        return [self.stem, *self.body, self.head]
+        body = cast(list[nn.Conv2d], list(self.body))  # a ModuleList's items are typed as plain Modules
+        return [self.stem, *body, self.head]
 
 
 def gradient_norms(net: DepthNet, images: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
     """‖∂L/∂W‖ of every weighted layer, input to output, for one batch (cross-entropy loss)."""
     net.zero_grad()
     F.cross_entropy(net(images), labels).backward()
-    norms = np.array([float(layer.weight.grad.norm()) for layer in net.weighted_layers()])
+    grads = [layer.weight.grad for layer in net.weighted_layers()]
+    norms = np.array([float(grad.norm()) if grad is not None else 0.0 for grad in grads])  # None: no gradient reached it
     net.zero_grad()
     return norms
 
@@ -147,8 +151,8 @@ def train(depth: int, residual: bool, train_set, test_set, *, epochs: int = 8, l
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-        loss, run.train_accuracy = _evaluate(net, images, labels)
-        run.losses.append(loss if np.isfinite(loss) else float("inf"))
+        train_loss, run.train_accuracy = _evaluate(net, images, labels)
+        run.losses.append(train_loss if np.isfinite(train_loss) else float("inf"))
         if on_epoch:
             on_epoch(run)
     run.seconds = time.perf_counter() - started

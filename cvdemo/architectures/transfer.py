@@ -24,7 +24,7 @@ from torch import fx, nn
 
 from cvdemo.architectures.graph import trace
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[int, int], object]  # object: the result is ignored (a UI lambda returns its bar)
 
 
 # --- demo data sets from photos that ship with scikit-image --------------------------------------

@@ -57,6 +57,7 @@ def load_labelled_photos(labels: Path) -> LabelledPhotos:
 def main_objects_found(truth: ImageTruth, shown, iou: float = 0.5) -> list[str]:
     """Classes of the counted (not crowd) labels some shown box of the same class overlaps by ``iou``."""
     found = match_image(truth, shown, iou).truth_found
+    assert truth.crowd is not None and truth.difficult is not None  # ImageTruth.__post_init__ fills both
     counted = ~(truth.crowd | truth.difficult)
     return [label for label, hit, counts in zip(truth.labels, found, counted) if hit and counts]
 

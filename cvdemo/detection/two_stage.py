@@ -10,6 +10,7 @@ against ``torchvision.ops.roi_pool`` / ``roi_align``, which the detectors themse
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -93,7 +94,8 @@ def roi_pool_bins(box: Sequence[float], spatial_scale: float, size: tuple[int, i
 
 def roi_pool(features: torch.Tensor, box: Sequence[float], spatial_scale: float, output: int = POOLED) -> torch.Tensor:
     """``(C, output, output)``: the maximum of each bin (0 for a bin that holds no cell)."""
-    bins = roi_pool_bins(box, spatial_scale, features.shape[-2:], output)
+    height, width = features.shape[-2:]
+    bins = roi_pool_bins(box, spatial_scale, (height, width), output)
     maps = features[0]
     pooled = torch.zeros(maps.shape[0], output, output, dtype=maps.dtype)
     for i, (r0, r1) in enumerate(bins.rows):
@@ -176,21 +178,24 @@ class Quantisation:
 def quantisation(box: Sequence[float], feature_map: FeatureMap) -> Quantisation:
     from cvdemo.detection.boxes import iou
 
-    box = np.asarray(box, dtype=np.float64)
+    asked = np.asarray(box, dtype=np.float64)
     read = quantised_box(box, feature_map.spatial_scale, feature_map.size)
-    return Quantisation(box, read, read - box, iou(box, read))
+    return Quantisation(asked, read, read - asked, iou(asked, read))
 
 
 # ---------------------------------------------------------------------------------------------
 # Box parameterisation and the multi-task loss
 
 
-def _centre_size(box: Sequence[float]) -> tuple[float, float, float, float]:
+Box = Sequence[float] | np.ndarray  # x1, y1, x2, y2: a list, a tuple, or an array (what decode returns)
+
+
+def _centre_size(box: Box) -> tuple[float, float, float, float]:
     x1, y1, x2, y2 = (float(v) for v in box)
     return (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
 
 
-def encode(proposal: Sequence[float], box: Sequence[float]) -> np.ndarray:
+def encode(proposal: Sequence[float], box: Box) -> np.ndarray:
     """R-CNN's regression targets of ``box`` relative to ``proposal``: ``tx = (x − xa)/wa``,
     ``ty = (y − ya)/ha``, ``tw = log(w/wa)``, ``th = log(h/ha)``."""
     px, py, pw, ph = _centre_size(proposal)
@@ -234,7 +239,7 @@ class MultiTaskLoss:
         return self.classification + self.lam * self.localisation
 
 
-def multitask_loss(proposal: Sequence[float], truth: Sequence[float], predicted: Sequence[float],
+def multitask_loss(proposal: Sequence[float], truth: Sequence[float], predicted: Box,
                    class_probability: float, lam: float = 1.0, foreground_iou: float = 0.5) -> MultiTaskLoss:
     """Fast R-CNN's ``L(p, u, t^u, v) = L_cls(p, u) + λ[u ≥ 1] L_loc(t^u, v)`` for one proposal.
 
@@ -321,7 +326,7 @@ def time_pipelines(classifier, image: np.ndarray, proposal_seconds: float, propo
     for index, (name, detect) in enumerate(detectors):
         report(0.6 + 0.4 * index / max(1, len(detectors)), f"{name}…")
         detect(image)  # the first call may build caches
-        seconds = _median_seconds(lambda detect=detect: detect(image))
+        seconds = _median_seconds(functools.partial(detect, image))
         _, lecture, lecture_seconds = LECTURE_TIMINGS[2] if "R-CNN" in name else LECTURE_TIMINGS[3]
         timings.append(PipelineTiming(name, lecture, lecture_seconds, seconds, "the whole detector, median of 3 runs"))
     report(1.0, "done")

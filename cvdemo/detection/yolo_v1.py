@@ -160,23 +160,31 @@ def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lam
     """
     if box[2] <= box[0] or box[3] <= box[1]:
         raise ValueError("the ground-truth box has no area: x2 must exceed x1 and y2 exceed y1")
-    if not levels or any(level.raw is None or level.anchors is None for level in levels):
+    raws: list[np.ndarray] = []  # every level's raw tensor and anchors, known to be there
+    anchor_sets: list[np.ndarray] = []
+    for each in levels:
+        if each.raw is None or each.anchors is None:
+            raise ValueError("the loss needs a YOLO head's raw tensors and anchors")
+        raws.append(each.raw)
+        anchor_sets.append(each.anchors)
+    if not levels:
         raise ValueError("the loss needs a YOLO head's raw tensors and anchors")
     net_box = _to_network(levels[0], box)
     width, height = net_box[2] - net_box[0], net_box[3] - net_box[1]
     cx, cy = (net_box[0] + net_box[2]) / 2, (net_box[1] + net_box[3]) / 2
     # YOLOv3's assignment: the best-fitting anchor shape over all scales decides the scale.
-    fits = [shape_iou(width, height, level.anchors) for level in levels]
+    fits = [shape_iou(width, height, anchors) for anchors in anchor_sets]
     level_index = int(np.argmax([fit.max() for fit in fits]))
     level = levels[level_index]
     anchor = int(np.argmax(fits[level_index]))
-    rows, cols = level.raw.shape[1:]
+    raw, anchors = raws[level_index], anchor_sets[level_index]
+    rows, cols = raw.shape[1:]
     stride = level.stride
     row, col = min(max(int(cy // stride), 0), rows - 1), min(max(int(cx // stride), 0), cols - 1)
     input_side = stride * cols
-    per_anchor = level.raw.reshape(len(level.anchors), -1, rows, cols)
+    per_anchor = raw.reshape(len(anchors), -1, rows, cols)
     tx, ty, tw, th, to = (float(v) for v in per_anchor[anchor, :5, row, col])
-    anchor_w, anchor_h = (float(v) for v in level.anchors[anchor])
+    anchor_w, anchor_h = (float(v) for v in anchors[anchor])
 
     target = (cx / stride - col, cy / stride - row, width / input_side, height / input_side)
     predicted = (float(_sigmoid(tx)), float(_sigmoid(ty)), anchor_w * float(np.exp(tw)) / input_side,
@@ -191,9 +199,9 @@ def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lam
     truth = np.zeros_like(class_probs)
     truth[label] = 1.0
     empty_sum, empty_log, empty_slots = 0.0, 0.0, 0
-    for other in levels:
-        count = len(other.anchors)
-        confidences = _sigmoid(other.raw.reshape(count, -1, *other.raw.shape[1:])[:, 4])
+    for other_raw, other_anchors in zip(raws, anchor_sets):
+        count = len(other_anchors)
+        confidences = _sigmoid(other_raw.reshape(count, -1, *other_raw.shape[1:])[:, 4])
         empty_sum += float((confidences ** 2).sum())
         empty_log += float(-np.log1p(-np.clip(confidences, 0.0, 1.0 - 1e-12)).sum())
         empty_slots += confidences.size
@@ -218,8 +226,9 @@ def yolo_loss(levels: Sequence[HeadLevel], box: Sequence[float], label: int, lam
         LossTerm("classes", "Σ_c −[p_c log p̂_c + (1 − p_c) log(1 − p̂_c)]", 1.0,
                  float(-(truth * np.log(clipped) + (1 - truth) * np.log(1 - clipped)).sum())),
     )
+    ix1, iy1, ix2, iy2 = (float(v) for v in network_to_image(level, predicted_net))
     return LossBreakdown(level_index, row, col, anchor, (anchor_w, anchor_h), float(fits[level_index][anchor]),
-                         target, predicted, tuple(float(v) for v in network_to_image(level, predicted_net)), overlap, confidence,
+                         target, predicted, (ix1, iy1, ix2, iy2), overlap, confidence,
                          label, float(class_probs[label]), empty_slots, terms, cross_entropy)
 
 

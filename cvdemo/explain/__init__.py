@@ -28,10 +28,9 @@ from cvdemo.explain.core import (
 from cvdemo.explain.lrp import LRPAlphaBeta, LRPEpsilon, LRPGamma
 from cvdemo.explain.occlusion import Occlusion
 
-METHODS: dict[str, type[AttributionMethod]] = {
-    cls.name: cls
-    for cls in (Occlusion, *CAPTUM_METHODS, GradCAMPlusPlus, LayerCAM, EigenCAM, LRPEpsilon, LRPGamma, LRPAlphaBeta)
-}
+_CLASSES: tuple[type[AttributionMethod], ...] = (  # annotated: mypy joins a mixed tuple literal to object
+    Occlusion, *CAPTUM_METHODS, GradCAMPlusPlus, LayerCAM, EigenCAM, LRPEpsilon, LRPGamma, LRPAlphaBeta)
+METHODS: dict[str, type[AttributionMethod]] = {cls.name: cls for cls in _CLASSES}
 # Fast enough for a live video stream: one forward and one backward pass.
 LIVE_METHODS = tuple(name for name, cls in METHODS.items() if cls.single_pass)
 

@@ -56,11 +56,11 @@ class LayerMap(AttributionMethod):
         x = inputs.detach().to(model_device(self.model, inputs.device)).float()
         timer = Timer(x.device)
         if layer is None:
-            layer = default_layer(self.model, x[:1], grid)
+            layer = default_layer(self.module, x[:1], grid)
         report(progress, 0.0, f"{self.title}: one forward and one backward pass")
-        with private_copy(self.model, "layer-map") as network:
+        with private_copy(self.module, "layer-map") as network:
             module = resolve(network, layer)
-            captured = {}
+            captured: dict[str, object] = {}
             handle = module.register_forward_hook(lambda _m, _a, out: captured.__setitem__("a", out))
             try:
                 with torch.enable_grad():

@@ -145,7 +145,8 @@ class CaptumMethod(AttributionMethod):
     stochastic = False
     completeness = False  # Σ attribution should equal f(x) − f(baseline)
 
-    def run(self, score: Score, x: torch.Tensor, **options) -> Found:  # pragma: no cover
+    # Each method names its own keyword options (see AttributionMethod.attribute for the signature).
+    def run(self, score: Score, x: torch.Tensor, *args: Any, **options: Any) -> Found:  # pragma: no cover
         raise NotImplementedError
 
     def expected_items(self, x: torch.Tensor, options: dict) -> int:
@@ -178,11 +179,13 @@ class CaptumMethod(AttributionMethod):
                 with torch.no_grad():
                     output = float(select_scores(network(x[:1]), target)[0])
         report(progress, 1.0, f"{self.title}: done")
-        check = None
+        check: Conservation | None = None
+        delta: float | None = None
         if found.total is not None and found.gap is not None:
             check = Conservation(found.total, found.gap, COMPLETENESS_TOLERANCE, "score gap f(x) − f(x′)")
+            delta = found.total - found.gap
         return Attribution(found.maps.astype(np.float32), found.raw.detach().cpu(), self.name, target, timer.seconds(),
-                           output=output, delta=None if check is None else found.total - found.gap,
+                           output=output, delta=delta,
                            conservation=check, signed=found.signed, extras=found.extras)
 
     @contextmanager
@@ -433,7 +436,7 @@ class _Layer(CaptumMethod):
 
     def layer_of(self, score: Score, x: torch.Tensor, layer: str | None, grid) -> tuple[str, nn.Module]:
         if layer is None:
-            layer = default_layer(self.model, x[:1], grid)
+            layer = default_layer(self.module, x[:1], grid)
         return layer, resolve(score.model, layer)
 
 

@@ -309,5 +309,15 @@ class AttributionMethod:
             raise AttributionError(f"{self.title or self.name} needs the network as a torch.nn.Module, not a function")
         self.model = model
 
-    def attribute(self, inputs: torch.Tensor, target: int | TopClass | None = None, **options) -> Attribution:  # pragma: no cover
+    @property
+    def module(self) -> nn.Module:
+        """``model`` as the nn.Module a ``needs_module`` method was given (``__init__`` checked it)."""
+        if not isinstance(self.model, nn.Module):
+            raise AttributionError(f"{self.title or self.name} needs the network as a torch.nn.Module, not a function")
+        return self.model
+
+    # Each method names its own keyword options: ``*args: Any, **options: Any`` is the signature a
+    # subclass may narrow (mypy reads it as "any arguments"), where ``**options`` alone forbids that.
+    def attribute(self, inputs: torch.Tensor, target: int | TopClass | None = None, *args: Any,
+                  **options: Any) -> Attribution:  # pragma: no cover
         raise NotImplementedError

@@ -183,6 +183,8 @@ def face_crop(image: np.ndarray, detector=None, box: Sequence[float] | None = No
 class AnchorScore(nn.Module):
     """One class score of one cell of a dense detection head: ``head(x)[output][:, *index]``."""
 
+    head_grid: tuple[int, int] | None = None  # the explained cell's level grid (read by cvdemo.explain.layers)
+
     def __init__(self, network: nn.Module, output: int, index: tuple[int, ...]):
         super().__init__()
         self.network, self.output, self.index = network, output, tuple(int(i) for i in index)

@@ -167,7 +167,7 @@ class _Cascade:
     onet_threshold: float
     windows: int = 0
     stages: dict[str, np.ndarray] = field(default_factory=dict)
-    boxes: torch.Tensor | None = None  # the square boxes the next stage crops
+    boxes: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 4))  # the square boxes the next stage crops (none before P-Net)
     result: CascadeResult | None = None
 
     def done(self) -> "_Cascade":
@@ -175,6 +175,12 @@ class _Cascade:
         empty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
         self.result = CascadeResult(*empty, self.image_size, self.stages, self.scales, self.windows)
         return self
+
+    def finished(self) -> CascadeResult:
+        """The result, which every cascade has once O-Net (or an earlier empty stage) is done."""
+        if self.result is None:
+            raise RuntimeError("the cascade stopped before O-Net without a result")
+        return self.result
 
 
 def _square(boxes: torch.Tensor) -> torch.Tensor:
@@ -282,7 +288,7 @@ class MTCNN:
             # cheaper than covering each bin of a large box completely.
             self._crop_stage(cascades, 24, 4, self.rnet_forward, self._rnet_stage)
             self._crop_stage(cascades, 48, -1, self.onet_forward, self._onet_stage)
-        return [cascade.result for cascade in cascades]
+        return [cascade.finished() for cascade in cascades]
 
     def _crop_stage(self, cascades: list["_Cascade"], size: int, samples: int, forward, finish) -> None:
         """One ``forward`` over the crops of every image still in the cascade, then each image's ``finish``."""

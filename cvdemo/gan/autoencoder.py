@@ -67,7 +67,7 @@ class AutoEncoderRun:
 
 
 def train(count: int = 256, epochs: int = 20, seed: int = 0, lr: float = 3e-3, batch_size: int = 32,
-          progress: Callable[[int, int], None] | None = None) -> AutoEncoderRun:
+          progress: Callable[[int, int], object] | None = None) -> AutoEncoderRun:  # object: the result is ignored
     """Noise-free shapes (each image its own target); Adam, mean squared error."""
     images, labels = shapes_dataset(count, seed, noise=0.0)
     with torch.random.fork_rng(devices=[]):

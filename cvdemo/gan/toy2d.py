@@ -79,7 +79,7 @@ def grid(resolution: int) -> torch.Tensor:
 def train(modes: int = 8, steps: int = 1000, *, loss: str = "non-saturating", d_steps: int = 1, g_steps: int = 1,
           lr: float = 5e-3,
           hidden: int = 64, batch: int = 256, seed: int = 0, snapshots: int = 10, resolution: int = 60,
-          progress: Callable[[int, int], None] | None = None) -> GanRun:
+          progress: Callable[[int, int], object] | None = None) -> GanRun:  # object: the result is ignored
     """Alternate ``d_steps`` discriminator steps and ``g_steps`` generator steps, ``steps`` times (Adam, β₁ = 0.5)."""
     if loss not in ("non-saturating", "minimax"):
         raise ValueError("loss must be 'non-saturating' or 'minimax'")

@@ -15,6 +15,7 @@ import math
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -55,7 +56,8 @@ def _is_upsampling(module: fx.GraphModule, node: fx.Node) -> bool:
     if node.op == "call_function":
         return getattr(node.target, "__name__", "") in ("resize_bilinear", "resize_nearest_neighbor", "interpolate")
     if node.op == "call_module":
-        return isinstance(module.get_submodule(node.target), torch.nn.ConvTranspose2d)
+        # a call_module node's target is the module's name
+        return isinstance(node.target, str) and isinstance(module.get_submodule(node.target), torch.nn.ConvTranspose2d)
     return False
 
 
@@ -66,6 +68,14 @@ def _is_concat(node: fx.Node) -> bool:
 def _shape(node) -> tuple[int, ...] | None:
     meta = getattr(node, "meta", {}).get("tensor_meta")
     return tuple(meta.shape) if meta is not None else None
+
+
+def _propagated_shape(node: fx.Node) -> tuple[int, ...]:
+    """The shape ShapeProp recorded for a node that yields a tensor."""
+    shape = _shape(node)
+    if shape is None:
+        raise ValueError(f"node {node.name} has no recorded tensor shape")
+    return shape
 
 
 def _descendants(node: fx.Node) -> set[fx.Node]:
@@ -86,20 +96,21 @@ def find_skips(module: fx.GraphModule, input_size: tuple[int, int]) -> list[Skip
     for node in module.graph.nodes:
         if not _is_upsampling(module, node):
             continue
-        size = _shape(node)[-2:]
+        size = _propagated_shape(node)[-2:]
         after = _descendants(node)
-        for merge in sorted(after, key=order.get):
+        for merge in sorted(after, key=order.__getitem__):
             if merge.op != "call_function" or not (merge.target in _ADD or _is_concat(merge)):
                 continue
-            inputs = merge.args[0] if _is_concat(merge) else merge.args
+            # a concatenation's first argument is the list of the maps it joins
+            inputs = cast(Sequence[fx.node.Argument], merge.args[0]) if _is_concat(merge) else merge.args
             others = [a for a in inputs if isinstance(a, fx.Node) and a not in after and a is not node]
-            sources = [a for a in others if _shape(a) and _shape(a)[-2:] == size and order[a] < order[node]]
+            sources = [a for a in others if (shape := _shape(a)) and shape[-2:] == size and order[a] < order[node]]
             if sources:
                 source = sources[0]
                 readers = tuple(u.name for u in source.users if u in after)
                 skips.append(Skip(source.name, node.name, merge.name, "concatenation" if _is_concat(merge) else "addition",
-                                  readers, _shape(source)[1], tuple(size),
-                                  input_size[1] / size[1], _shape(merge)[1]))
+                                  readers, _propagated_shape(source)[1], (size[0], size[1]),
+                                  input_size[1] / size[1], _propagated_shape(merge)[1]))
                 break
     return sorted(skips, key=lambda s: -s.stride)
 

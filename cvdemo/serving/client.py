@@ -21,12 +21,15 @@ import copy
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from cvdemo.serving import SERVED_STAGES, FrameDropped, ServingUnavailable, app_name
+
+if TYPE_CHECKING:
+    from cvdemo.serving.cluster import LocalHead
 
 ENV_ADDRESS = "CVDEMO_SERVE"  # a Ray address (host:port), or "auto" to start a local server
 ENV_BASE_PORT = "CVDEMO_SERVE_PORT"  # with "auto": the first of the local head's eight ports
@@ -64,7 +67,7 @@ class ServingClient:
         self._handles: dict[str, Any] = {}
         self._failed_at = 0.0
         self._lock = threading.Lock()
-        self._head = None
+        self._head: LocalHead | None = None  # the local Ray head this process started (address "auto")
         self._thread = threading.Thread(target=self._connect, name="cvdemo-serve-connect", daemon=True)
         self._thread.start()
 
@@ -156,8 +159,8 @@ class ServingClient:
 
     def status(self, timeout_s: float = 2.0) -> dict:
         """Where inference runs, for the Home page: address, replicas, recent batch sizes, queue."""
-        report = {"mode": "served", "address": self.address, "state": self.state, "message": self.message,
-                  "deployments": []}
+        report: dict[str, Any] = {"mode": "served", "address": self.address, "state": self.state,
+                                  "message": self.message, "deployments": []}
         if self.state != "ready":
             return report
         from ray import serve

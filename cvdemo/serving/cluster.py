@@ -45,7 +45,7 @@ def use_token_auth() -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
         if "ray" in sys.modules:
             # Ray read its settings when imported: refresh them, as Ray does when it turns tokens on
-            from ray._raylet import Config
+            from ray._raylet import Config  # type: ignore[attr-defined]  # in the compiled module; ray's _raylet.pyi omits it
 
             Config.initialize("")
 

@@ -50,7 +50,8 @@ class ModelServer:
         nobody waits for it and it is not computed (None comes back)."""
         self.in_flight += 1
         try:
-            return await self.run_batch((inputs, expires_at))
+            # serve.batch (applied in _deployment_class) turns run_batch into a call per request with its own reply
+            return await self.run_batch((inputs, expires_at))  # type: ignore[arg-type, return-value]
         finally:
             self.in_flight -= 1
 

@@ -6,6 +6,8 @@ A link is ``/<page>?view=<view's slug>`` (:func:`cvdemo.concepts.link`); each pa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import streamlit as st
 
 from cvdemo import concepts
@@ -18,14 +20,15 @@ def views_of(page: str) -> tuple[str, ...]:
     """The views a page offers, as its selector labels them."""
     from cvdemo.ui import architectures, detection, explain, faces, gan, segmentation
 
-    return tuple({
+    views: dict[str, Mapping[str, object]] = {  # annotated: mypy joins the pages' different VIEWS to object
         concepts.DETECTION: detection.VIEWS,
         concepts.SEGMENTATION: segmentation.VIEWS,
         concepts.FACES: faces.VIEWS,
         concepts.GAN: gan.VIEWS,
         concepts.EXPLAIN: explain.VIEWS,
         concepts.ARCH: architectures.VIEWS,
-    }[page])
+    }
+    return tuple(views[page])
 
 
 def concept_search() -> None:
@@ -44,6 +47,8 @@ def concept_search() -> None:
             st.markdown(f"**{concept.concept}** — no view yet · _{concept.lecture}_")
             continue
         st.page_link(f"pages/{files[concept.page]}", label=f"{concept.concept} → {concept.page} › {concept.section}",
-                     query_params={VIEW_PARAMETER: slug(concept.section)}, help=concept.lecture)
+                     # a page without a named view opens at its first (as concepts.link does)
+                     query_params={VIEW_PARAMETER: slug(concept.section)} if concept.section else None,
+                     help=concept.lecture)
     if len(hits) > MAX_HITS:
         st.caption(f"{len(hits) - MAX_HITS} more: add a word to narrow the search.")

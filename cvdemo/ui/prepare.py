@@ -12,7 +12,7 @@ def readiness_note(page_file: str) -> None:
     readiness = page_readiness(page_file)
     if readiness is None:
         return
-    waiting = readiness.need_download + readiness.missing
+    waiting = readiness.need_download + readiness.missing + readiness.corrupt
     if not waiting:
         st.caption(f"✅ All {len(readiness.ready)} models of this page's lessons are ready offline.")
         return
@@ -23,6 +23,9 @@ def readiness_note(page_file: str) -> None:
             st.markdown("**Need a download:** " + ", ".join(readiness.need_download))
         if readiness.missing:
             st.markdown("**Missing:** " + ", ".join(readiness.missing) + " (`python -m cvdemo weights` says how to fix)")
+        if readiness.corrupt:
+            st.markdown("**Corrupt file, never loaded:** " + ", ".join(readiness.corrupt)
+                        + " (`python -m cvdemo weights` says how to fix)")
 
 
 def prepare_for_class() -> None:

@@ -70,8 +70,8 @@ def similarity_section(g: Gallery, add_sample_faces: Callable[[Gallery], object]
     broken = [r for r in reports if r.worst_triangle is not None and r.name != "dot product"]
     if broken:
         pick = st.selectbox("Show the worst broken triangle of", [r.name for r in broken], key="fv_sim_triangle")
-        r = next(x for x in broken if x.name == pick)
-        a, b, c = r.worst_triangle
+        # (the second test only narrows the type: broken holds reports with a broken triangle)
+        a, b, c = next(x.worst_triangle for x in broken if x.name == pick and x.worst_triangle is not None)
         values = similarity.axiom_form(pick, similarity.pairwise(pick, descriptors, sigma))
         tags = [f"{e.name} #{i + 1}" for i, e in enumerate(g.entries)]
         columns = st.columns(4)
