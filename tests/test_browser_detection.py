@@ -59,7 +59,7 @@ def test_analysis_tabs_render(open_page, save_screenshot, detector_spec):
     _open_tab(page, "🔥 Where a one-stage head looks")
     if detector_spec.family.startswith("one-stage"):
         page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=120_000)
-        assert page.locator('[data-testid="stImage"]').count() >= 2
+        assert page.locator('[data-testid="stImage"]').count() >= 1  # an overlay per output level (CenterNet has one)
     save_screenshot(page, "detection_head_levels")
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import image_by_caption, shown_text, wait_for_streamlit
+from tests.conftest import image_by_caption, pick_view, shown_text, wait_for_streamlit
 
 pytestmark = pytest.mark.browser
 
 
 def _open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
+    pick_view(page, name)
     wait_for_streamlit(page, 300)
 
 
