@@ -6,6 +6,8 @@ is ready offline with its real metadata; the others become ready once downloaded
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -29,7 +31,33 @@ def softmax_classification(logits: torch.Tensor, categories) -> Classification:
     return Classification(F.softmax(logits.float(), dim=1)[0].cpu().numpy(), categories)
 
 
-class TorchvisionClassifier:
+class ImageNetBatchStages(ABC):
+    """The batch API's three stages for an ImageNet classifier that has ``preprocess(image)``,
+    ``network``, ``device`` and ``categories``."""
+
+    network: torch.nn.Module
+    device: torch.device
+    categories: tuple[str, ...]
+
+    @abstractmethod
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """One image → its normalised ``(1, 3, 224, 224)`` input."""
+
+    def prepare(self, image: np.ndarray) -> Prepared:
+        return Prepared(self.preprocess(image))
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """``(N, 3, 224, 224)`` normalised -> logits ``(N, 1000)``."""
+        return classifier_forward(self.network, batch, self.device)
+
+    def finish(self, outputs: Outputs, context=None) -> Classification:
+        return softmax_classification(outputs[0][None], self.categories)
+
+    def classify(self, image: np.ndarray) -> Classification:
+        return run_one(self, image)
+
+
+class TorchvisionClassifier(ImageNetBatchStages):
     """An ImageNet classifier with the preprocessing its weights' metadata prescribe."""
 
     def __init__(self, network: torch.nn.Module, weights_enum, device: torch.device):
@@ -56,18 +84,6 @@ class TorchvisionClassifier:
         tensor = tensor.unsqueeze(0).float().div_(255.0)
         return (tensor - self.mean) / self.std
 
-    def prepare(self, image: np.ndarray) -> Prepared:
-        return Prepared(self.preprocess(image))
-
-    def forward(self, batch: torch.Tensor) -> Outputs:
-        """``(N, 3, 224, 224)`` normalised -> logits ``(N, 1000)``."""
-        return classifier_forward(self.network, batch, self.device)
-
-    def finish(self, outputs: Outputs, context=None) -> Classification:
-        return softmax_classification(outputs[0][None], self.categories)
-
-    def classify(self, image: np.ndarray) -> Classification:
-        return run_one(self, image)
 
 
 def _zoo_classifier(name: str, title: str, builder_name: str, enum_name: str, *, alias: PackageFile | None = None,

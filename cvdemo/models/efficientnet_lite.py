@@ -28,10 +28,8 @@ import torch
 from torch import nn
 
 from cvdemo.images import to_tensor
-from cvdemo.batching import Outputs, Prepared, run_one
-from cvdemo.models.classifiers import classifier_forward, softmax_classification
+from cvdemo.models.classifiers import ImageNetBatchStages
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.results import Classification
 from cvdemo.weights import PackageFile
 
 BN_EPS = 1e-3
@@ -134,7 +132,7 @@ def imagenet_categories() -> tuple[str, ...]:
     return tuple(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-class EfficientNetLiteClassifier:
+class EfficientNetLiteClassifier(ImageNetBatchStages):
     """ImageClassifier wrapper with the Lite checkpoints' own preprocessing (see module docstring)."""
 
     def __init__(self, network: nn.Module, device: torch.device):
@@ -158,18 +156,6 @@ class EfficientNetLiteClassifier:
         tensor = tensor.unsqueeze(0).float().div_(255.0)
         return (tensor - self.mean) / self.std
 
-    def prepare(self, image: np.ndarray) -> Prepared:
-        return Prepared(self.preprocess(image))
-
-    def forward(self, batch: torch.Tensor) -> Outputs:
-        """``(N, 3, 224, 224)`` normalised -> logits ``(N, 1000)``."""
-        return classifier_forward(self.network, batch, self.device)
-
-    def finish(self, outputs: Outputs, context=None) -> Classification:
-        return softmax_classification(outputs[0][None], self.categories)
-
-    def classify(self, image: np.ndarray) -> Classification:
-        return run_one(self, image)
 
 
 def build(device: torch.device) -> EfficientNetLiteClassifier:
