@@ -57,29 +57,25 @@ def _settle(page, seconds: float = 120) -> None:
         time.sleep(0.3)
 
 
+LIVE_VIEWS = {  # view → (page title, the view's title in its picker)
+    "detection": ("Detection", "🎥 Live webcam"),
+    "segmentation": ("Segmentation", "Live webcam"),
+    "faces": ("Face verification", "Gallery & identify"),
+    "explain": ("Explainability", "Live webcam"),
+}
+
+
 def _open_view(page, view: str) -> None:
-    if view == "detection":
-        page.goto("/Detection")
-        _settle(page)
-        page.get_by_role("tab", name="🎥 Live webcam").click()
-    elif view == "segmentation":
-        page.goto("/Segmentation")
-        _settle(page)
-        page.get_by_text("Live webcam", exact=True).first.click()
-    elif view == "faces":
-        page.goto("/Face_verification")
-        _settle(page)
-        page.get_by_text("Gallery & identify", exact=True).first.click()
-        _settle(page)
+    from cvdemo.ui.pages import view_link
+
+    if view not in LIVE_VIEWS:
+        raise ValueError(f"unknown view {view!r}; one of {', '.join(LIVE_VIEWS)}")
+    page.goto(view_link(*LIVE_VIEWS[view]))  # the view's deep link, as the concept index opens it
+    _settle(page)
+    if view == "faces":  # live identification needs a gallery
         page.get_by_role("button", name=re.compile("Add the sample faces")).click()
         _settle(page, 300)
         page.get_by_text("The live webcam", exact=True).first.click()
-    elif view == "explain":
-        page.goto("/Explainability")
-        _settle(page)
-        page.get_by_text("Live webcam", exact=True).first.click()
-    else:
-        raise ValueError(f"unknown view {view!r}")
     _settle(page, 300)
 
 
@@ -99,6 +95,10 @@ def measure_view(browser, base_url: str, view: str, seconds: float, shots: Path 
             strip.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / f"live_{view}.png"))
         return {"view": view, "fps": float(fps), "latency_ms": float(latency), "frames": int(frames), "readout": text.strip()}
+    except Exception:
+        if shots is not None:  # what the page showed when it went wrong
+            page.screenshot(path=str(shots / f"live_{view}_failed.png"))
+        raise
     finally:
         context.close()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
 
 from cvdemo.cli import CliError
 from cvdemo.cli._common import print_json
@@ -30,6 +32,10 @@ def register(subparsers) -> None:
                         help="ports BASE … BASE+7 for the local server a serve run starts (default 6379 …)")
     parser.add_argument("--max-batch-size", type=int, default=8, help="local server only (default 8)")
     parser.add_argument("--batch-wait-ms", type=float, default=5.0, help="local server only (default 5)")
+    parser.add_argument("--concurrent-batches", type=int, default=None,
+                        help="local server only: batches a replica runs at once (default: two per CPU, two on a GPU)")
+    parser.add_argument("--warm-seconds", type=float, default=5.0,
+                        help="unmeasured load first, while new batch shapes are compiled (default 5)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     parser.add_argument("--device", default=None, help="cuda, mps, cpu or auto (in-process models)")
     parser.set_defaults(func=run)
@@ -48,11 +54,20 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--seconds must be in (0, {MAX_SECONDS}], got {args.seconds}")
     if not 0 < args.fps <= 120:
         raise CliError(f"--fps must be in (0, 120], got {args.fps}")
+    if not 0 <= args.warm_seconds <= MAX_SECONDS:
+        raise CliError(f"--warm-seconds must be in [0, {MAX_SECONDS}], got {args.warm_seconds}")
     wrapper = registry.load_model(args.model, args.device)
     if args.backend == "local":
-        report = run_streams(wrapper, args.model, "local", args.streams, args.seconds, args.fps)
+        from cvdemo.fastpath import accelerate
+
+        # the network as the app's live views run it in-process (cvdemo.ui.common.cached_model(fast=True))
+        report = run_streams(accelerate(wrapper), args.model, "local", args.streams, args.seconds, args.fps,
+                             warm_seconds=args.warm_seconds)
     else:
-        report = _served_run(wrapper, args)
+        # Ray's driver prints the cluster's warnings (a controller killed at shutdown…) on stdout,
+        # which must hold nothing but the report
+        with contextlib.redirect_stdout(sys.stderr):
+            report = _served_run(wrapper, args)
     if args.json:
         print_json(report.as_dict())
     else:
@@ -75,7 +90,8 @@ def _served_run(wrapper, args: argparse.Namespace):
             head = LocalHead(args.port or DEFAULT_BASE_PORT)
             address = head.start()
             wait_until_running(deploy([args.model], ServeOptions(max_batch_size=args.max_batch_size,
-                                                                 batch_wait_s=args.batch_wait_ms / 1000.0)))
+                                                                 batch_wait_s=args.batch_wait_ms / 1000.0,
+                                                                 concurrent_batches=args.concurrent_batches)))
         client = ServingClient(address)
         if client.wait(120) != "ready":
             raise CliError(f"the inference server at {address} is not usable: {client.message}")
@@ -83,7 +99,8 @@ def _served_run(wrapper, args: argparse.Namespace):
         if not client.serves(args.model, stage):
             raise CliError(f"the server at {address} does not serve {args.model}")
         return run_streams(served(wrapper, args.model, client), args.model, "serve", args.streams, args.seconds,
-                           args.fps, batch_counts=lambda: client.replica_stats(args.model, stage)["batch_counts"])
+                           args.fps, batch_counts=lambda: client.replica_stats(args.model, stage)["batch_counts"],
+                           warm_seconds=args.warm_seconds)
     except ServingUnavailable as exc:
         raise CliError(str(exc)) from exc
     finally:

@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     parser.add_argument("--gpu-fraction", type=float, default=None,
                         help="GPU share per replica when the cluster has GPUs (default: 1 / number of deployments)")
     parser.add_argument("--device", default=None, help="device inside the replicas: cuda, mps, cpu (default: the best there)")
+    parser.add_argument("--concurrent-batches", type=int, default=None,
+                        help="batches a replica runs at once (default: two per CPU of a node, two with a GPU)")
     parser.set_defaults(func=run)
 
 
@@ -46,11 +48,13 @@ def options_from(args: argparse.Namespace):
         raise CliError(f"--batch-wait-ms must be between 0 and 1000, got {args.batch_wait_ms}")
     if args.max_replicas < 1:
         raise CliError(f"--max-replicas must be at least 1, got {args.max_replicas}")
+    if args.concurrent_batches is not None and not 1 <= args.concurrent_batches <= 64:
+        raise CliError(f"--concurrent-batches must be between 1 and 64, got {args.concurrent_batches}")
     if args.gpu_fraction is not None and not 0 < args.gpu_fraction <= 1:
         raise CliError(f"--gpu-fraction must be in (0, 1], got {args.gpu_fraction}")
     return ServeOptions(max_batch_size=args.max_batch_size, batch_wait_s=args.batch_wait_ms / 1000.0,
                         max_replicas=args.max_replicas, cpus_per_replica=args.cpus_per_replica,
-                        gpu_fraction=args.gpu_fraction, device=args.device)
+                        gpu_fraction=args.gpu_fraction, device=args.device, concurrent_batches=args.concurrent_batches)
 
 
 def served_models(requested: list[str] | None) -> list[str]:

@@ -175,12 +175,13 @@ class ServingClient:
             app = applications.get(name)
             replicas = sum(count for deployment in (app.deployments.values() if app else ())
                            for state, count in deployment.replica_states.items() if str(state).endswith("RUNNING"))
-            row = {"deployment": name, "replicas": replicas, "recent_batches": [], "in_flight": None}
+            row = {"deployment": name, "replicas": replicas, "recent_batches": [], "in_flight": None, "queue_ms_p50": None}
             remaining = deadline - time.monotonic()
             if remaining > 0:
                 try:
                     stats = self._handle(name).stats.remote().result(timeout_s=remaining)
-                    row.update(recent_batches=stats["recent_batches"][-8:], in_flight=stats["in_flight"])
+                    row.update(recent_batches=stats["recent_batches"][-8:], in_flight=stats["in_flight"],
+                               queue_ms_p50=stats.get("queue_ms_p50"))
                 except Exception:  # a busy replica: leave its numbers out rather than wait
                     pass
             report["deployments"].append(row)

@@ -63,22 +63,12 @@ def _one_frame(wrapper):
     return lambda chip: wrapper.finish(image_outputs(wrapper.forward(wrapper.prepare(chip).inputs), 0), None)
 
 
-def run_streams(wrapper, model: str, backend: str, streams: int, seconds: float, fps: float = 30.0,
-                batch_counts=None) -> LoadReport:
-    """Run ``streams`` simulated cameras for ``seconds``. ``batch_counts()`` (served only) gives the
-    server's cumulative {batch size: count}; the report's batch figures are the run's share."""
+def _drive(call, frames: list[np.ndarray], backend: str, streams: int, seconds: float, fps: float):
+    """``streams`` camera threads calling ``call`` for ``seconds``: per-stream latencies (s) and drops."""
     from cvdemo.serving.client import live_deadline
 
-    if not 1 <= streams <= MAX_STREAMS:
-        raise ValueError(f"streams must be between 1 and {MAX_STREAMS}, got {streams}")
-    if not 0 < seconds <= MAX_SECONDS:
-        raise ValueError(f"seconds must be in (0, {MAX_SECONDS}], got {seconds}")
-    frames = camera_frames(model)
-    call = _one_frame(wrapper)
-    call(frames[0])  # warm: first-call allocations are not what a lecture sees
     latencies: list[list[float]] = [[] for _ in range(streams)]
     dropped = [0] * streams
-    before = dict(batch_counts()) if batch_counts else {}
     start = time.monotonic() + 0.1
     stop_at = start + seconds
 
@@ -114,6 +104,26 @@ def run_streams(wrapper, model: str, backend: str, streams: int, seconds: float,
         thread.start()
     for thread in threads:
         thread.join(seconds + 120)
+    return latencies, dropped
+
+
+def run_streams(wrapper, model: str, backend: str, streams: int, seconds: float, fps: float = 30.0,
+                batch_counts=None, warm_seconds: float = 0.0) -> LoadReport:
+    """Run ``streams`` simulated cameras for ``seconds``. ``batch_counts()`` (served only) gives the
+    server's cumulative {batch size: count}; the report's batch figures are the run's share.
+    ``warm_seconds``: the same load first, unmeasured, so that the batch shapes it brings are
+    compiled (a replica traces each new one in the background) before the measured run."""
+    if not 1 <= streams <= MAX_STREAMS:
+        raise ValueError(f"streams must be between 1 and {MAX_STREAMS}, got {streams}")
+    if not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be in (0, {MAX_SECONDS}], got {seconds}")
+    frames = camera_frames(model)
+    call = _one_frame(wrapper)
+    call(frames[0])  # warm: first-call allocations are not what a lecture sees
+    if warm_seconds > 0:
+        _drive(call, frames, backend, streams, min(warm_seconds, MAX_SECONDS), fps)
+    before = dict(batch_counts()) if batch_counts else {}
+    latencies, dropped = _drive(call, frames, backend, streams, seconds, fps)
     all_latencies = np.array([x for per in latencies for x in per]) * 1000.0
     done = len(all_latencies)
     if batch_counts:

@@ -37,7 +37,8 @@ def inference_status() -> None:
                         "with other viewers' frames on the server, and finished here.")
             rows = [{"deployment": row["deployment"], "replicas": row["replicas"],
                      "recent batch sizes": " ".join(map(str, row["recent_batches"])) or "–",
-                     "requests in flight": "–" if row["in_flight"] is None else row["in_flight"]}
+                     "requests in flight": "–" if row["in_flight"] is None else row["in_flight"],
+                     "queue wait p50 (ms)": "–" if row.get("queue_ms_p50") is None else row["queue_ms_p50"]}
                     for row in report["deployments"]]
             st.dataframe(rows, hide_index=True, width="stretch")
     limits = StreamLimits.from_env()
