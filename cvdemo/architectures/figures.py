@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
-from cvdemo.architectures.graph import LayerGraph, ReceptiveField
+from cvdemo.architectures.graph import LayerGraph
+from cvdemo.fx_geometry import ReceptiveField
 
 # Stops of a perceptually ordered dark-to-bright colour map (close to matplotlib's "inferno"),
 # interpolated linearly: heatmaps must not depend on matplotlib being installed.
