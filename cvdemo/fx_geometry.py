@@ -740,9 +740,11 @@ def rule_for(node: fx.Node, module: nn.Module | None = None) -> Rule | None:
 
 
 def propagate(step: Step) -> FieldState | None:
-    """The state after ``step``'s op. An op without a rule is not guessed at: its output keeps a
-    global field global and stops following a local one (or, for ``crop_exact``, it is "untracked":
-    not local)."""
+    """The state after ``step``'s op.
+
+    An op without a rule is not guessed at: a global field stays global and a local one becomes
+    "untracked". With ``crop_exact``, so does an op whose rule is not marked ``crop_exact``.
+    """
     rule = rule_for(step.node, step.module)
     if rule is None or (step.crop_exact and not rule.crop_exact):
         return lost(step.first.field)
