@@ -485,3 +485,9 @@ def test_anchor_fit_measures_a_missed_portrait_against_the_anchors():
     # she is a little bigger than that anchor both ways: shape IoU = 344·319 / (w·h)
     assert width > 344 and height > 319
     assert person["shape IoU"] == pytest.approx(344 * 319 / (width * height), abs=0.01)
+
+
+def test_every_supported_section_kind_has_a_layer_builder():
+    from cvdemo.yolo.darknet import LAYER_BUILDERS, SUPPORTED_SECTIONS
+
+    assert set(LAYER_BUILDERS) == set(SUPPORTED_SECTIONS)

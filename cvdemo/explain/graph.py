@@ -10,8 +10,9 @@ Two clients:
   before it, every residual ``+`` an explicit module a rule can be attached to, and no module
   called twice in one forward pass (hooks keep per-call state).
 
-A module written with Python control flow on tensor values cannot be traced; callers catch
-:class:`GraphError` and fall back to a method that treats the model as a black box.
+Tracing and the per-op window rules are :mod:`cvdemo.fx_geometry`'s, shared with the architecture
+explorer. A module written with Python control flow on tensor values cannot be traced; callers
+catch :class:`GraphError` and fall back to a method that treats the model as a black box.
 """
 
 from __future__ import annotations
@@ -19,49 +20,23 @@ from __future__ import annotations
 import copy
 import math
 import operator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.fx as fx
-import torch.nn.functional as F
 from torch import nn
 
+from cvdemo import fx_geometry
+from cvdemo.fx_geometry import INPUT_FIELD, FieldState, GraphError, ReceptiveField, Step
 from cvdemo.geometry import pair
-
-
-class GraphError(RuntimeError):
-    """The model cannot be traced or rewritten; the message says why."""
-
-
-class _OneInput(nn.Module):
-    """``forward(x)`` around a module whose own signature fx cannot trace (``forward(self, *inputs)``)."""
-
-    def __init__(self, inner: nn.Module):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(x)
-
 
 # Subclasses of these (e.g. a convolution with TensorFlow's SAME padding computed from the input
 # size) stay single leaf calls in the trace instead of being traced into their Python.
-LEAF_TYPES = (
+LEAF_TYPES: tuple[type[nn.Module], ...] = (
     nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d,
     nn.AdaptiveAvgPool2d, nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU,
     nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.GELU, nn.ELU, nn.Sigmoid, nn.Tanh, nn.Hardtanh,
 )
-
-
-class _Tracer(fx.Tracer):
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return super().is_leaf_module(m, module_qualified_name) or isinstance(m, LEAF_TYPES)
-
-
-def _symbolic_trace(module: nn.Module) -> fx.GraphModule:
-    graph = _Tracer().trace(module)
-    return fx.GraphModule(module, graph, module.__class__.__name__)
 
 
 def disable_inplace(module: nn.Module) -> None:
@@ -70,19 +45,14 @@ def disable_inplace(module: nn.Module) -> None:
     activation would overwrite."""
     for child in module.modules():
         if getattr(child, "inplace", False) is True:
-            child.inplace = False
+            vars(child)["inplace"] = False  # a plain flag, which nn.Module's __setattr__ is not typed for
 
 
 def trace(module: nn.Module) -> fx.GraphModule:
+    """The graph of ``module`` (with its in-place activations turned off), torch's layers and
+    :data:`LEAF_TYPES` as single calls; :class:`GraphError` when it cannot be traced."""
     disable_inplace(module)
-    try:
-        return _symbolic_trace(module)
-    except Exception as first:  # fx raises many kinds (TraceError, TypeError, NotImplementedError…)
-        try:
-            return _symbolic_trace(_OneInput(module))
-        except Exception:
-            raise GraphError(f"cannot trace {type(module).__name__} with torch.fx "
-                             f"({first.__class__.__name__}: {first})") from None
+    return fx_geometry.trace(module, LEAF_TYPES)[0]
 
 
 def set_submodule(root: nn.Module, qualified_name: str, module: nn.Module) -> None:
@@ -102,27 +72,29 @@ def fold_batchnorm(gm: fx.GraphModule) -> int:
     calls: dict[str, int] = {}
     for node in gm.graph.nodes:
         if node.op == "call_module":
-            calls[node.target] = calls.get(node.target, 0) + 1
+            calls[str(node.target)] = calls.get(str(node.target), 0) + 1
     folded = 0
     for node in list(gm.graph.nodes):
-        if node.op != "call_module" or not isinstance(modules.get(node.target), nn.modules.batchnorm._BatchNorm):
+        norm = modules.get(str(node.target)) if node.op == "call_module" else None
+        if not isinstance(norm, nn.modules.batchnorm._BatchNorm):
             continue
         producer = node.args[0]
         if not isinstance(producer, fx.Node) or producer.op != "call_module" or len(producer.users) != 1:
             continue
-        layer = modules.get(producer.target)
-        norm = modules[node.target]
-        if calls.get(producer.target, 0) != 1 or calls.get(node.target, 0) != 1 or norm.training:
+        layer = modules.get(str(producer.target))
+        if calls.get(str(producer.target), 0) != 1 or calls.get(str(node.target), 0) != 1 or norm.training:
             continue
         if not norm.track_running_stats or norm.running_mean is None:
             continue
-        if type(layer) in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
+        fused: nn.Module
+        # Exact classes only: a subclass may compute something else in forward (SAME padding, say).
+        if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and type(layer) in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
             fused = torch.nn.utils.fusion.fuse_conv_bn_eval(layer.eval(), norm)
-        elif type(layer) is nn.Linear and isinstance(norm, nn.BatchNorm1d):
+        elif isinstance(layer, nn.Linear) and type(layer) is nn.Linear and isinstance(norm, nn.BatchNorm1d):
             fused = torch.nn.utils.fusion.fuse_linear_bn_eval(layer.eval(), norm)
         else:
             continue
-        set_submodule(gm, producer.target, fused)
+        set_submodule(gm, str(producer.target), fused)
         node.replace_all_uses_with(producer)
         gm.graph.erase_node(node)
         folded += 1
@@ -159,128 +131,10 @@ def unshare_modules(gm: fx.GraphModule) -> int:
 # Locality: which feature-map positions depend on which input pixels
 
 
-@dataclass(frozen=True)
-class Window:
-    """Output position ``j`` of a local layer reads input rows ``[j*stride - pad, j*stride - pad + field)``.
-
-    Per dimension (rows, columns), in the pixels of the reference tensor (the network input, or
-    the input of a graph piece). ``pad`` counts the zero rows before the first input row.
-    """
-
-    stride: tuple[int, int] = (1, 1)
-    pad: tuple[int, int] = (0, 0)
-    field: tuple[int, int] = (1, 1)
-
-    def then(self, kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int],
-             dilation: tuple[int, int] = (1, 1)) -> "Window":
-        """The window after one more layer with this kernel, stride, padding before and dilation."""
-        return Window(
-            tuple(s * t for s, t in zip(self.stride, stride)),
-            tuple(p + q * s for p, q, s in zip(self.pad, pad, self.stride)),
-            tuple(f + d * (k - 1) * s for f, d, k, s in zip(self.field, dilation, kernel, self.stride)),
-        )
-
-    @staticmethod
-    def union(windows: list["Window"]) -> "Window | None":
-        """Elementwise ops (``+``, ``*``, concatenation) read the union of their inputs' windows."""
-        if not windows:
-            return None
-        stride = windows[0].stride
-        if any(w.stride != stride for w in windows):
-            return None
-        pad = tuple(max(w.pad[d] for w in windows) for d in range(2))
-        end = tuple(max(w.field[d] - w.pad[d] for w in windows) for d in range(2))
-        return Window(stride, pad, tuple(e + p for e, p in zip(end, pad)))
-
-    def affected(self, start: int, stop: int, size: int, dim: int) -> tuple[int, int]:
-        """Output positions (half-open range, clipped to ``size``) whose window meets input ``[start, stop)``."""
-        s, p, f = self.stride[dim], self.pad[dim], self.field[dim]
-        low = math.floor((start + p - f) / s) + 1
-        high = math.ceil((stop + p) / s)
-        return max(0, low), min(size, max(high, low + 1))
-
-
-POINTWISE_MODULES = (
-    nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardswish, nn.Hardsigmoid,
-    nn.SiLU, nn.GELU, nn.ELU, nn.SELU, nn.CELU, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Softplus, nn.Mish,
-    nn.Identity, nn.Dropout, nn.Dropout2d, nn.AlphaDropout,
-)
-POINTWISE_FUNCTIONS = {
-    operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul, operator.neg,
-    torch.add, torch.sub, torch.mul, torch.div, torch.relu, torch.sigmoid, torch.tanh, torch.clamp,
-    torch.neg, torch.abs, F.relu, F.relu6, F.leaky_relu, F.hardswish, F.hardsigmoid, F.silu, F.gelu, F.elu,
-    F.hardtanh, F.sigmoid, F.tanh, F.dropout, F.mish, F.softplus,
-}
-POINTWISE_METHODS = {
-    "relu", "relu_", "sigmoid", "tanh", "clamp", "clamp_", "clamp_min", "clamp_max", "add", "add_", "mul",
-    "mul_", "sub", "div", "neg", "abs", "contiguous", "float", "half", "to",
-}
-
-
-def _pad_before(module: nn.Module, kernel, stride, dilation) -> tuple[int, int]:
-    """Zero rows/columns before the first input row.
-
-    Read from the attributes for PyTorch's own classes; *measured* for subclasses that compute
-    their padding in ``forward`` (TensorFlow's SAME, say), which attributes do not describe.
-    """
-    if type(module) in (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d):
-        if isinstance(module.padding, str):
-            return (0, 0) if module.padding == "valid" else tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))
-        return pair(module.padding)
-    measured = _measure_pad(module, kernel, stride, dilation, 0)
-    if measured is None:
-        raise GraphError(f"cannot tell how {type(module).__name__} pads its input")
-    if any(s > 1 for s in stride) and _measure_pad(module, kernel, stride, dilation, 1) != measured:
-        # TensorFlow's SAME with stride 2 pads differently for odd and even sizes: a crop could
-        # change the parity of this layer's input, so the layer cannot be run on crops.
-        raise GraphError(f"{type(module).__name__}'s padding depends on its input size")
-    return measured
-
-
-def _measure_pad(module: nn.Module, kernel, stride, dilation, offset: int) -> tuple[int, int] | None:
-    """Find P such that output j reads rows [j·s − P, j·s − P + k_eff), from impulse responses.
-
-    A copy with all-ones weights and no bias is fed a single lit row (then column); the outputs
-    that light up are exactly those whose window holds it (max and average pooling behave the
-    same on a non-negative impulse). Input sizes are multiples of the stride, as the occlusion
-    planner's crops are, because TensorFlow's SAME padding depends on that.
-    """
-    probe = copy.deepcopy(module).float().cpu().eval()
-    channels = 1
-    if getattr(probe, "weight", None) is not None:
-        with torch.no_grad():
-            probe.weight.fill_(1.0)
-            if getattr(probe, "bias", None) is not None:
-                probe.bias.zero_()
-        channels = probe.in_channels
-    effective = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-    sizes = [s * (e + 8) + offset for s, e in zip(stride, effective)]
-    result = []
-    for dim in range(2):
-        s, e, n = stride[dim], effective[dim], sizes[dim]
-        candidates = set(range(-2 * e - s, 2 * e + s))
-        for row in range(n // 2, n // 2 + s):
-            x = torch.zeros(1, channels, sizes[0], sizes[1])
-            if dim == 0:
-                x[:, :, row, :] = 1.0
-            else:
-                x[:, :, :, row] = 1.0
-            with torch.no_grad():
-                out = probe(x)
-            lit = out.abs().amax(dim=(0, 1, 3 - dim)) > 0
-            observed = {j for j, on in enumerate(lit.tolist()) if on}
-            candidates = {p for p in candidates
-                          if {j for j in range(len(lit)) if j * s - p <= row < j * s - p + e} == observed}
-        if len(candidates) != 1:
-            return None
-        result.append(candidates.pop())
-    return tuple(result)
-
-
 def _is_channel_constant(node: fx.Node, gm: fx.GraphModule) -> bool:
     """A parameter/buffer broadcast per channel (shape (C, 1, 1) or smaller) keeps ops translation-invariant."""
     try:
-        value = operator.attrgetter(node.target)(gm)
+        value = operator.attrgetter(str(node.target))(gm)
     except AttributeError:
         return False
     return isinstance(value, torch.Tensor) and (value.ndim < 2 or value.shape[-1] == value.shape[-2] == 1)
@@ -293,77 +147,46 @@ def _constant_shape_ok(node: fx.Node, gm: fx.GraphModule) -> bool:
     return shape is not None and (len(shape) < 2 or shape[-1] == shape[-2] == 1)
 
 
-def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, Window | None],
-                 constants: set[fx.Node] | None = None) -> Window | None:
+def layer_window(node: fx.Node, gm: fx.GraphModule, windows: dict[fx.Node, ReceptiveField | None],
+                 constants: set[fx.Node] | None = None) -> ReceptiveField | None:
     """The window of ``node`` given its inputs' windows, or None if the op is not local.
 
     Local means: translation-equivariant with a finite window, so that computing it on a crop of
-    its input gives the same values wherever the crop holds the whole window. Global pooling,
-    flattening, reshapes, resizing and anything unknown are not.
+    its input gives the same values wherever the crop holds the whole window (the rules of
+    :mod:`cvdemo.fx_geometry` marked ``crop_exact``). Global pooling, flattening, reshapes,
+    resizing and anything unknown are not. Needs ``tensor_meta`` from ShapeProp.
     """
-    tensor_args = [a for a in node.all_input_nodes]
-    inputs: list[Window] = []
     constants = constants or set()
-    for arg in tensor_args:
+    states: list[FieldState] = []
+    shapes: list[tuple[int, ...] | None] = []
+    for arg in node.all_input_nodes:
         if arg.op == "get_attr" or arg in constants:
             if not _constant_shape_ok(arg, gm):
                 return None
             continue
         window = windows.get(arg)
-        if window is None:
+        shape = spatial_shape(arg)
+        if window is None or shape is None:
             return None
-        inputs.append(window)
-    if node.op == "call_module":
-        module = gm.get_submodule(node.target)
-        if len(inputs) != 1:
-            return None
-        (window,) = inputs
-        if isinstance(module, nn.Conv2d):
-            kernel, stride, dilation = pair(module.kernel_size), pair(module.stride), pair(module.dilation)
-            try:
-                return window.then(kernel, stride, _pad_before(module, kernel, stride, dilation), dilation)
-            except GraphError:
-                return None
-        if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-            if module.ceil_mode:
-                return None  # the last window's existence depends on the input size
-            kernel = pair(module.kernel_size)
-            stride = pair(module.stride if module.stride is not None else module.kernel_size)
-            dilation = pair(getattr(module, "dilation", 1))
-            try:
-                return window.then(kernel, stride, _pad_before(module, kernel, stride, dilation), dilation)
-            except GraphError:
-                return None
-        if isinstance(module, (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d)):
-            left, _right, top, _bottom = module.padding
-            return window.then((1, 1), (1, 1), (top, left))
-        if isinstance(module, POINTWISE_MODULES):
-            return window
+        states.append(FieldState(window, (len(shape) - 2, len(shape) - 1)))
+        shapes.append(shape)
+    if node.op not in ("call_module", "call_function", "call_method") or not states:
         return None
-    if node.op == "call_function":
-        if node.target in POINTWISE_FUNCTIONS:
-            return Window.union(inputs)
-        if node.target is F.pad:
-            pads = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
-            mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
-            if mode != "constant" or not isinstance(pads, (tuple, list)) or len(pads) < 4 \
-                    or not all(isinstance(p, int) for p in pads) or len(inputs) != 1:
-                return None
-            return inputs[0].then((1, 1), (1, 1), (pads[2], pads[0]))
-        if node.target is torch.cat:
-            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
-            return Window.union(inputs) if dim in (1, -3) else None
+    module = gm.get_submodule(str(node.target)) if node.op == "call_module" else None
+    if module is not None and len(states) != 1:
         return None
-    if node.op == "call_method":
-        if node.target in POINTWISE_METHODS:
-            return Window.union(inputs)
+    state = fx_geometry.propagate(Step(node, module, states, shapes, spatial_shape(node), crop_exact=True))
+    if state is None or not state.field.is_local or state.field.gated:
         return None
-    return None
+    return state.field
 
 
-def windows_from(gm: fx.GraphModule, start: fx.Node) -> dict[fx.Node, Window | None]:
-    """Windows of every node after ``start``, relative to ``start``'s output (None: not local)."""
-    windows: dict[fx.Node, Window | None] = {start: Window()}
+def windows_from(gm: fx.GraphModule, start: fx.Node) -> dict[fx.Node, ReceptiveField | None]:
+    """Windows of every node after ``start``, relative to ``start``'s output (None: not local).
+
+    Needs ``tensor_meta`` from :class:`torch.fx.passes.shape_prop.ShapeProp`.
+    """
+    windows: dict[fx.Node, ReceptiveField | None] = {start: INPUT_FIELD}
     constants: set[fx.Node] = set()  # parameters/buffers and what is computed from them alone
     active = False
     for node in gm.graph.nodes:
@@ -444,9 +267,9 @@ def subgraph(gm: fx.GraphModule, start: fx.Node, end: fx.Node | None) -> fx.Grap
         if node.op == "output":
             result = fx.map_arg(node.args[0], lookup)
             break
-        env[node] = graph.node_copy(node, lookup)
+        copied = env[node] = graph.node_copy(node, lookup)
         if node is end:
-            result = env[node]
+            result = copied
             break
     graph.output(result)
     piece = fx.GraphModule(gm, graph)

@@ -46,6 +46,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from cvdemo.device import autocast
 from cvdemo.explain import graph as G
+from cvdemo.fx_geometry import ReceptiveField
 from cvdemo.geometry import pair
 from cvdemo.explain.core import (
     Attribution,
@@ -84,7 +85,7 @@ def patch_spans(size: tuple[int, int], patch: tuple[int, int], stride: tuple[int
     return tuple(spans)
 
 
-def _changed_ranges(window: G.Window, map_size, spans) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def _changed_ranges(window: ReceptiveField, map_size, spans) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """Per dimension, the (lows, highs) of the outputs each patch position can change in a map."""
     ranges = []
     for dim in range(2):
@@ -298,7 +299,8 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
         (r_sizes, r_starts) = regions[v]
         crop, crop_starts = [], []
         for dim in range(2):
-            s, p, f = window.stride[dim], window.pad[dim], window.field[dim]
+            axis = window.axes()[dim]
+            s, p, f = axis.jump, axis.pad, axis.size
             n_in = in_shape[2 + dim]
             if out_shape[2 + dim] * s > n_in + s or n_in % s:
                 # Sizes that the stride does not divide would misalign crops clamped at the end.
@@ -315,7 +317,7 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
             crop_starts.append(starts)
         if crop[0] >= in_shape[2] and crop[1] >= in_shape[3]:
             return None  # the crop is the whole map: nothing saved
-        return tuple(crop), tuple(crop_starts), (window.stride[0], window.stride[1])
+        return tuple(crop), tuple(crop_starts), (window.axes()[0].jump, window.axes()[1].jump)
 
     # Dynamic programme over cut sequences.
     infinity = float("inf")

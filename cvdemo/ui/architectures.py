@@ -19,6 +19,7 @@ from cvdemo.architectures.convolutionalize import (ClassMap, check_equal, class_
                                                    describe_conversion, find_pooled_head)
 from cvdemo.architectures.explorer import effective_field, fit_to_input, load_network, weights_ready
 from cvdemo.architectures.graph import LayerGraph, analyse
+from cvdemo.fx_geometry import GraphError
 from cvdemo.images import ImageLoadError, fit_longest_side, load_image
 from cvdemo.registry import Task
 from cvdemo.ui.arithmetic_view import arithmetic_section
@@ -261,7 +262,7 @@ def _has_pooled_head(name: str) -> bool:
             network = cached_model(name).network
         find_pooled_head(network)
         return True
-    except (TypeError, TraceError):  # several dense layers at the end, or not traceable
+    except (TypeError, TraceError, GraphError):  # several dense layers at the end, or not traceable
         return False
 
 
@@ -646,6 +647,8 @@ def _results(backbone: transfer.Backbone) -> None:
         st.info(f"The trained head belongs to {result['backbone']}; train again for {backbone.name}.")
         return
     final = head.final
+    if final is None:
+        return  # stopped before its first epoch: nothing to report
     a, b, c, d = st.columns(4)
     a.metric("Held-out accuracy", f"{100 * final.val_accuracy:.0f}%" if final.val_accuracy is not None else "no held-out images",
              help=f"chance: {100 / len(head.classes):.0f}%")

@@ -42,6 +42,7 @@ left over mean the ``.cfg`` and ``.weights`` do not belong together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,6 +291,8 @@ class YoloLayer(nn.Module):
     (width, height); per anchor the channels are ``tx, ty, tw, th, objectness, class_0 … class_C-1``.
     """
 
+    anchors: torch.Tensor  # a buffer, so that it follows the module to its device
+
     def __init__(self, anchors: list[tuple[float, float]], mask: list[int], classes: int):
         super().__init__()
         self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32).reshape(-1, 2), persistent=False)
@@ -346,7 +349,7 @@ class DarknetNetwork(nn.Module):
 
     @property
     def heads(self) -> list[YoloLayer]:
-        return [self.layers[i] for i in self.yolo_indices]
+        return [layer for layer in self.layers if isinstance(layer, YoloLayer)]
 
     def conv_layers(self) -> list[tuple[int, ConvLayer]]:
         return [(i, layer) for i, layer in enumerate(self.layers) if isinstance(layer, ConvLayer)]
@@ -379,79 +382,117 @@ def _resolve(section: Section, index: int, offset: int) -> int:
     return target
 
 
-def _build_layer(section: Section, index: int, shape: tuple[int, int, int],
-                 shapes: list[tuple[int, int, int]]) -> tuple[nn.Module, tuple[int, int, int]]:
+Shape = tuple[int, int, int]  # (channels, height, width) of a layer's output
+LayerBuilder = Callable[[Section, int, Shape, list[Shape]], tuple[nn.Module, Shape]]
+
+
+def _check_activation(section: Section, activation: str) -> None:
+    if activation not in ACTIVATIONS:
+        raise DarknetError(f"{section.where}: unknown activation {activation!r}; supported: {', '.join(ACTIVATIONS)}")
+
+
+def _build_net(section: Section, index: int, shape: Shape, shapes: list[Shape]) -> tuple[nn.Module, Shape]:
+    raise DarknetError(f"{section.where}: [net] may only appear first")
+
+
+def _build_convolutional(section: Section, index: int, shape: Shape, shapes: list[Shape]) -> tuple[nn.Module, Shape]:
     channels, height, width = shape
-    kind = section.kind
-    if kind == "net":
-        raise DarknetError(f"{section.where}: [net] may only appear first")
-    if kind == "convolutional":
-        filters = section.get_int("filters", 1)
-        size = section.get_int("size", 1)
-        stride = section.get_int("stride", 1)
-        padding = size // 2 if section.get_int("pad", 0) else section.get_int("padding", 0)
-        groups = section.get_int("groups", 1)
-        activation = section.get_str("activation", "logistic")  # Darknet's default
-        if activation not in ACTIVATIONS:
-            raise DarknetError(f"{section.where}: unknown activation {activation!r}; supported: {', '.join(ACTIVATIONS)}")
-        if channels % groups or filters % groups:
-            raise DarknetError(f"{section.where}: groups={groups} does not divide {channels} input / {filters} output channels")
-        layer = ConvLayer(channels, filters, size, stride, padding, groups, activation, bool(section.get_int("batch_normalize", 0)))
-        out_h = (height + 2 * padding - size) // stride + 1
-        out_w = (width + 2 * padding - size) // stride + 1
-        return layer, (filters, out_h, out_w)
-    if kind == "maxpool":
-        stride = section.get_int("stride", 1)
-        size = section.get_int("size", stride)
-        layer = MaxPoolLayer(size, stride, section.get_int("padding", size - 1))
-        return layer, (channels, layer.output_size(height), layer.output_size(width))
-    if kind == "upsample":
-        stride = section.get_int("stride", 2)
-        if stride < 1:
-            raise DarknetError(f"{section.where}: only positive upsample strides are supported, got {stride}")
-        return UpsampleLayer(stride, section.get_float("scale", 1.0)), (channels, height * stride, width * stride)
-    if kind == "route":
-        offsets = section.get_ints("layers")
-        if not offsets:
-            raise DarknetError(f"{section.where}: 'layers' is empty")
-        sources = [_resolve(section, index, offset) for offset in offsets]
-        groups, group_id = section.get_int("groups", 1), section.get_int("group_id", 0)
-        sizes = {shapes[s][1:] for s in sources}
-        if len(sizes) != 1:
-            raise DarknetError(f"{section.where}: cannot concatenate layers {sources} of different sizes {sorted(sizes)}")
-        total = sum(shapes[s][0] for s in sources)
-        if any(shapes[s][0] % groups for s in sources):
-            raise DarknetError(f"{section.where}: groups={groups} does not divide the routed channels")
-        out_h, out_w = sizes.pop()
-        return RouteLayer(sources, groups, group_id), (total // groups, out_h, out_w)
-    if kind == "shortcut":
-        source = _resolve(section, index, section.get_int("from"))
-        if shapes[source] != shape:
-            raise DarknetError(f"{section.where}: shortcut from layer {source} of shape {shapes[source]} "
-                               f"does not match the previous layer's {shape}")
-        activation = section.get_str("activation", "linear")
-        if activation not in ACTIVATIONS:
-            raise DarknetError(f"{section.where}: unknown activation {activation!r}; supported: {', '.join(ACTIVATIONS)}")
-        return ShortcutLayer(source, activation), shape
-    if kind == "yolo":
-        classes = section.get_int("classes", 20)
-        values = section.get_floats("anchors")
-        if len(values) % 2:
-            raise DarknetError(f"{section.where}: 'anchors' must be width,height pairs; got {len(values)} numbers")
-        all_anchors = [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
-        if section.get_int("num", len(all_anchors)) != len(all_anchors):
-            raise DarknetError(f"{section.where}: num={section.get_int('num')} but {len(all_anchors)} anchors are listed")
-        mask = section.get_ints("mask", list(range(len(all_anchors))))
-        if any(not 0 <= m < len(all_anchors) for m in mask):
-            raise DarknetError(f"{section.where}: mask {mask} refers to anchors beyond the {len(all_anchors)} given")
-        expected = len(mask) * (classes + 5)
-        if channels != expected:
-            raise DarknetError(f"{section.where}: the layer before has {channels} channels, but {len(mask)} anchors × "
-                               f"(5 + {classes} classes) need {expected}")
-        if section.get_float("scale_x_y", 1.0) != 1.0 or section.get_int("new_coords", 0):
-            raise DarknetError(f"{section.where}: scale_x_y / new_coords (YOLOv4 box decoding) are not supported")
-        return YoloLayer([all_anchors[m] for m in mask], mask, classes), shape
-    raise DarknetError(f"{section.where}: unknown layer type [{section.header}]")
+    filters = section.get_int("filters", 1)
+    size = section.get_int("size", 1)
+    stride = section.get_int("stride", 1)
+    padding = size // 2 if section.get_int("pad", 0) else section.get_int("padding", 0)
+    groups = section.get_int("groups", 1)
+    activation = section.get_str("activation", "logistic")  # Darknet's default
+    _check_activation(section, activation)
+    if channels % groups or filters % groups:
+        raise DarknetError(f"{section.where}: groups={groups} does not divide {channels} input / {filters} output channels")
+    layer = ConvLayer(channels, filters, size, stride, padding, groups, activation, bool(section.get_int("batch_normalize", 0)))
+    out_h = (height + 2 * padding - size) // stride + 1
+    out_w = (width + 2 * padding - size) // stride + 1
+    return layer, (filters, out_h, out_w)
+
+
+def _build_maxpool(section: Section, index: int, shape: Shape, shapes: list[Shape]) -> tuple[nn.Module, Shape]:
+    channels, height, width = shape
+    stride = section.get_int("stride", 1)
+    size = section.get_int("size", stride)
+    layer = MaxPoolLayer(size, stride, section.get_int("padding", size - 1))
+    return layer, (channels, layer.output_size(height), layer.output_size(width))
+
+
+def _build_upsample(section: Section, index: int, shape: Shape, shapes: list[Shape]) -> tuple[nn.Module, Shape]:
+    channels, height, width = shape
+    stride = section.get_int("stride", 2)
+    if stride < 1:
+        raise DarknetError(f"{section.where}: only positive upsample strides are supported, got {stride}")
+    return UpsampleLayer(stride, section.get_float("scale", 1.0)), (channels, height * stride, width * stride)
+
+
+def _build_route(section: Section, index: int, shape: Shape, shapes: list[Shape]) -> tuple[nn.Module, Shape]:
+    offsets = section.get_ints("layers")
+    if not offsets:
+        raise DarknetError(f"{section.where}: 'layers' is empty")
+    sources = [_resolve(section, index, offset) for offset in offsets]
+    groups, group_id = section.get_int("groups", 1), section.get_int("group_id", 0)
+    sizes = {shapes[s][1:] for s in sources}
+    if len(sizes) != 1:
+        raise DarknetError(f"{section.where}: cannot concatenate layers {sources} of different sizes {sorted(sizes)}")
+    total = sum(shapes[s][0] for s in sources)
+    if any(shapes[s][0] % groups for s in sources):
+        raise DarknetError(f"{section.where}: groups={groups} does not divide the routed channels")
+    out_h, out_w = sizes.pop()
+    return RouteLayer(sources, groups, group_id), (total // groups, out_h, out_w)
+
+
+def _build_shortcut(section: Section, index: int, shape: Shape, shapes: list[Shape]) -> tuple[nn.Module, Shape]:
+    source = _resolve(section, index, section.get_int("from"))
+    if shapes[source] != shape:
+        raise DarknetError(f"{section.where}: shortcut from layer {source} of shape {shapes[source]} "
+                           f"does not match the previous layer's {shape}")
+    activation = section.get_str("activation", "linear")
+    _check_activation(section, activation)
+    return ShortcutLayer(source, activation), shape
+
+
+def _build_yolo(section: Section, index: int, shape: Shape, shapes: list[Shape]) -> tuple[nn.Module, Shape]:
+    channels = shape[0]
+    classes = section.get_int("classes", 20)
+    values = section.get_floats("anchors")
+    if len(values) % 2:
+        raise DarknetError(f"{section.where}: 'anchors' must be width,height pairs; got {len(values)} numbers")
+    all_anchors = [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
+    if section.get_int("num", len(all_anchors)) != len(all_anchors):
+        raise DarknetError(f"{section.where}: num={section.get_int('num')} but {len(all_anchors)} anchors are listed")
+    mask = section.get_ints("mask", list(range(len(all_anchors))))
+    if any(not 0 <= m < len(all_anchors) for m in mask):
+        raise DarknetError(f"{section.where}: mask {mask} refers to anchors beyond the {len(all_anchors)} given")
+    expected = len(mask) * (classes + 5)
+    if channels != expected:
+        raise DarknetError(f"{section.where}: the layer before has {channels} channels, but {len(mask)} anchors × "
+                           f"(5 + {classes} classes) need {expected}")
+    if section.get_float("scale_x_y", 1.0) != 1.0 or section.get_int("new_coords", 0):
+        raise DarknetError(f"{section.where}: scale_x_y / new_coords (YOLOv4 box decoding) are not supported")
+    return YoloLayer([all_anchors[m] for m in mask], mask, classes), shape
+
+
+# One builder per section kind (the canonical names of ``_SECTION_KINDS``): it checks the
+# section against the shapes before it and returns the layer with its output shape.
+LAYER_BUILDERS: dict[str, LayerBuilder] = {
+    "net": _build_net,
+    "convolutional": _build_convolutional,
+    "maxpool": _build_maxpool,
+    "upsample": _build_upsample,
+    "route": _build_route,
+    "shortcut": _build_shortcut,
+    "yolo": _build_yolo,
+}
+
+
+def _build_layer(section: Section, index: int, shape: Shape, shapes: list[Shape]) -> tuple[nn.Module, Shape]:
+    builder = LAYER_BUILDERS.get(section.kind)
+    if builder is None:
+        raise DarknetError(f"{section.where}: unknown layer type [{section.header}]")
+    return builder(section, index, shape, shapes)
 
 
 # --------------------------------------------------------------------------------------------
