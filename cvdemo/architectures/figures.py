@@ -32,7 +32,7 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.55,
     if normalise:
         low, high = float(values.min()), float(values.max())
         values = (values - low) / (high - low) if high > low else np.zeros_like(values)
-    resized = np.asarray(Image.fromarray(values).resize((width, height), Image.BILINEAR))
+    resized = np.asarray(Image.fromarray(values).resize((width, height), Image.Resampling.BILINEAR))
     coloured = colormap(resized).astype(np.float32)
     blended = image.astype(np.float32) * (1 - alpha) + coloured * alpha
     return blended.round().clip(0, 255).astype(np.uint8)
@@ -83,14 +83,20 @@ def parameter_breakdown(rows: Sequence[dict]) -> go.Figure:
     return figure
 
 
+def _larger_side(pair: tuple[float, float] | None) -> float:
+    if pair is None:
+        raise ValueError("only a local receptive field has a size and a jump")
+    return max(pair)
+
+
 def receptive_field_growth(graph: LayerGraph) -> go.Figure:
     """Receptive field size and jump (stride) of every spatial layer, against depth."""
     layers = [layer for layer in graph.spatial_layers() if layer.weighted or layer.op in ("MaxPool2d", "AvgPool2d", "max_pool2d", "avg_pool2d")]
     figure = go.Figure()
-    figure.add_scatter(x=list(range(len(layers))), y=[max(layer.field.size) for layer in layers], mode="lines+markers",
+    figure.add_scatter(x=list(range(len(layers))), y=[_larger_side(layer.field.size) for layer in layers], mode="lines+markers",
                        name="receptive field (px)", text=[layer.name for layer in layers],
                        hovertemplate="%{text}<br>RF %{y:g} px<extra></extra>")
-    figure.add_scatter(x=list(range(len(layers))), y=[max(layer.field.jump) for layer in layers], mode="lines",
+    figure.add_scatter(x=list(range(len(layers))), y=[_larger_side(layer.field.jump) for layer in layers], mode="lines",
                        name="jump = total stride (px)", text=[layer.name for layer in layers],
                        hovertemplate="%{text}<br>jump %{y:g} px<extra></extra>", line=dict(dash="dot"))
     figure.add_hline(y=graph.input_size[0], line_dash="dash", annotation_text=f"input {graph.input_size[0]} px")
@@ -110,6 +116,8 @@ def draw_receptive_field(image: np.ndarray, field: ReceptiveField, row: int, col
     height, width = image.shape[:2]
     pil = Image.fromarray(canvas)
     x1, y1, x2, y2 = field.box(row, col)
+    jump, start = field.jump, field.start
+    assert jump is not None and start is not None  # box() above accepted only a local field
     # Dim everything outside the field so the seen region stands out.
     outside = Image.new("L", pil.size, 150)
     ImageDraw.Draw(outside).rectangle([max(0, x1), max(0, y1), min(width - 1, x2), min(height - 1, y2)], fill=0)
@@ -118,14 +126,14 @@ def draw_receptive_field(image: np.ndarray, field: ReceptiveField, row: int, col
     draw.rectangle([x1, y1, x2, y2], outline=(255, 220, 0), width=max(2, width // 150))
     if grid_shape is not None:
         rows, cols = grid_shape
-        (jump_r, jump_c), (start_r, start_c) = field.jump, field.start
+        (jump_r, jump_c), (start_r, start_c) = jump, start
         dot = max(1, width // 250)
         for r in range(rows):
             for c in range(cols):
                 cy, cx = start_r + r * jump_r, start_c + c * jump_c
                 if 0 <= cx < width and 0 <= cy < height:
                     draw.ellipse([cx - dot, cy - dot, cx + dot, cy + dot], fill=(0, 200, 255))
-    cy, cx = field.start[0] + row * field.jump[0], field.start[1] + col * field.jump[1]
+    cy, cx = start[0] + row * jump[0], start[1] + col * jump[1]
     radius = max(3, width // 80)
     draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], outline=(255, 0, 0), width=2)
     return np.asarray(pil)
