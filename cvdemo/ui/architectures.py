@@ -646,6 +646,8 @@ def _results(backbone: transfer.Backbone) -> None:
         st.info(f"The trained head belongs to {result['backbone']}; train again for {backbone.name}.")
         return
     final = head.final
+    if final is None:  # training logs every epoch, so a trained head always has a last one
+        return
     a, b, c, d = st.columns(4)
     a.metric("Held-out accuracy", f"{100 * final.val_accuracy:.0f}%" if final.val_accuracy is not None else "no held-out images",
              help=f"chance: {100 / len(head.classes):.0f}%")
