@@ -335,7 +335,8 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
 
     # Dynamic programme over cut sequences.
     infinity = float("inf")
-    best: dict[fx.Node, tuple[float, fx.Node | None, _Geometry | None]] = {start: (0.0, None, None)}  # node -> (cost so far, previous node, geometry)
+    # node -> (cost so far, previous node, geometry)
+    best: dict[fx.Node, tuple[float, fx.Node | None, _Geometry | None]] = {start: (0.0, None, None)}
     window_cache = {}
     for j, v in enumerate(cuts[1:], start=1):
         best_cost, best_prev, best_geo = infinity, None, None
