@@ -42,7 +42,7 @@ def sample_frame(height: int = 480, width: int = 640) -> np.ndarray:
     from PIL import Image
     from skimage import data
 
-    return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.BILINEAR))
+    return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.Resampling.BILINEAR))
 
 
 def time_call(fn: Callable[[], Any], device: torch.device, runs: int, warmup: int = 2) -> tuple[float, float]:
@@ -112,7 +112,7 @@ def model_cases(device: torch.device, runs: int, names: Iterable[str] | None = N
 
 
 def extra_cases() -> list[Callable[[torch.device, int], list[BenchResult]]]:
-    cases = []
+    cases: list[Callable[[torch.device, int], list[BenchResult]]] = []
     for module_info in pkgutil.walk_packages(cvdemo.__path__, prefix="cvdemo."):
         if module_info.name.endswith(".benchmarks"):
             cases.extend(getattr(importlib.import_module(module_info.name), "CASES", []))
@@ -120,6 +120,7 @@ def extra_cases() -> list[Callable[[torch.device, int], list[BenchResult]]]:
 
 
 def machine_summary(device: torch.device) -> dict:
+    cores: int | None
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -187,7 +187,7 @@ def fit_longest_side(image: np.ndarray, longest: int) -> np.ndarray:
     if scale >= 1:
         return image
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
 
 
 def distinct_names(names: list[str]) -> list[str]:

@@ -49,14 +49,15 @@ class DenseHeadAsConv(nn.Module):
     def __init__(self, network: nn.Module):
         super().__init__()
         pool = getattr(network, "avgpool", None)
-        if not hasattr(network, "features") or not isinstance(getattr(network, "classifier", None), nn.Sequential):
+        classifier = getattr(network, "classifier", None)
+        if not hasattr(network, "features") or not isinstance(classifier, nn.Sequential):
             raise TypeError("expected an AlexNet/VGG-style network with .features and a Sequential .classifier")
         size = pool.output_size if isinstance(pool, nn.AdaptiveAvgPool2d) else None
         kernel = size if isinstance(size, int) else (size[0] if size else None)
-        self.features = network.features
+        self.features = network.get_submodule("features")
         layers: list[nn.Module] = []
         channels = None
-        for module in network.classifier:
+        for module in classifier:
             if isinstance(module, nn.Linear):
                 if channels is None:
                     if kernel is None:
@@ -82,21 +83,21 @@ _PASS_THROUGH_METHODS = {"flatten", "view", "reshape", "squeeze"}
 
 def _is_global_pool(gm: fx.GraphModule, node: fx.Node) -> bool:
     if node.op == "call_module":
-        module = gm.get_submodule(node.target)
+        module = gm.get_submodule(str(node.target))  # a call_module target is the module's qualified name
         return isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size in (1, (1, 1), [1, 1])
     if node.op == "call_function" and node.target is F.adaptive_avg_pool2d:
         size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
         return size in (1, (1, 1), [1, 1])
     if (node.op == "call_method" and node.target == "mean") or (node.op == "call_function" and node.target is torch.mean):
-        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-        dims = [dims] if isinstance(dims, int) else list(dims or [])
-        return {d % 4 for d in dims} == {2, 3}
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        dims = [dim] if isinstance(dim, int) else list(dim) if isinstance(dim, (list, tuple)) else []
+        return {d % 4 for d in dims if isinstance(d, int)} == {2, 3}
     return False
 
 
 def _passes_through(gm: fx.GraphModule, node: fx.Node) -> bool:
     if node.op == "call_module":
-        return isinstance(gm.get_submodule(node.target), _PASS_THROUGH_MODULES)
+        return isinstance(gm.get_submodule(str(node.target)), _PASS_THROUGH_MODULES)
     if node.op == "call_function":
         return node.target in _PASS_THROUGH_FUNCTIONS
     return node.op == "call_method" and node.target in _PASS_THROUGH_METHODS
@@ -119,16 +120,17 @@ def find_pooled_head(network: nn.Module) -> PooledHead:
     node = output.args[0]
     if isinstance(node, (tuple, list)):
         node = node[0]
-    if not (node.op == "call_module" and isinstance(gm.get_submodule(node.target), nn.Linear)):
+    if not (isinstance(node, fx.Node) and node.op == "call_module" and isinstance(gm.get_submodule(str(node.target)), nn.Linear)):
         raise TypeError("the network does not end in a dense layer")
-    linear = network.get_submodule(node.target)
+    linear = network.get_submodule(str(node.target))
+    if not isinstance(linear, nn.Linear):
+        raise TypeError("the network does not end in a dense layer")
     current = node.args[0]
-    while _passes_through(gm, current):
+    while isinstance(current, fx.Node) and _passes_through(gm, current):
         current = current.args[0]
-    if not _is_global_pool(gm, current):
+    if not (isinstance(current, fx.Node) and _is_global_pool(gm, current) and isinstance(current.args[0], fx.Node)):
         raise TypeError("the dense layer is not fed by global average pooling (one dense layer after the pooling is needed)")
-    trunk_node = current.args[0]
-    return PooledHead(names[trunk_node], linear)
+    return PooledHead(names[current.args[0]], linear)
 
 
 class PooledHeadAsConv(nn.Module):
@@ -149,11 +151,11 @@ class PooledHeadAsConv(nn.Module):
         return self.head(self.trunk(x))
 
 
-_twins: "weakref.WeakKeyDictionary[nn.Module, nn.Module]" = weakref.WeakKeyDictionary()
+_twins: "weakref.WeakKeyDictionary[nn.Module, DenseHeadAsConv | PooledHeadAsConv]" = weakref.WeakKeyDictionary()
 _twins_lock = threading.Lock()
 
 
-def convolutionalize(network: nn.Module, cache: bool = False) -> nn.Module:
+def convolutionalize(network: nn.Module, cache: bool = False) -> DenseHeadAsConv | PooledHeadAsConv:
     """The fully convolutional twin of ``network`` (sharing its weights).
 
     ``cache=True`` keeps the twin for as long as ``network`` lives: tracing costs more than a
@@ -167,8 +169,9 @@ def convolutionalize(network: nn.Module, cache: bool = False) -> nn.Module:
             with _twins_lock:
                 _twins[network] = twin
         return twin
-    if hasattr(network, "features") and isinstance(getattr(network, "classifier", None), nn.Sequential) \
-            and sum(isinstance(m, nn.Linear) for m in network.classifier) > 1:
+    classifier = getattr(network, "classifier", None)
+    if hasattr(network, "features") and isinstance(classifier, nn.Sequential) \
+            and sum(isinstance(m, nn.Linear) for m in classifier) > 1:
         return DenseHeadAsConv(network)
     return PooledHeadAsConv(network)
 
@@ -270,7 +273,9 @@ def describe_conversion(network: nn.Module) -> list[dict]:
     fcn = convolutionalize(network)
     rows = []
     if isinstance(fcn, DenseHeadAsConv):
-        linears = [m for m in network.classifier if isinstance(m, nn.Linear)]
+        classifier = getattr(network, "classifier", None)
+        assert isinstance(classifier, nn.Sequential)  # DenseHeadAsConv accepts only a Sequential classifier
+        linears = [m for m in classifier if isinstance(m, nn.Linear)]
         convs = [m for m in fcn.head if isinstance(m, nn.Conv2d)]
     else:
         linears = [find_pooled_head(network).linear]

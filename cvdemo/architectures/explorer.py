@@ -18,7 +18,7 @@ def fit_to_input(image: np.ndarray, size: int) -> np.ndarray:
     """Resize the shorter side to ``size`` and crop the centre square: what the network sees."""
     height, width = image.shape[:2]
     scale = size / min(height, width)
-    resized = Image.fromarray(image).resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
+    resized = Image.fromarray(image).resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BILINEAR)
     left = (resized.width - size) // 2
     top = (resized.height - size) // 2
     return np.asarray(resized.crop((left, top, left + size, top + size)))
@@ -52,7 +52,7 @@ def load_network(spec: Network, device: torch.device | str = "cpu", prefer_real:
         torch.manual_seed(seed)
         network = spec.build("cpu")
     real = False
-    if prefer_real and weights_ready(spec):
+    if prefer_real and spec.original_weights and weights_ready(spec):
         state = TorchvisionWeights(spec.original_weights).state_dict()
         # GoogLeNet/Inception checkpoints include the auxiliary classifiers the builder left out.
         network.load_state_dict(state, strict=not any(k.startswith(("aux1", "aux2")) for k in state))

@@ -114,12 +114,14 @@ def demo_set(name: str, train_per_class: int = 8, test_per_class: int = 6, seed:
 # --- backbone: frozen features and the fine-tuning split -----------------------------------------
 
 
-def _last_linear(gm: fx.GraphModule) -> fx.Node:
+def _last_linear(gm: fx.GraphModule) -> tuple[fx.Node, nn.Linear]:
     output = next(n for n in gm.graph.nodes if n.op == "output")
     node = output.args[0]
     node = node[0] if isinstance(node, (tuple, list)) else node
-    if node.op == "call_module" and isinstance(gm.get_submodule(node.target), nn.Linear):
-        return node
+    if isinstance(node, fx.Node) and node.op == "call_module":
+        linear = gm.get_submodule(str(node.target))  # a call_module target is the module's qualified name
+        if isinstance(linear, nn.Linear):
+            return node, linear
     raise TypeError("the backbone does not end in a dense layer")
 
 
@@ -181,9 +183,12 @@ class Backbone:
         self.device = classifier.device
         gm, names = trace(classifier.network)
         self._gm, self._names = gm, names
-        head = _last_linear(gm)
-        self.feature_node = head.args[0]
-        self.feature_dim = gm.get_submodule(head.target).in_features
+        head, linear = _last_linear(gm)
+        feature_node = head.args[0]
+        if not isinstance(feature_node, fx.Node):
+            raise TypeError("the backbone's dense layer is not fed by one traced value")
+        self.feature_node = feature_node
+        self.feature_dim = linear.in_features
         self.features_net = _Subgraph(gm, next(n for n in gm.graph.nodes if n.op == "placeholder"), self.feature_node).eval()
         cuts = _cut_points(gm, self.feature_node)
         convs = [n for n in gm.graph.nodes if n.op == "call_module" and isinstance(gm.get_submodule(n.target), nn.Conv2d)]
@@ -284,6 +289,7 @@ class TrainedHead:
             if self.block is None:
                 features = backbone.features(images)
             else:
+                assert self.frozen is not None  # a trained block always comes with the part before it
                 inputs = backbone.block_inputs(self.frozen, images)
                 features = self.block(inputs).flatten(1)
             return F.softmax(self.logits_from_features(features), dim=1).numpy()

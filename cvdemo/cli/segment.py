@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     images = read_images(args.images)  # every file checked before the model loads
     device = pick_device(args.device)
     model = spec.build(device)
-    results, taken = [], {}
+    results: list[dict] = []
+    taken: dict[Path, set[str]] = {}
     for path, image in images:
         target = out_dir if out_dir is not None else Path(path).resolve().parent
         results.append(segment_to_files(model, image, path, target, model_name=spec.name, opacity=args.opacity,

@@ -50,7 +50,7 @@ def encoded_frames(count: int = FRAMES) -> list:
 def live_frame_cases(device: torch.device, runs: int) -> list[BenchResult]:
     import av
 
-    results = []
+    results: list[BenchResult] = []
     specs = ready_models(Task.DETECTION)
     if not specs:
         return results

@@ -176,6 +176,7 @@ def draw_match(image: np.ndarray, truth: "ImageTruth", detections: Detections, m
     """Hits green, false positives red, matches of crowd/difficult labels grey; labels that no
     detection found as dashed white rectangles."""
     out = image.copy()
+    assert truth.crowd is not None and truth.difficult is not None  # ImageTruth.__post_init__ fills both
     for i in range(len(truth)):
         if not match.truth_found[i] and not (truth.crowd[i] or truth.difficult[i]):
             _dashed_rectangle(out, truth.boxes[i], MISSED_COLOR)

@@ -10,7 +10,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Iterable, Sequence
+from typing import Iterable, Literal, Sequence, overload
 
 import numpy as np
 
@@ -137,6 +137,10 @@ def parse_coco(data: bytes | str, source: str = "annotations.json") -> GroundTru
     return result
 
 
+@overload
+def _child_text(element: ET.Element, tag: str, where: str, required: Literal[True] = True) -> str: ...
+@overload
+def _child_text(element: ET.Element, tag: str, where: str, required: Literal[False]) -> str | None: ...
 def _child_text(element: ET.Element, tag: str, where: str, required: bool = True) -> str | None:
     child = element.find(tag)
     if child is None or child.text is None or not child.text.strip():
@@ -234,7 +238,7 @@ def match_images(image_names: Sequence[str], truth: GroundTruth) -> Matching:
     """Pair uploads with annotations: same file name, else same name ignoring case, else same stem
     (``IMG_1.jpeg`` ↔ ``IMG_1.jpg``; VOC files without <filename>)."""
     annotated = list(truth.images)
-    by_lower = {}
+    by_lower: dict[str, str] = {}
     by_stem: dict[str, list[str]] = {}
     for name in annotated:
         by_lower.setdefault(name.lower(), name)

@@ -243,7 +243,7 @@ def _class_arrays(detections: Detections | None, name: str) -> tuple[np.ndarray,
 
 
 def evaluate(truth: Mapping[str, ImageTruth], predictions: Mapping[str, Detections],
-             iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS, max_detections: int = COCO_MAX_DETECTIONS,
+             iou_thresholds: Sequence[float] | np.ndarray = COCO_IOU_THRESHOLDS, max_detections: int = COCO_MAX_DETECTIONS,
              classes: Sequence[str] | None = None) -> Evaluation:
     """Score ``predictions`` against ``truth``, image by image (keys are image names).
 
@@ -258,7 +258,8 @@ def evaluate(truth: Mapping[str, ImageTruth], predictions: Mapping[str, Detectio
     ignored_labels: dict[str, int] = {}
     wanted = set(classes)
     for name in image_names:
-        for label in (predictions.get(name).label_names if predictions.get(name) is not None else []):
+        predicted = predictions.get(name)
+        for label in (predicted.label_names if predicted is not None else []):
             if label not in wanted:
                 ignored_labels[label] = ignored_labels.get(label, 0) + 1
     t50 = int(np.argmin(np.abs(thresholds - 0.5)))
@@ -270,6 +271,7 @@ def evaluate(truth: Mapping[str, ImageTruth], predictions: Mapping[str, Detectio
         num_detections = 0
         for name in image_names:
             image = truth[name]
+            assert image.crowd is not None and image.difficult is not None  # ImageTruth.__post_init__ fills both
             mask = np.array([label == cls for label in image.labels], dtype=bool)
             gt_boxes = image.boxes[mask]
             gt_crowd = image.crowd[mask]
@@ -342,6 +344,7 @@ def match_image(truth: ImageTruth, detections: Detections, iou_threshold: float 
     matched_to = np.full(len(detections), -1, dtype=np.int64)
     found = np.zeros(len(truth), dtype=bool)
     labels = detections.label_names
+    assert truth.crowd is not None and truth.difficult is not None  # ImageTruth.__post_init__ fills both
     for cls in set(labels):
         det_idx = np.array([i for i, label in enumerate(labels) if label == cls], dtype=np.int64)
         gt_idx = np.array([i for i, label in enumerate(truth.labels) if label == cls], dtype=np.int64)

@@ -5,6 +5,7 @@ default, 1) on the same model, input and device. Printed, never asserted.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 
@@ -49,8 +50,9 @@ def method_cases(device: torch.device, runs: int) -> list[BenchResult]:
         for method in QUICK + SLOW:
             options = dict(OCCLUSION) if method == "occlusion" else {}
             if method == "occlusion":
-                options["patch"] = max(4, subject.inputs.shape[-1] // 14)
-                options["stride"] = max(2, options["patch"] // 2)
+                patch = max(4, subject.inputs.shape[-1] // 14)
+                options["patch"] = patch
+                options["stride"] = max(2, patch // 2)
             if method.startswith("lrp"):
                 options["input_bounds"] = subject.input_bounds
             last = {}
@@ -118,7 +120,7 @@ def compare_occlusion(network: torch.nn.Module, x: torch.Tensor, target: int, de
         floor()
     choices = ppe_choices or ((32, 64, 128, 256) if device.type == "cuda" else (8, 16, 32, 64))
     search = {ppe: min(_time_once(lambda: captum_call(ppe), device) for _ in range(2)) for ppe in choices}
-    best_ppe = min(search, key=search.get)
+    best_ppe = min(search, key=lambda ppe: search[ppe])
     repeats = max(1, min(runs, 5))
     label = f"occlusion {size} p{patch}/s{stride}"
     # Interleaved, so that a machine getting slower or faster meanwhile moves every side alike.
@@ -168,6 +170,7 @@ def occlusion_comparison(device: torch.device, runs: int, model_name: str = "mob
     if not spec.ready:
         return []
     subject = classifier_subject(spec.build(device), sample_frame(), spec.title)
+    assert subject.default_target is not None  # a classifier subject targets its top class
     return compare_occlusion(subject.model, subject.inputs, subject.default_target, device, runs, model_name)
 
 
@@ -183,7 +186,7 @@ def live_cases(device: torch.device, runs: int, model_name: str = "mobilenet_v2"
         return []
     classifier, frame = spec.build(device), sample_frame()
     return [measure(f"live frame 640×480: predict + {method} in one pass → draw", model_name,
-                    lambda method=method: explain_frame(classifier, frame, method), device, runs)
+                    functools.partial(explain_frame, classifier, frame, method), device, runs)
             for method in LIVE_METHODS]
 
 

@@ -25,6 +25,7 @@ def explain_frame(classifier, rgb: np.ndarray, method: str = "gradcam", opacity:
     inputs = classifier.preprocess(rgb).detach()
     top = TopClass()
     result = attribute(method, classifier.network, inputs, top)
+    assert top.outputs is not None  # attribute's forward pass handed its scores to the target
     probability = float(F.softmax(top.outputs[0].float(), dim=0)[result.target])
     view = network_view(classifier, inputs)
     out = cv2.resize(overlay_rgb(view, result, opacity), (SHOWN_SIZE, SHOWN_SIZE), interpolation=cv2.INTER_LINEAR)

@@ -46,6 +46,7 @@ biases absorb relevance: on BatchNorm networks both lose most of it, and the che
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import torch
 import torch.fx as fx
@@ -67,6 +68,7 @@ from cvdemo.explain.core import (
     report,
     select_scores,
 )
+from cvdemo.geometry import pair
 
 RULES = ("epsilon", "gamma", "alpha_beta")
 TOLERANCE = 0.05
@@ -99,7 +101,7 @@ class _Elementwise(nn.Module):
                 self.arguments.append(("value", value))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        args = [getattr(self, value) if kind == "buffer" else value for kind, value in self.arguments]
+        args = [getattr(self, str(value)) if kind == "buffer" else value for kind, value in self.arguments]  # a buffer's value is its name
         args[self.position] = x
         return self.fn(*args)
 
@@ -112,8 +114,9 @@ class _PaddedConv2d(nn.Conv2d):
     """
 
     def __init__(self, pad: tuple[int, int, int, int], conv: nn.Conv2d):
-        super().__init__(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                         conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode,
+        super().__init__(conv.in_channels, conv.out_channels, pair(conv.kernel_size), pair(conv.stride),
+                         conv.padding if isinstance(conv.padding, str) else pair(conv.padding),
+                         pair(conv.dilation), conv.groups, conv.bias is not None, conv.padding_mode,
                          device=conv.weight.device, dtype=conv.weight.dtype)
         self.load_state_dict(conv.state_dict())
         self.pad = tuple(int(p) for p in pad)
@@ -124,7 +127,10 @@ class _PaddedConv2d(nn.Conv2d):
 
 def _merge_padding(gm: fx.GraphModule) -> None:
     for node in list(gm.graph.nodes):
-        if node.op != "call_module" or not isinstance(gm.get_submodule(node.target), nn.ZeroPad2d):
+        if node.op != "call_module":
+            continue
+        pad = gm.get_submodule(str(node.target))  # a call_module target is the module's qualified name
+        if not isinstance(pad, nn.ZeroPad2d):
             continue
         users = list(node.users)
         if len(users) != 1 or users[0].op != "call_module":
@@ -132,15 +138,15 @@ def _merge_padding(gm: fx.GraphModule) -> None:
         conv = gm.get_submodule(users[0].target)
         if type(conv) is not nn.Conv2d:
             continue
-        G.set_submodule(gm, users[0].target, _PaddedConv2d(gm.get_submodule(node.target).padding, conv))
+        G.set_submodule(gm, users[0].target, _PaddedConv2d(pad.padding, conv))
         users[0].args = (node.args[0],) + tuple(users[0].args[1:])
         gm.graph.erase_node(node)
     gm.recompile()
 
 
-def _constant_values(gm: fx.GraphModule) -> dict[fx.Node, object]:
+def _constant_values(gm: fx.GraphModule) -> dict[fx.Node, Any]:
     """Values of nodes computed from parameters and buffers only (e.g. ``self.gamma.view(1, -1, 1, 1)``)."""
-    values: dict[fx.Node, object] = {}
+    values: dict[fx.Node, Any] = {}  # tensors and plain Python values, substituted for fx arguments
     for node in gm.graph.nodes:
         if node.op == "get_attr":
             values[node] = operator.attrgetter(node.target)(gm)
@@ -459,7 +465,7 @@ class LRP(AttributionMethod):
         x = inputs.detach().to(device).float()
         timer = Timer(device)
         report(progress, 0.0, f"{self.title}: one forward and one modified backward pass")
-        with private_copy(self.model, "lrp", _Canonical) as canonical:
+        with private_copy(self.module, "lrp", _Canonical) as canonical:
             gm = canonical.get(x[:1])
             mapping = _rule_map(gm, self.rule, epsilon, gamma, alpha, beta, bias, input_bounds, leak == "spread")
             composite = Composite(module_map=lambda ctx, name, module: mapping.get(name))

@@ -54,6 +54,7 @@ from cvdemo.explain.core import (
     AttributionMethod,
     ProgressFn,
     Timer,
+    TopClass,
     model_device,
     private_copy,
     report,
@@ -167,7 +168,7 @@ def occlusion_reference(model: Callable, inputs: torch.Tensor, target: int | Non
         for i, r in enumerate(rows):
             for j, c in enumerate(cols):
                 diffs[i, j] = reference - float(select_scores(model(occluded(x, base, r, c, patch)), target)[0])
-        maps.append(accumulate(diffs, rows, cols, patch, tuple(x.shape[-2:])))
+        maps.append(accumulate(diffs, rows, cols, patch, (x.shape[-2], x.shape[-1])))
     return np.stack(maps)
 
 
@@ -179,19 +180,19 @@ def occlusion_reference(model: Callable, inputs: torch.Tensor, target: int | Non
 class _Stage:
     """One piece of the network run on crops: ``module`` maps a crop of ``start``'s map to ``end``'s."""
 
-    module: Callable  # an fx.GraphModule, or its oneDNN-frozen TorchScript on a CPU
+    module: nn.Module  # an fx.GraphModule, or its oneDNN-frozen TorchScript on a CPU
     stride: tuple[int, int]  # of this piece, in its input's pixels
     crop: tuple[int, int]  # crop size in the input map
     region: tuple[int, int]  # size of the output region kept per patch
     # Per patch position (rows and columns separately):
-    crop_start: tuple[np.ndarray, np.ndarray] = field(default=None)  # in the input map
-    region_start: tuple[np.ndarray, np.ndarray] = field(default=None)  # in the output map
+    crop_start: tuple[np.ndarray, np.ndarray]  # in the input map
+    region_start: tuple[np.ndarray, np.ndarray]  # in the output map
 
 
 @dataclass
 class Plan:
     stages: list[_Stage]
-    tail: Callable  # last cut (full map) → model output
+    tail: nn.Module  # last cut (full map) → model output, like _Stage.module
     rows: list[int]
     cols: list[int]
     patch: tuple[int, int]
@@ -209,6 +210,18 @@ class Plan:
 class NoPlan(Exception):
     """The incremental path does not apply to this model and geometry; the message says why (the
     batched path, exact too, runs instead)."""
+
+
+def _map_shape(node: fx.Node) -> tuple[int, ...]:
+    """The output shape ShapeProp recorded for ``node``."""
+    shape = G.spatial_shape(node)
+    if shape is None:
+        raise NoPlan(f"{node.name} has no recorded tensor shape")
+    return shape
+
+
+# A piece's crop size, per-patch crop starts (rows, columns) and stride.
+_Geometry = tuple[tuple[int, int], tuple[np.ndarray, np.ndarray], tuple[int, int]]
 
 
 class _Prepared:
@@ -259,7 +272,7 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
     order = {node: i for i, node in enumerate(nodes)}
     global_windows = G.windows_from(gm, start)
     cuts = [start] + [n for n in G.cut_points(gm) if global_windows.get(n) is not None
-                      and G.spatial_shape(n) is not None and len(G.spatial_shape(n)) == 4]
+                      and (shape := G.spatial_shape(n)) is not None and len(shape) == 4]
     if len(cuts) < 2:
         raise NoPlan("no local layers to reuse")
 
@@ -270,9 +283,12 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
 
     # Region at each cut: outputs whose (global) window meets the patch, fixed size, clamped.
     def region_at(node: fx.Node):
-        sizes = G.spatial_shape(node)[-2:]
+        sizes = _map_shape(node)[-2:]
+        window = global_windows[node]
+        if window is None:  # the cuts above all have a window
+            raise NoPlan(f"{node.name} has no receptive window")
         result_sizes, result_starts = [], []
-        for dim, (lows, highs) in enumerate(_changed_ranges(global_windows[node], sizes, spans)):
+        for dim, (lows, highs) in enumerate(_changed_ranges(window, sizes, spans)):
             size = int(max(1, (highs - lows).max()))
             size = min(size, sizes[dim])
             result_sizes.append(size)
@@ -290,9 +306,9 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
         end = order[v] if v is not None else len(nodes) - 1
         return float(prefix_cost[end] - prefix_cost[order[u]])
 
-    def stage_geometry(u: fx.Node, v: fx.Node, windows: dict):
+    def stage_geometry(u: fx.Node, v: fx.Node, windows: dict) -> _Geometry | None:
         """Crop size and per-patch crop starts for piece u → v, or None if it would not help."""
-        in_shape, out_shape = G.spatial_shape(u), G.spatial_shape(v)
+        in_shape, out_shape = _map_shape(u), _map_shape(v)
         window = windows.get(v)
         if window is None:
             return None
@@ -317,11 +333,12 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
             crop_starts.append(starts)
         if crop[0] >= in_shape[2] and crop[1] >= in_shape[3]:
             return None  # the crop is the whole map: nothing saved
-        return tuple(crop), tuple(crop_starts), (window.axes()[0].jump, window.axes()[1].jump)
+        return (crop[0], crop[1]), (crop_starts[0], crop_starts[1]), (window.axes()[0].jump, window.axes()[1].jump)
 
     # Dynamic programme over cut sequences.
     infinity = float("inf")
-    best = {start: (0.0, None, None)}  # node -> (cost so far, previous node, geometry)
+    # node -> (cost so far, previous node, geometry)
+    best: dict[fx.Node, tuple[float, fx.Node | None, _Geometry | None]] = {start: (0.0, None, None)}
     window_cache = {}
     for j, v in enumerate(cuts[1:], start=1):
         best_cost, best_prev, best_geo = infinity, None, None
@@ -334,7 +351,7 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
             if geometry is None:
                 continue
             crop, _, _ = geometry
-            in_shape, out_shape = G.spatial_shape(u), G.spatial_shape(v)
+            in_shape, out_shape = _map_shape(u), _map_shape(v)
             fraction = (crop[0] * crop[1]) / (in_shape[2] * in_shape[3])
             (r_sizes, _) = regions[v]
             copies = in_shape[1] * crop[0] * crop[1] + out_shape[1] * r_sizes[0] * r_sizes[1]
@@ -344,7 +361,7 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
         best[v] = (best_cost, best_prev, best_geo)
 
     def tail_cost(v: fx.Node) -> float:
-        shape = G.spatial_shape(v)
+        shape = _map_shape(v)
         paste = copy_cost * float(np.prod(shape[1:])) if v is not start else 0.0
         return span_cost(v, None) + paste
 
@@ -355,10 +372,11 @@ def _build_plan(prep: _Prepared, example: torch.Tensor, patch: tuple[int, int], 
     if finish is start:
         raise NoPlan("cropping would not save work for this model and patch size")
 
-    chain = []
+    chain: list[tuple[fx.Node, fx.Node, _Geometry]] = []
     node = finish
     while node is not start:
         _, prev, geometry = best[node]
+        assert prev is not None and geometry is not None  # a finite cost always records how it was reached
         chain.append((prev, node, geometry))
         node = prev
     chain.reverse()
@@ -495,7 +513,7 @@ class _Runner:
         key = (str(device), np.asarray(indices, dtype=np.int64).tobytes())
         index = plan.indices.get(key)
         if index is None:  # the same batches recur on every image of this size: build once
-            index = plan.indices[key] = _BatchIndex.build(plan, indices, device, tuple(self.last.shape[-2:]))
+            index = plan.indices[key] = _BatchIndex.build(plan, indices, device, (self.last.shape[-2], self.last.shape[-1]))
         region = torch.where(index.mask, _gather(self.baseline, index.input_rows, index.input_cols),
                              _gather(self.x, index.input_rows, index.input_cols))
         for stage, base, where in zip(plan.stages, self.bases, index.stages):
@@ -531,7 +549,7 @@ def _plan_for(prep: _Prepared, x: torch.Tensor, patch, stride) -> Plan:
     return found
 
 
-def _cpu_inference_module(module: fx.GraphModule) -> Callable | None:
+def _cpu_inference_module(module: nn.Module) -> nn.Module | None:
     """The module frozen for oneDNN: weights prepacked once, activations fused into the
     convolutions and kept in oneDNN's blocked layout between layers. On a CPU the arithmetic left
     after cropping is mostly the full-map tail, and this runs it about 1.5× faster than eager."""
@@ -569,6 +587,9 @@ def _verified(prep: _Prepared, plan: Plan, x: torch.Tensor) -> Plan:
     This guards against ops the locality analysis misjudged; it is not what makes the method
     exact (the construction is), and tests check every patch against a brute-force loop.
     """
+    gm = prep.gm
+    if gm is None:  # a plan is only built from a traced network
+        raise NoPlan(prep.error or "not traceable")
     generator = torch.Generator().manual_seed(0)
     baseline = torch.randn(x.shape, generator=generator).to(x.device)
     n = plan.patches
@@ -577,7 +598,7 @@ def _verified(prep: _Prepared, plan: Plan, x: torch.Tensor) -> Plan:
     runner = _Runner(plan, x, baseline, None, torch.contiguous_format)
     fast = runner.outputs(probe).float().reshape(len(probe), -1)
     expected = torch.cat([
-        prep.gm(occluded(x, baseline, plan.rows[i // len(plan.cols)], plan.cols[i % len(plan.cols)], plan.patch))
+        gm(occluded(x, baseline, plan.rows[i // len(plan.cols)], plan.cols[i % len(plan.cols)], plan.patch))
         .float().reshape(1, -1) for i in probe.tolist()])
     scale = float(expected.abs().max()) + 1.0
     error = float((fast - expected).abs().max())
@@ -592,7 +613,7 @@ def first_cut_every_patch_fills(gm: fx.GraphModule, x: torch.Tensor, patch, stri
     each patch needs the full layers: no exact method can crop them. None if no local cut is."""
     ShapeProp(gm).propagate(x)
     windows = G.windows_from(gm, _input_node(gm))
-    spans = patch_spans(tuple(x.shape[-2:]), pair(patch), pair(stride))
+    spans = patch_spans((x.shape[-2], x.shape[-1]), pair(patch), pair(stride))
     for node in G.cut_points(gm):
         window, shape = windows.get(node), G.spatial_shape(node)
         if window is None or shape is None or len(shape) != 4:
@@ -622,7 +643,7 @@ def occlusion_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Occlus
         node_filled = first_cut_every_patch_fills(gm, x, patch, stride)  # also propagates shapes
     macs = G.node_costs(gm, memory_traffic=False)
     windows = G.windows_from(gm, _input_node(gm))
-    spans = patch_spans(tuple(x.shape[-2:]), pair(patch), pair(stride))
+    spans = patch_spans((x.shape[-2], x.shape[-1]), pair(patch), pair(stride))
     work = OcclusionWork(0.0, 0.0, 0.0, 0.0)
     filled = False
     for node in gm.graph.nodes:
@@ -654,12 +675,13 @@ def unavoidable_work(network: nn.Module, x: torch.Tensor, patch, stride) -> Call
         node = first_cut_every_patch_fills(prep.gm, x, patch, stride)
         if node is None:
             return None
-        head, tail = G.subgraph(prep.gm, _input_node(prep.gm), node), G.subgraph(prep.gm, node, None)
+        head = G.subgraph(prep.gm, _input_node(prep.gm), node)
+        tail: nn.Module = G.subgraph(prep.gm, node, None)
         tail.to(memory_format=torch.channels_last)
         if x.device.type == "cpu":
             tail = _cpu_inference_module(tail) or tail
         filled = head(x)
-    rows, cols = patch_spans(tuple(x.shape[-2:]), pair(patch), pair(stride))
+    rows, cols = patch_spans((x.shape[-2], x.shape[-1]), pair(patch), pair(stride))
     patches = len(rows[0]) * len(cols[0])
     batch = default_batch(x.device)
     maps = filled.expand(batch, *filled.shape[1:]).contiguous(memory_format=torch.channels_last)
@@ -690,12 +712,14 @@ class Occlusion(AttributionMethod):
     name = "occlusion"
     title = "Occlusion"
 
-    def attribute(self, inputs: torch.Tensor, target: int | None = None, *, patch=16, stride=8, baseline="zero",
+    def attribute(self, inputs: torch.Tensor, target: int | TopClass | None = None, *, patch=16, stride=8, baseline="zero",
                   blur_sigma: float | None = None, batch_size: int | None = None, fast: bool = True,
                   half: bool | None = None, progress: ProgressFn | None = None) -> Attribution:
         """``patch``/``stride`` in input pixels (int or (rows, cols)); ``baseline``: zero, blur, mean,
         a number or a tensor; ``fast=False`` forces the plain batched path; ``half`` (default: on
         CUDA) runs fp16 autocast; ``progress(fraction, message)`` returning False cancels."""
+        if isinstance(target, TopClass):
+            raise AttributionError(f"{self.title} runs several passes; give it a class, not the top class")
         patch, stride = pair(patch), pair(stride)
         device = model_device(self.model, inputs.device)
         inputs = inputs.to(device)
@@ -714,7 +738,7 @@ class Occlusion(AttributionMethod):
                        (message or f"occlusion: {done}/{total} patches") + (f" (image {item + 1})" if inputs.shape[0] > 1 else ""))
 
             diffs, reference, details = self._scores(x, base, target, rows, cols, patch, stride, batch, fast, use_half, tick)
-            maps.append(accumulate(diffs.reshape(len(rows), len(cols)), rows, cols, patch, tuple(x.shape[-2:])))
+            maps.append(accumulate(diffs.reshape(len(rows), len(cols)), rows, cols, patch, (x.shape[-2], x.shape[-1])))
             references.append(reference)
         stacked = np.stack(maps)
         raw = torch.from_numpy(stacked)[:, None].expand(-1, inputs.shape[1], -1, -1).clone()

@@ -71,7 +71,8 @@ def randomise_block(network: nn.Module, block: str, generator: torch.Generator) 
                     fan_in = parameter[0].numel()
                     values = torch.randn(parameter.shape, generator=generator) * (2.0 / max(fan_in, 1)) ** 0.5
                     parameter.copy_(values.to(parameter.device, parameter.dtype))
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
+        if (isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None
+                and module.running_var is not None):
             module.running_mean.zero_()
             module.running_var.fill_(1.0)
 

@@ -10,6 +10,7 @@ file that does not have the expected shape fails with a message instead of loadi
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,12 +89,13 @@ class _Reader:
         payload = self._take(4 * count)
         return np.frombuffer(payload, dtype="<f4").reshape(shape).astype(np.float32)
 
-    def shape(self) -> tuple[int, int, int, int]:
+    # ``builtins.int``: inside this class ``int`` names the reader method above.
+    def shape(self) -> tuple[builtins.int, builtins.int, builtins.int, builtins.int]:
         at = self.pos
         version = self.int()
         if version != 1:
             raise DlibFormatError(f"alias tensor at offset {at} has version {version}, expected 1")
-        return tuple(self.int() for _ in range(4))
+        return self.int(), self.int(), self.int(), self.int()
 
 
 @dataclass

@@ -108,7 +108,7 @@ def closeup(image: np.ndarray, face, margin: float = 0.35) -> np.ndarray:
     right, bottom = int(min(w, x2 + pad)), int(min(h, y2 + pad))
     crop = Image.fromarray(np.ascontiguousarray(image[top:bottom, left:right]))
     zoom = 360 / max(crop.size)
-    crop = crop.resize((max(1, int(crop.width * zoom)), max(1, int(crop.height * zoom))), Image.BILINEAR)
+    crop = crop.resize((max(1, int(crop.width * zoom)), max(1, int(crop.height * zoom))), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(crop)
 
     def to_crop(points):

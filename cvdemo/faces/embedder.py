@@ -108,6 +108,8 @@ class ResidualUnit(nn.Module):
 class DlibFaceResNet(nn.Module):
     """(N, 3, 150, 150) normalised RGB → (N, 128) descriptors; see :meth:`normalise`."""
 
+    mean_rgb: torch.Tensor  # a registered buffer
+
     def __init__(self, units: Sequence[tuple[int, int, bool]] = UNITS):
         super().__init__()
         self.stem_conv = nn.Conv2d(3, 32, 7, stride=2, padding=0)
@@ -181,7 +183,8 @@ def convert_dat(path) -> dict[str, torch.Tensor]:
         padding = (0, 0) if unit.down else (1, 1)
         if unit.conv1.params["stride"] != stride or unit.conv1.params["padding"] != padding:
             raise dlib_format.DlibFormatError(f"unit {i}: first conv stride/padding {unit.conv1.params['stride']}/{unit.conv1.params['padding']}")
-        if unit.down and unit.pool.params != {"window": (2, 2), "stride": (2, 2), "padding": (0, 0)}:
+        # residual_units gives a unit a shortcut pool exactly when it is a down unit
+        if unit.pool is not None and unit.pool.params != {"window": (2, 2), "stride": (2, 2), "padding": (0, 0)}:
             raise dlib_format.DlibFormatError(f"unit {i}: unexpected shortcut pool {unit.pool.params}")
         for name in ("conv1", "conv2"):
             record = getattr(unit, name)

@@ -114,5 +114,5 @@ def pca_2d(descriptors: np.ndarray) -> Projection:
     axes = vt[:2]
     if axes.shape[0] < 2:  # two points span one direction; the second axis is arbitrary and empty
         axes = np.vstack([axes, np.zeros_like(axes[0])])
-    explained = tuple(float(v / total) for v in np.pad(variance, (0, 2))[:2])
-    return Projection((x - mean) @ axes.T, explained, mean, axes)
+    first, second = (float(v / total) for v in np.pad(variance, (0, 2))[:2])
+    return Projection((x - mean) @ axes.T, (first, second), mean, axes)

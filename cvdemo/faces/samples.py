@@ -47,11 +47,11 @@ SAMPLES: dict[str, Callable[[], np.ndarray]] = {
     "astronaut (Eileen Collins)": _astronaut,
     "astronaut, mirrored": lambda: np.ascontiguousarray(_astronaut()[:, ::-1]),
     "astronaut, half as bright": lambda: np.asarray(ImageEnhance.Brightness(_pil(_astronaut())).enhance(0.5)),
-    "astronaut, rotated 15°": lambda: np.asarray(_pil(_astronaut()).rotate(15, resample=Image.BILINEAR, fillcolor=(128, 128, 128))),
+    "astronaut, rotated 15°": lambda: np.asarray(_pil(_astronaut()).rotate(15, resample=Image.Resampling.BILINEAR, fillcolor=(128, 128, 128))),
     "cameraman": _cameraman,
     "cameraman, mirrored": lambda: np.ascontiguousarray(_cameraman()[:, ::-1]),
     "astronaut and cameraman (two faces)": _side_by_side,
-    "astronaut, shrunk (tiny face)": lambda: np.asarray(_pil(_astronaut()).resize((128, 128), Image.BILINEAR)),
+    "astronaut, shrunk (tiny face)": lambda: np.asarray(_pil(_astronaut()).resize((128, 128), Image.Resampling.BILINEAR)),
     "coffee cup (no face)": _coffee,
 }
 # Identity of each sample, for the demo gallery (None: not a usable single face).

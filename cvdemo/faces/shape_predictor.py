@@ -65,7 +65,8 @@ def parse(data: bytes) -> dict[str, torch.Tensor]:
     depth = None
     for level in range(levels):
         trees = reader.int()
-        idx1, idx2, thresh, leaves = [], [], [], []
+        idx1, idx2, thresh = [], [], []
+        leaves: list[np.ndarray] = []
         for _ in range(trees):
             splits = reader.int()
             for _ in range(splits):

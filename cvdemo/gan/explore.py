@@ -11,6 +11,7 @@ import torch
 from cvdemo.gan.generator import FaceGenerator
 from cvdemo.gan.sampling import latents, scale_norm, truncate
 from cvdemo.gan.stats import clipped_fraction, detector_input, mean_face_stats, pixel_diversity, roughness
+from cvdemo.results import Detections
 
 Progress = Callable[[int, int], None]
 
@@ -59,7 +60,7 @@ def temperature_sweep(generator: FaceGenerator, seed: int, settings: Sequence[fl
     return rows
 
 
-def add_detection_rates(rows: list[SweepRow], detect: Callable[[np.ndarray], object], per_row: int = 8,
+def add_detection_rates(rows: list[SweepRow], detect: Callable[[np.ndarray], Detections], per_row: int = 8,
                         progress: Progress | None = None) -> None:
     """Fill ``detection_rate`` from a face detector on the first ``per_row`` samples of each row."""
     total = len(rows) * per_row

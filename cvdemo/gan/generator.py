@@ -124,14 +124,19 @@ class FoldedGenerator(nn.Module):
             conv = layers[index]
             if not isinstance(conv, nn.ConvTranspose2d):
                 raise TypeError(f"cannot fold {type(conv).__name__}: expected ConvTranspose2d at main.{index}")
+            if isinstance(conv.padding, str):
+                raise TypeError(f"cannot fold main.{index}: padding {conv.padding!r} is not a number")
             weight = conv.weight.detach().clone()
-            bias = None
+            bias: torch.Tensor | None = None
             following = layers[index + 1]
             if isinstance(following, nn.BatchNorm2d):
-                scale = following.weight.detach() / torch.sqrt(following.running_var + following.eps)
+                running_mean, running_var = following.running_mean, following.running_var
+                if running_mean is None or running_var is None:
+                    raise TypeError(f"cannot fold main.{index + 1}: batch norm without running statistics")
+                scale = following.weight.detach() / torch.sqrt(running_var + following.eps)
                 # ConvTranspose2d weights are (in, out, kH, kW): the output channel is dim 1.
                 weight = weight * scale.view(1, -1, 1, 1)
-                bias = following.bias.detach() - following.running_mean * scale
+                bias = following.bias.detach() - running_mean * scale
                 index += 1
             activation = layers[index + 1]
             folded.append(_FoldedLayer(weight, bias, conv.stride[0], conv.padding[0],

@@ -100,7 +100,10 @@ def layer_table(network: DCGANGenerator) -> list[dict]:
     Shapes come from a real forward pass of one zero vector on the CPU (a copy, so the shared
     network is untouched), so the table cannot disagree with the code.
     """
-    copy = DCGANGenerator(network.nz, network.main[-2].in_channels, network.main[-2].out_channels).eval()
+    last_conv = network.main[-2]
+    if not isinstance(last_conv, nn.ConvTranspose2d):
+        raise TypeError(f"expected ConvTranspose2d at main.{len(network.main) - 2}, got {type(last_conv).__name__}")
+    copy = DCGANGenerator(network.nz, last_conv.in_channels, last_conv.out_channels).eval()
     copy.load_state_dict({k: v.detach().cpu() for k, v in network.state_dict().items()})
     x = torch.zeros(1, copy.nz, 1, 1)
     rows = [{"layer": "input z", "type": "", "settings": f"{copy.nz} numbers ~ N(0, 1)",

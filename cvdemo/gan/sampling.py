@@ -205,7 +205,7 @@ def tile_origin(index: int, columns: int, tile: tuple[int, int], padding: int = 
     return padding + row * (tile[0] + padding), padding + column * (tile[1] + padding)
 
 
-def upscale(image: np.ndarray, factor: int = 4, resample: int = Image.LANCZOS) -> np.ndarray:
+def upscale(image: np.ndarray, factor: int = 4, resample: int = Image.Resampling.LANCZOS) -> np.ndarray:
     """Enlarge for display with a proper filter; Lanczos keeps edges without nearest's blocks."""
     if factor < 1:
         raise ValueError(f"upscale factor must be ≥ 1, got {factor}")

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cvdemo.results import Detections
+
 
 def pixel_diversity(images: np.ndarray) -> float:
     """Mean pairwise RMS distance between images, in [0, 1] pixel units (0: all identical).
@@ -93,10 +95,10 @@ def detector_input(image: np.ndarray, factor: int = 1) -> np.ndarray:
     if factor == 1:
         return np.ascontiguousarray(image)
     pil = Image.fromarray(np.asarray(image))
-    return np.asarray(pil.resize((pil.width * factor, pil.height * factor), Image.LANCZOS))
+    return np.asarray(pil.resize((pil.width * factor, pil.height * factor), Image.Resampling.LANCZOS))
 
 
-def face_detection_rate(detect: Callable[[np.ndarray], object], images: np.ndarray,
+def face_detection_rate(detect: Callable[[np.ndarray], Detections], images: np.ndarray,
                         progress: Callable[[int, int], None] | None = None) -> tuple[float, np.ndarray]:
     """Fraction of images in which ``detect`` (image → Detections) finds at least one face, and
     each image's best score (0 where none was found)."""

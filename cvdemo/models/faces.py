@@ -28,7 +28,7 @@ def _bench_chip() -> np.ndarray:
     from PIL import Image
     from skimage import data
 
-    return np.asarray(Image.fromarray(data.astronaut()[60:180, 160:280]).resize((150, 150), Image.BILINEAR))
+    return np.asarray(Image.fromarray(data.astronaut()[60:180, 160:280]).resize((150, 150), Image.Resampling.BILINEAR))
 
 
 def _bench_mtcnn(model: mtcnn.MTCNN):

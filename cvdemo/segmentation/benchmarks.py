@@ -35,6 +35,7 @@ def drawing_cases(device: torch.device, runs: int) -> list[BenchResult]:
     mask = _synthetic_voc_mask(frame)
     colours = class_colours(mask.categories)
     shown = visible_mask(mask.categories)
+    assert mask.probabilities is not None  # the synthetic mask always carries probabilities
     person = mask.probabilities[1]
     results = [
         measure("draw: colour overlay 640×480", "overlay", lambda: overlay_classes(frame, mask.classes, colours, opacity=0.6, visible=shown), device, runs),

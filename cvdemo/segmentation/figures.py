@@ -115,7 +115,7 @@ def confusion_figure(score: SegmentationScore) -> go.Figure:
     matrix = score.confusion[np.ix_(present, present)].astype(np.float64)
     totals = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
-    names = [score.categories[i] for i in present]
+    names = [score.categories[int(i)] for i in present]
     figure = go.Figure(go.Heatmap(
         z=share, x=names, y=names, colorscale="Blues", zmin=0, zmax=1,
         text=[[f"{v:.0%}" for v in row] for row in share], texttemplate="%{text}",

@@ -95,7 +95,7 @@ def visible_mask(categories: Sequence[str], hidden: Sequence[str] = BACKGROUND_N
 def boundaries(labels: np.ndarray, width: int = 2) -> np.ndarray:
     """Pixels within ``width`` of a change of label, both sides: where max and min filters differ."""
     labels = np.asarray(labels)
-    work = labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)
+    work = labels.astype(np.uint8) if labels.max(initial=0) < 256 else labels.astype(np.uint16)
     kernel = np.ones((2 * max(1, width // 2) + 1,) * 2, dtype=np.uint8) if width > 1 else np.ones((3, 3), np.uint8)
     return cv2.dilate(work, kernel) != cv2.erode(work, kernel)
 
@@ -212,7 +212,7 @@ def background_effect(image: np.ndarray, foreground: np.ndarray, mode: str = "bl
         background = np.repeat(grey[..., None], 3, axis=2)
     else:
         raise ValueError(f"unknown background mode {mode!r}: use blur, replace, grey or none")
-    alpha = np.ascontiguousarray(foreground, dtype=np.float32)
+    alpha: np.ndarray = np.ascontiguousarray(foreground, dtype=np.float32)
     if feather > 0:
         alpha = cv2.GaussianBlur(alpha, (2 * feather + 1, 2 * feather + 1), 0)
     # blendLinear computes (a·image + (1-a)·background) per pixel in one pass over uint8 data.

@@ -34,7 +34,7 @@ def transposed_output_size(size: int, kernel: int, stride: int, padding: int) ->
     return (size - 1) * stride - 2 * padding + kernel
 
 
-def _check(input_shape: tuple[int, int], kernel_shape: tuple[int, int], stride: tuple[int, int],
+def _check(input_shape: Sequence[int], kernel_shape: Sequence[int], stride: tuple[int, int],
            padding: tuple[int, int]) -> tuple[int, int]:
     for axis, (n, k, s, p) in enumerate(zip(input_shape, kernel_shape, stride, padding)):
         name = "height" if axis == 0 else "width"
@@ -49,7 +49,8 @@ def _check(input_shape: tuple[int, int], kernel_shape: tuple[int, int], stride: 
                 f"padding {p} crops the whole output: (n-1)·s - 2p + k = ({n}-1)·{s} - 2·{p} + {k} "
                 f"= {transposed_output_size(n, k, s, p)} {name} pixels"
             )
-    return tuple(transposed_output_size(n, k, s, p) for n, k, s, p in zip(input_shape, kernel_shape, stride, padding))
+    height, width = (transposed_output_size(n, k, s, p) for n, k, s, p in zip(input_shape, kernel_shape, stride, padding))
+    return height, width
 
 
 def output_shape(input_shape: tuple[int, int], kernel_shape: tuple[int, int], stride: Pair, padding: Pair) -> tuple[int, int]:
@@ -234,7 +235,7 @@ def unpooling_examples(x: np.ndarray | Sequence, size: int = 2) -> dict[str, np.
     nearest = np.repeat(np.repeat(pooled[0, 0].numpy(), size, axis=0), size, axis=1)
     bed_of_nails = np.zeros_like(x)
     bed_of_nails[::size, ::size] = pooled[0, 0].numpy()
-    max_unpooled = F.max_unpool2d(pooled, switches, size, output_size=x.shape)[0, 0].numpy()
+    max_unpooled = F.max_unpool2d(pooled, switches, (size, size), output_size=x.shape)[0, 0].numpy()
     return {"pooled": pooled[0, 0].numpy(), "nearest neighbour": nearest, "bed of nails": bed_of_nails,
             "max unpooling": max_unpooled}
 

@@ -40,14 +40,14 @@ _TF_DTYPES = {
     "DT_BOOL": np.bool_,
 }
 
-_MANIFEST_DTYPES = {
+_MANIFEST_DTYPES: dict[str, type[np.generic]] = {
     "float32": np.float32,
     "int32": np.int32,
     "bool": np.bool_,
     "complex64": np.complex64,
 }
 
-_QUANTISED_DTYPES = {"uint8": np.uint8, "uint16": np.uint16, "float16": np.float16}
+_QUANTISED_DTYPES: dict[str, type[np.generic]] = {"uint8": np.uint8, "uint16": np.uint16, "float16": np.float16}
 
 
 def tf_dtype(name: str):

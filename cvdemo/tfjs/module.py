@@ -513,7 +513,7 @@ def _fused_tail(b: GraphBuilder, node: TFNode) -> tuple[torch.Tensor | None, nn.
     """The ``fused_ops`` of ``_FusedConv2D``: (bias, activation module or None)."""
     fused = list(node.attr("fused_ops") or [])
     bias = None
-    activation = None
+    activation: nn.Module | None = None
     if fused and fused[0] == "BiasAdd":
         bias = b.weight(node, 2).reshape(-1)
         fused = fused[1:]

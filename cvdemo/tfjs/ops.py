@@ -41,7 +41,7 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
-def same_padding_is_static(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
+def same_padding_is_static(kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]) -> bool:
     """Stride 1 with an odd effective kernel pads the same amount on both sides for every size."""
     return all(s == 1 and ((k - 1) * d) % 2 == 0 for k, s, d in zip(kernel, stride, dilation))
 
@@ -54,11 +54,14 @@ def _pads_for(x: torch.Tensor, mode: str | tuple[int, int, int, int], kernel, st
         return top, bottom, left, right
     if mode == "VALID":
         return 0, 0, 0, 0
-    return tuple(mode)  # explicit (top, bottom, left, right)
+    if isinstance(mode, str):
+        raise UnsupportedOpError(f"padding {mode!r}")
+    top, bottom, left, right = mode  # explicit (top, bottom, left, right)
+    return top, bottom, left, right
 
 
-def _add_pads(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    return tuple(x + y for x, y in zip(a, b))
+def _add_pads(a: tuple[int, int, int, int], b: tuple[int, ...]) -> tuple[int, int, int, int]:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,7 +154,9 @@ class TFConvTranspose2d(nn.ConvTranspose2d):
             return hint
         return (size - 1) * stride + effective
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    # The output size is fixed at conversion (``output_size_hint``), so unlike torch's
+    # ConvTranspose2d this forward takes no ``output_size`` argument.
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         full = F.conv_transpose2d(x, self.weight, None, self.stride, 0, 0, self.groups, self.dilation)
         (top, out_h), (left, out_w) = (self._crop(x.shape[-2], 0), self._crop(x.shape[-1], 1))
         # Where the forward convolution never read its input, the gradient is zero.
@@ -213,6 +218,9 @@ class TFHardsigmoid(nn.Hardsigmoid):
 class TFMaxPool2d(nn.MaxPool2d):
     """Max pooling with TensorFlow padding; padded cells never win (they are -inf)."""
 
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+
     def __init__(self, kernel_size, stride, tf_padding="VALID", extra_pad=(0, 0, 0, 0)):
         super().__init__(kernel_size, stride)
         self.kernel_size, self.stride = tuple(kernel_size), tuple(stride)
@@ -230,6 +238,9 @@ class TFMaxPool2d(nn.MaxPool2d):
 
 class TFAvgPool2d(nn.AvgPool2d):
     """Average pooling with TensorFlow padding: ``SAME`` averages over the real cells only."""
+
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
 
     def __init__(self, kernel_size, stride, tf_padding="VALID"):
         super().__init__(kernel_size, stride)

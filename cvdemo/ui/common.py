@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Hashable, Iterable, Mapping, TypeVar
+from typing import Callable, Hashable, Iterable, Literal, Mapping, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -54,7 +54,7 @@ def _use_app_navigation() -> None:
         st.rerun()
 
 
-def page_setup(script: str, layout: str = "wide") -> torch.device:
+def page_setup(script: str, layout: Literal["centered", "wide"] = "wide") -> torch.device:
     """Page config plus the sidebar every page shares (the device picker); ``script`` is the page's ``__file__``."""
     _use_app_navigation()
     page = page_for(script)

@@ -63,8 +63,12 @@ def find_faces(image: np.ndarray, name: str, pipe: FacePipeline | None = None) -
 
     def detect() -> list[Face]:
         bar = st.progress(0.0, text=f"Looking for faces in {plain(name)}…")
+
+        def show(fraction: float, text: str) -> None:
+            bar.progress(min(1.0, fraction), text=text)
+
         try:
-            return (pipe or pipeline()).faces(image, progress=lambda fraction, text: bar.progress(min(1.0, fraction), text=text))
+            return (pipe or pipeline()).faces(image, progress=show)
         finally:
             bar.empty()
 
@@ -455,7 +459,7 @@ def training_section() -> None:
     negatives = [i for i, e in enumerate(entries) if e.name != entries[anchor].name]
     positive = c2.selectbox("Positive (same person)", positives, format_func=lambda i: tags[i], key="fv_positive")
     negative = c3.selectbox("Negative (someone else)", negatives, format_func=lambda i: tags[i], key="fv_negative")
-    chips = [entries[i].chip if entries[i].chip is not None else np.full((150, 150, 3), 200, np.uint8) for i in (anchor, positive, negative)]
+    chips = [chip if (chip := entries[i].chip) is not None else np.full((150, 150, 3), 200, np.uint8) for i in (anchor, positive, negative)]
     st.image(draw.tile(chips, ["anchor", "positive", "negative"], size=120, columns=3))
 
     m1, m2, m3 = st.columns(3)

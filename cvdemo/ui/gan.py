@@ -8,7 +8,7 @@ import random
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Iterator
+from typing import Callable, Hashable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ import torch
 from cvdemo import registry
 from cvdemo.gan import explore, figures, sampling, stats
 from cvdemo.gan import inspect as gan_inspect
-from cvdemo.gan.generator import IMAGE_SIZE, NZ
+from cvdemo.gan.generator import IMAGE_SIZE, NZ, FaceGenerator
 from cvdemo.gan.sampling import MAX_SEED
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.ui.autoencoder_view import autoencoder_tab
@@ -84,7 +84,7 @@ class GanSession:
     """What every tab works on: the generator and the sidebar's seed, grid size and chosen face."""
 
     spec: ModelSpec
-    generator: object
+    generator: FaceGenerator  # the only kind of model registered for Task.GENERATOR
     device: torch.device
     seed: int
     n: int
@@ -169,6 +169,7 @@ def walk_tab(session: GanSession) -> None:
     c1, c2, c3, c4 = st.columns(4)
     steps = int(c3.slider("Frames", 2, 64, 16, key="gan_walk_steps", persist_state="session"))
     duration = int(c4.slider("ms per frame (GIF)", 30, 500, 90, step=10, key="gan_walk_ms", persist_state="session"))
+    key: tuple[Hashable, ...]
     if mode == "Between two seeds":
         seed_a = int(c1.number_input("Seed A", 0, sampling.MAX_SEED, seed, key="gan_walk_a", persist_state="session"))
         seed_b = int(c2.number_input("Seed B", 0, sampling.MAX_SEED, seed + 1 if seed < sampling.MAX_SEED else 0,
