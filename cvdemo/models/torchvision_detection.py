@@ -7,11 +7,11 @@ backbone download is ever attempted.
 
 To show NMS at work, every network is built with its NMS switched off (IoU threshold 1.0, no
 cap on the number of boxes): it returns the boxes *before* NMS, which the wrapper keeps as
-``extras["candidates"]`` and then suppresses itself with the model's own NMS threshold and cap.
+``insight.candidates`` and then suppresses itself with the model's own NMS threshold and cap.
 IoU is unchanged by the axis-aligned rescaling to original pixels, so the final boxes are the
 ones torchvision would have returned. Forward hooks registered once, at build time, record per
 thread the resize the transform applied, the head's per-level class scores (one-stage models,
-``extras["levels"]``) and the region proposals of the RPN (two-stage, ``extras["proposals"]``).
+``insight.levels``) and the region proposals of the RPN (two-stage, ``insight.proposals``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from cvdemo.detection.boxes import apply_nms
 from cvdemo.device import autocast
 from cvdemo.images import to_tensor
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.results import Detections, HeadLevel
+from cvdemo.results import DetectionInsight, Detections, HeadLevel
 from cvdemo.weights import TorchvisionWeights
 
 # Boxes scoring below this are not kept even as NMS candidates. It is the floor of the page's
@@ -156,14 +156,11 @@ class TorchvisionDetector:
             self._local.capture = None
         candidates = Detections(boxes, scores, labels, self.categories, (height, width))
         kept = apply_nms(candidates, self.nms_threshold, class_aware=True, max_detections=self.max_detections)
-        extras = {"candidates": candidates, "nms_threshold": self.nms_threshold, "max_detections": self.max_detections,
-                  "class_aware_nms": True, "input_size": slot.get("resized")}
-        if levels:
-            extras["levels"] = levels
-        if proposals is not None:
-            extras["proposals"] = proposals
         result = kept.filter(score_threshold)
-        result.extras = extras
+        result.insight = DetectionInsight(candidates=candidates, nms_threshold=self.nms_threshold,
+                                          max_detections=self.max_detections, class_aware_nms=True,
+                                          input_size=slot.get("resized"), levels=tuple(levels or ()),
+                                          proposals=proposals)
         return result
 
     def _scale(self, slot: dict, height: int, width: int) -> tuple[float, float]:

@@ -24,7 +24,7 @@ from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
 from cvdemo.device import describe_device
 from cvdemo.images import ImageLoadError, distinct_names, size_note
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.results import Detections
+from cvdemo.results import DetectionInsight, Detections
 from cvdemo.ui.two_stage_view import two_stage_tab
 from cvdemo.ui.yolo_v1_view import yolo_v1_tab
 from cvdemo.ui.detection_input import LATENCY_LABEL, Settings, detections_for, detections_together
@@ -199,8 +199,8 @@ def nms_tab(settings: Settings) -> None:
     if found is None:
         return
     image, spec, timed = found
-    extras = timed.detections.extras
-    candidates = extras.get("candidates")
+    seen = timed.detections.insight or DetectionInsight()
+    candidates = seen.candidates
     if candidates is None:
         st.info(f"{spec.title} does not hand out its boxes before NMS; pick another detector.")
         return
@@ -208,12 +208,12 @@ def nms_tab(settings: Settings) -> None:
                "box and removes every other box of the same class that overlaps it by more than the IoU threshold, "
                "then repeats with the next box left. **IoU** = area of intersection ÷ area of union.")
     candidates = visible(candidates, settings.threshold, settings.classes)
-    default_iou = float(extras.get("nms_threshold", extras.get("nms_iou", 0.5)))
+    default_iou = seen.nms_threshold if seen.nms_threshold is not None else 0.5
     left, right = st.columns(2)
     iou_threshold = left.slider("NMS IoU threshold", 0.05, 1.0, default_iou, 0.05, key=f"det_nms_iou_{spec.name}",
                                 help=f"{spec.title} uses {default_iou:.2f}. 1.0 switches NMS off.")
     class_aware = right.toggle("Per class (boxes of different classes never suppress each other)",
-                               value=bool(extras.get("class_aware_nms", True)), key="det_nms_class_aware")
+                               value=seen.class_aware_nms, key="det_nms_class_aware")
     if len(candidates) == 0:
         st.info("No candidate box reaches the score threshold; lower it in the sidebar.")
         return
@@ -280,7 +280,7 @@ def head_tab(settings: Settings) -> None:
     if found is None:
         return
     image, spec, timed = found
-    levels = timed.detections.extras.get("levels")
+    levels = timed.detections.insight.levels if timed.detections.insight is not None else ()
     st.caption("A one-stage detector is a convolutional network that ends in a grid: every cell of every output level "
                "scores every class for the boxes anchored there (SSD: default boxes on six maps; YOLOv2: 5 priors per cell found by clustering, YOLOv3: 3 anchors per cell on each scale; "
                "NanoDet, FCOS: one point per cell). Coarse levels (large stride) look for big objects, fine levels for small ones.")
@@ -367,6 +367,8 @@ def proposals_tab(settings: Settings) -> None:
     rpn = None
     if spec is not None and spec.family == "two-stage":
         rpn = detections_for(spec, image)
+    rpn_insight = rpn.detections.insight if rpn is not None else None
+    rpn_proposals = rpn_insight.proposals if rpn_insight is not None else None
     confident = visible(rpn.detections, settings.threshold, settings.classes) if rpn is not None else None
     left, right = st.columns(2)
     with left:
@@ -379,10 +381,10 @@ def proposals_tab(settings: Settings) -> None:
                      caption=f"Selective search ({proposals.mode}): {len(proposals)} proposals in {proposals.seconds:.2f} s "
                              f"on {proposals.searched_size[1]}×{proposals.searched_size[0]}; the first {len(top)} drawn")
     with right:
-        if rpn is None or rpn.detections.extras.get("proposals") is None:
+        if rpn is None or rpn_proposals is None:
             st.info("Pick a two-stage detector (Faster R-CNN) in the sidebar to see its region proposal network's boxes here.")
         else:
-            boxes = rpn.detections.extras["proposals"]
+            boxes = rpn_proposals
             top = boxes[:count]
             st.image(draw_boxes(image, top, [_proposal_color(i) for i in range(len(top))], thickness=1), width="stretch",
                      caption=f"{spec.title} RPN: {len(boxes)} proposals; the whole detector took {rpn.latency_ms:.0f} ms; "
@@ -391,8 +393,8 @@ def proposals_tab(settings: Settings) -> None:
         notes = []
         if proposals is not None:
             notes.append(f"selective search covers {recall_at(proposals.boxes, confident.boxes):.0%}")
-        if rpn is not None and rpn.detections.extras.get("proposals") is not None:
-            notes.append(f"the RPN covers {recall_at(rpn.detections.extras['proposals'], confident.boxes):.0%}")
+        if rpn_proposals is not None:
+            notes.append(f"the RPN covers {recall_at(rpn_proposals, confident.boxes):.0%}")
         st.caption(f"Of the {len(confident)} boxes {spec.title} found (score ≥ {settings.threshold:.2f}), "
                    + " and ".join(notes) + " with some proposal at IoU ≥ 0.5.")
 

@@ -1,8 +1,8 @@
 """The logic behind the YOLO view, without Streamlit: grids, cells, tensor slices, heatmaps, stages.
 
 Everything here works from what :meth:`cvdemo.yolo.detector.YoloDetector.detect` returns — the
-:class:`~cvdemo.results.HeadLevel` list in ``extras["levels"]`` (raw head tensors, anchors and the
-letterbox geometry) and the pre-NMS ``extras["candidates"]`` — so the view never runs the network
+:class:`~cvdemo.results.HeadLevel` tuple in ``DetectionInsight.levels`` (raw head tensors, anchors and the
+letterbox geometry) and the pre-NMS ``DetectionInsight.candidates`` — so the view never runs the network
 a second time and shows exactly the numbers the detector used.
 
 Coordinates: a cell ``(row, col)`` of a level with stride ``s`` covers network-input pixels
@@ -329,17 +329,17 @@ def all_predictions(levels: Sequence[HeadLevel], categories: Sequence[str], imag
 
 def pipeline_stages(detections: Detections, score_threshold: float, nms_iou: float,
                     everything: Detections | None = None) -> PipelineStages:
-    """Redo thresholding and NMS from ``detections.extras`` at new settings, without the network.
+    """Redo thresholding and NMS from ``detections.insight`` at new settings, without the network.
 
     ``score_threshold`` below the candidate floor the detector kept is raised to that floor.
     ``everything`` is :func:`all_predictions` when the caller already has it (it does not depend
     on the settings).
     """
-    levels = detections.extras.get("levels")
-    candidates: Detections | None = detections.extras.get("candidates")
-    if not levels or candidates is None:
+    seen = detections.insight
+    if seen is None or not seen.levels or seen.candidates is None:
         raise ValueError("these detections carry no YOLO levels/candidates; run a YOLO detector")
-    floor = float(detections.extras.get("candidate_floor", 0.0))
+    levels, candidates = seen.levels, seen.candidates
+    floor = seen.candidate_floor or 0.0
     threshold = max(float(score_threshold), floor)
     above = candidates.filter(threshold).sorted()
     keep = per_class_nms(torch.from_numpy(above.boxes), torch.from_numpy(above.scores), torch.from_numpy(above.labels), nms_iou)
