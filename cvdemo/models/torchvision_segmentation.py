@@ -100,7 +100,7 @@ class TorchvisionMaskRCNN:
         return InstanceMasks(
             output["boxes"][keep].float().cpu().numpy(), output["scores"][keep].float().cpu().numpy(),
             output["labels"][keep].cpu().numpy(), self.categories, tuple(image.shape[:2]),
-            {}, masks.cpu().numpy(),
+            masks=masks.cpu().numpy(),
         )
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
