@@ -181,7 +181,7 @@ def flat_map_advice(subject: Subject, attribution: Attribution) -> str:
     low, high = attribution.value_range()
     said = (f"The {TITLES[attribution.method]} map is flat (every value between {low:.3g} and {high:.3g}): it shows no "
             "region, so it is not drawn as a heat map.")
-    layer = attribution.extras.get("layer")
+    layer = attribution.insight.layer
     if layer:
         following = next_layer(layer_list(subject), layer)
         if following is not None:
@@ -194,16 +194,16 @@ def result_card(subject: Subject, attribution: Attribution, opacity: float, key:
     method = attribution.method
     facts = [f"{attribution.seconds:.2f} s"]
     if method == "integrated_gradients":
-        tried = attribution.extras.get("tried", [])
-        facts.append(f"{attribution.extras.get('steps')} steps" + (f" (raised from {tried[0]['steps']})" if len(tried) > 1 else ""))
-    if attribution.extras.get("path"):
-        facts.append("incremental (exact)" if attribution.extras["path"] == "incremental" else "batched")
-    if attribution.extras.get("layer"):
-        grid = "×".join(map(str, attribution.extras.get("resolution", [])))
-        chosen = next((c for c in layer_list(subject) if c.name == attribution.extras["layer"]), None)
+        tried = attribution.insight.tried
+        facts.append(f"{attribution.insight.steps} steps" + (f" (raised from {tried[0].steps})" if len(tried) > 1 else ""))
+    if attribution.insight.path:
+        facts.append("incremental (exact)" if attribution.insight.path == "incremental" else "batched")
+    if attribution.insight.layer:
+        grid = "×".join(map(str, attribution.insight.resolution or ()))
+        chosen = next((c for c in layer_list(subject) if c.name == attribution.insight.layer), None)
         facts.append(f"layer: {chosen.label if chosen else grid}")
-    if attribution.extras.get("note"):
-        facts.append(attribution.extras["note"])
+    if attribution.insight.note:
+        facts.append(attribution.insight.note)
     st.markdown(f"**{TITLES[method]}**")
     if attribution.conservation is not None:
         check = attribution.conservation
