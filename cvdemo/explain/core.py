@@ -237,10 +237,10 @@ def check_inputs(inputs: torch.Tensor) -> torch.Tensor:
 
 def model_device(model: Any, fallback: torch.device) -> torch.device:
     if isinstance(model, nn.Module):
-        for tensor in model.parameters():
-            return tensor.device
-        for tensor in model.buffers():
-            return tensor.device
+        for parameter in model.parameters():
+            return parameter.device
+        for buffer in model.buffers():
+            return buffer.device
     return fallback
 
 

@@ -31,6 +31,7 @@ the original, because photos show Human's choice to be wrong for that network:
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -124,7 +125,10 @@ def stretch(image: np.ndarray, size: tuple[int, int], device: torch.device) -> t
     return _to_input(_resize(image, size[1], size[0]), device)
 
 
-def _prepare(network: nn.Module, device: torch.device) -> nn.Module:
+NetworkT = TypeVar("NetworkT", bound=nn.Module)
+
+
+def _prepare(network: NetworkT, device: torch.device) -> NetworkT:
     """Eval mode on ``device``, channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these
     convolutions about twice as fast on NHWC memory, and the TF graphs were NHWC anyway."""
     return network.eval().to(device).to(memory_format=torch.channels_last)
@@ -163,6 +167,8 @@ def _result(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, kee
 
 
 class NanoDetNetwork(nn.Module):
+    normalise_weight: torch.Tensor  # buffers, declared for the type checker
+    normalise_bias: torch.Tensor
     """RGB in [0, 1], ``(N, 3, 416, 416)`` letterboxed -> ``(scores, distributions)``.
 
     ``scores`` ``(N, A, 80)`` are the class probabilities (quality-focal sigmoid scores) of all

@@ -138,18 +138,19 @@ class TorchvisionDetector:
             if slot is not None:
                 slot["proposals"] = output[0][0].detach()
 
-        network.transform.register_forward_hook(on_transform)
+        modules = dict(network.named_modules())
+        modules["transform"].register_forward_hook(on_transform)
         head = self.config.head
         if head == "ssd":
-            for block in network.head.classification_head.module_list:
+            for block in modules["head.classification_head.module_list"].children():
                 block.register_forward_hook(recorder("cls"))
         elif head == "retinanet":
-            network.head.classification_head.cls_logits.register_forward_hook(recorder("cls"))
+            modules["head.classification_head.cls_logits"].register_forward_hook(recorder("cls"))
         elif head == "fcos":
-            network.head.classification_head.cls_logits.register_forward_hook(recorder("cls"))
-            network.head.regression_head.bbox_ctrness.register_forward_hook(recorder("ctr"))
+            modules["head.classification_head.cls_logits"].register_forward_hook(recorder("cls"))
+            modules["head.regression_head.bbox_ctrness"].register_forward_hook(recorder("ctr"))
         elif head == "rcnn":
-            network.rpn.register_forward_hook(on_rpn)
+            modules["rpn"].register_forward_hook(on_rpn)
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
         height, width = image.shape[:2]

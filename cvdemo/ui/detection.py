@@ -253,7 +253,7 @@ def nms_tab(settings: Settings) -> None:
     inter = float(intersection_matrix(box_a, box_b)[0, 0])
     area_a, area_b = float(box_area(box_a)[0]), float(box_area(box_b)[0])
     union = area_a + area_b - inter
-    picture = shade_box(image, overlap, (255, 255, 255), alpha=0.55) if overlap is not None else image.copy()
+    picture = shade_box(image, overlap.tolist(), (255, 255, 255), alpha=0.55) if overlap is not None else image.copy()
     picture = draw_boxes(picture, np.stack([box_a, box_b]), [(255, 64, 64), (64, 160, 255)], ["A", "B"], copy=False)
     view, numbers = st.columns([3, 2])
     view.image(picture, caption="A (red), B (blue), their intersection shaded", width="stretch")
@@ -291,9 +291,9 @@ def head_tab(settings: Settings) -> None:
         return
     categories = list(timed.detections.categories)
     names = class_names(categories)
-    found = visible(timed.detections, settings.threshold, settings.classes)
-    default = found.label_names[0] if len(found) else (names[0] if names else categories[0])
-    top = [n for n in dict.fromkeys(found.label_names)] + [n for n in names if n not in found.label_names]
+    shown = visible(timed.detections, settings.threshold, settings.classes)
+    default = shown.label_names[0] if len(shown) else (names[0] if names else categories[0])
+    top = [n for n in dict.fromkeys(shown.label_names)] + [n for n in names if n not in shown.label_names]
     pick, mode, scale = st.columns([2, 2, 2])
     name = pick.selectbox("Class", top, index=top.index(default) if default in top else 0, key=f"det_head_class_{spec.name}")
     has_objectness = all(level.objectness is not None for level in levels)
@@ -305,7 +305,7 @@ def head_tab(settings: Settings) -> None:
     index = categories.index(name)
     maps = []
     for level in levels:
-        if what == "objectness":
+        if what == "objectness" and level.objectness is not None:
             values = level.objectness if level.objectness.ndim == 2 else level.objectness.max(axis=0)
         else:
             values = level.class_scores[index]
@@ -364,9 +364,9 @@ def proposals_tab(settings: Settings) -> None:
 
         proposals = session_memo("det_ss", key, search, size=4)
     spec = settings.spec
-    rpn = None
+    rpn, rpn_title = None, ""
     if spec is not None and spec.family == "two-stage":
-        rpn = detections_for(spec, image)
+        rpn, rpn_title = detections_for(spec, image), spec.title
     rpn_insight = rpn.detections.insight if rpn is not None else None
     rpn_proposals = rpn_insight.proposals if rpn_insight is not None else None
     confident = visible(rpn.detections, settings.threshold, settings.classes) if rpn is not None else None
@@ -387,7 +387,7 @@ def proposals_tab(settings: Settings) -> None:
             boxes = rpn_proposals
             top = boxes[:count]
             st.image(draw_boxes(image, top, [_proposal_color(i) for i in range(len(top))], thickness=1), width="stretch",
-                     caption=f"{spec.title} RPN: {len(boxes)} proposals; the whole detector took {rpn.latency_ms:.0f} ms; "
+                     caption=f"{rpn_title} RPN: {len(boxes)} proposals; the whole detector took {rpn.latency_ms:.0f} ms; "
                              f"the first {len(top)} drawn")
     if confident is not None and len(confident) and (proposals is not None or rpn is not None):
         notes = []
@@ -395,7 +395,7 @@ def proposals_tab(settings: Settings) -> None:
             notes.append(f"selective search covers {recall_at(proposals.boxes, confident.boxes):.0%}")
         if rpn_proposals is not None:
             notes.append(f"the RPN covers {recall_at(rpn_proposals, confident.boxes):.0%}")
-        st.caption(f"Of the {len(confident)} boxes {spec.title} found (score ≥ {settings.threshold:.2f}), "
+        st.caption(f"Of the {len(confident)} boxes {rpn_title} found (score ≥ {settings.threshold:.2f}), "
                    + " and ".join(notes) + " with some proposal at IoU ≥ 0.5.")
 
 
@@ -473,8 +473,9 @@ def metrics_tab(settings: Settings) -> None:
         if drop:
             for name, image_truth in aligned.items():
                 keep = [i for i, label in enumerate(image_truth.labels) if label not in unknown]
+                crowd, difficult = np.asarray(image_truth.crowd, bool), np.asarray(image_truth.difficult, bool)
                 aligned[name] = type(image_truth)(image_truth.boxes[keep], [image_truth.labels[i] for i in keep],
-                                                  image_truth.crowd[keep], image_truth.difficult[keep], image_truth.size)
+                                                  crowd[keep], difficult[keep], image_truth.size)
     for name, image_truth in aligned.items():
         for note in size_warnings(name, image_truth, *images[name].shape[:2]):
             st.warning(plain(note))

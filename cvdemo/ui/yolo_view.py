@@ -7,6 +7,7 @@ The detection page calls :func:`render_yolo_view` inside a tab. All computation 
 from __future__ import annotations
 
 import functools
+from typing import TypeGuard
 
 import numpy as np
 import streamlit as st
@@ -46,7 +47,7 @@ GFLOPs at 416×416).
 """
 
 
-def is_yolo_detections(detections: Detections | None) -> bool:
+def is_yolo_detections(detections: Detections | None) -> TypeGuard[Detections]:
     seen = detections.insight if detections is not None else None
     if seen is None or not seen.levels or seen.candidates is None:
         return False
@@ -184,7 +185,10 @@ def render_yolo_view(image: np.ndarray, detector, key: str = "yolo", detections:
 
 def _anchor_fit(levels, detections: Detections, score_threshold: float) -> None:
     st.subheader("Why a box is weak or missing: object size against the anchors")
-    rows = insight.anchor_fit(levels, _insight(detections).candidates)
+    candidates = _insight(detections).candidates
+    if candidates is None:
+        raise ValueError("these detections carry no candidates; run a YOLO detector")
+    rows = insight.anchor_fit(levels, candidates)
     if not rows:
         st.info("No candidate box at all on this picture.")
         return

@@ -7,6 +7,8 @@ weights J. Redmon published with Darknet, which is public domain under its "YOLO
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 
@@ -88,7 +90,8 @@ class YoloDetector:
         heads = network.heads
         if any(head.classes != len(self.categories) for head in heads):
             raise ValueError(f"the network predicts {heads[0].classes} classes but {len(self.categories)} names were given")
-        self.anchors = [head.anchors.detach().cpu() for head in heads]
+        # a registered buffer: typed Tensor | Module by nn.Module.__getattr__
+        self.anchors = [cast(torch.Tensor, head.anchors).detach().cpu() for head in heads]
 
     def prepare(self, image: np.ndarray) -> Prepared:
         """The letterboxed ``(1, 3, S, S)`` input and where the image sits in it."""

@@ -149,15 +149,21 @@ def raw_slice_table(level: HeadLevel, row: int, col: int, categories: Sequence[s
         raise ValueError(f"the slice has {values.shape[1]} numbers per anchor but {len(categories)} categories were given")
     rows = []
     for anchor, numbers in enumerate(values):
-        record = {"anchor": _anchor_label(level, anchor)}
+        record: dict[str, str | float] = {"anchor": _anchor_label(level, anchor)}
         record.update({name: round(float(v), 3) for name, v in zip(columns, numbers)})
         rows.append(record)
     return rows
 
 
 def _anchor_label(level: HeadLevel, anchor: int) -> str:
-    w, h = level.anchors[anchor]
+    w, h = _anchors(level)[anchor]
     return f"#{anchor} {w:g}×{h:g}"
+
+
+def _anchors(level: HeadLevel) -> np.ndarray:
+    if level.anchors is None:
+        raise ValueError(f"{level.name} has no anchors; only an anchor-based (YOLO) head has cell predictions")
+    return level.anchors
 
 
 @dataclass
@@ -192,7 +198,7 @@ def cell_predictions(level: HeadLevel, row: int, col: int, categories: Sequence[
     predictions = []
     for anchor, numbers in enumerate(values):
         tx, ty, tw, th, to = numbers[:5]
-        prior_w, prior_h = (float(v) for v in level.anchors[anchor])
+        prior_w, prior_h = (float(v) for v in _anchors(level)[anchor])
         ox, oy = float(_sigmoid(tx)), float(_sigmoid(ty))
         width, height = prior_w * float(np.exp(min(tw, 10.0))), prior_h * float(np.exp(min(th, 10.0)))
         cx, cy = (col + ox) * s, (row + oy) * s
@@ -202,7 +208,7 @@ def cell_predictions(level: HeadLevel, row: int, col: int, categories: Sequence[
         order = np.argsort(-probs, kind="stable")[:top_k]
         top = [(categories[i], float(probs[i]), objectness * float(probs[i])) for i in order]
         predictions.append(CellPrediction(anchor, (prior_w, prior_h), (tx, ty, tw, th, to), (ox, oy), (width, height),
-                                          objectness, tuple(float(v) for v in box), top))
+                                          objectness, (float(box[0]), float(box[1]), float(box[2]), float(box[3])), top))
     return predictions
 
 
@@ -479,7 +485,8 @@ def anchor_fit(levels: Sequence[HeadLevel], candidates: Detections, per_class: i
     anchors = [(level, a) for level in levels for a in np.asarray(level.anchors, dtype=np.float64).reshape(-1, 2)]
     shapes = np.array([a for _, a in anchors])
     areas = shapes[:, 0] * shapes[:, 1]
-    rows, seen = [], {}
+    rows: list[dict] = []
+    seen: dict[str, int] = {}
     for index in np.argsort(-candidates.scores, kind="stable"):
         name = candidates.label_names[index]
         if seen.get(name, 0) >= per_class:
