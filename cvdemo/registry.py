@@ -11,13 +11,16 @@ import pkgutil
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
 from cvdemo import tasks
 from cvdemo.device import pick_device
 from cvdemo.weights import Status, WeightSource, WeightsStatus
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 
 class Task(str, Enum):
@@ -66,6 +69,8 @@ class ModelSpec:
     expects: str = "image"  # or "face crop": trained on faces that fill the input, so pages crop one first
     head_view: str = ""  # the detection page's view of its raw head: "yolo" (S×S×B·(5+C)), "one-stage" or none
     live_rank: int | None = None  # lower is preferred for live video (from the live benchmark); None: not ranked
+    # A torchvision zoo model's weight enum member: its meta gives the categories and the facts shown
+    zoo_weights: WeightsEnum | None = field(default=None, hash=False, compare=False)
     metadata: dict = field(default_factory=dict, hash=False, compare=False)  # facts shown, never branched on
 
     def status(self) -> WeightsStatus:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ class Detections:
     labels: np.ndarray  # (N,) int64
     categories: Sequence[str]
     image_size: tuple[int, int]  # (height, width)
-    extras: dict = field(default_factory=dict)  # per-model insight (raw head outputs, candidates)
+    insight: DetectionInsight | None = None  # what the detector saw on the way (heads, candidates, settings)
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -32,7 +32,7 @@ class Detections:
         return [self.categories[i] for i in self.labels]
 
     def select(self, keep: np.ndarray) -> "Detections":
-        return Detections(self.boxes[keep], self.scores[keep], self.labels[keep], self.categories, self.image_size, self.extras)
+        return Detections(self.boxes[keep], self.scores[keep], self.labels[keep], self.categories, self.image_size, self.insight)
 
     def filter(self, min_score: float = 0.0, classes: set[str] | None = None) -> "Detections":
         keep = self.scores >= min_score
@@ -55,7 +55,7 @@ class InstanceMasks(Detections):
     masks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), dtype=bool))  # (N, H, W)
 
     def select(self, keep: np.ndarray) -> "InstanceMasks":
-        return InstanceMasks(self.boxes[keep], self.scores[keep], self.labels[keep], self.categories, self.image_size, self.extras, self.masks[keep])
+        return InstanceMasks(self.boxes[keep], self.scores[keep], self.labels[keep], self.categories, self.image_size, self.insight, self.masks[keep])
 
 
 @dataclass
@@ -91,8 +91,8 @@ class Classification:
 class HeadLevel:
     """One output level of a dense one-stage head, for the "each cell predicts" views.
 
-    Detectors put a list of these in ``Detections.extras["levels"]`` and the boxes before NMS
-    (a ``Detections``) in ``Detections.extras["candidates"]``, so pages can redo NMS live and
+    Detectors put a tuple of these in ``DetectionInsight.levels`` and the boxes before NMS
+    (a ``Detections``) in ``DetectionInsight.candidates``, so pages can redo NMS live and
     draw per-cell scores over the image. A grid cell (row, col) covers network-input pixels
     ``[col*stride, (col+1)*stride)``; original-image pixels are ``(net - pad) / scale``.
     """
@@ -106,3 +106,28 @@ class HeadLevel:
     scale_xy: tuple[float, float] | None = None  # (sx, sy) when the input was stretched instead
     pad: tuple[float, float] = (0.0, 0.0)  # (pad_x, pad_y) in network-input pixels
     anchors: np.ndarray | None = None  # (anchors, 2) widths/heights in network-input pixels
+
+
+@dataclass(frozen=True, eq=False)  # arrays inside have no single truth value to compare by
+class DetectionInsight:
+    """What a detector saw on the way to its final boxes, for the pages that look inside it.
+
+    Every field is optional: a detector fills in what it has. The NMS settings are those the
+    detector used, so a page can redo NMS from ``candidates`` at the same or other settings.
+    """
+
+    model: str | None = None
+    input_size: tuple[int, int] | None = None  # (height, width) of the network input
+    levels: tuple[HeadLevel, ...] = ()  # one-stage heads, coarsest first
+    candidates: Detections | None = None  # every box above ``candidate_floor``, before NMS
+    candidate_floor: float | None = None
+    nms_threshold: float | None = None
+    class_aware_nms: bool = True
+    max_detections: int | None = None
+    proposals: np.ndarray | None = None  # (P, 4) region proposals of a two-stage detector, image pixels
+    peak_picking: str | None = None  # CenterNet: how peaks replace NMS before the final NMS
+    landmarks: np.ndarray | None = None  # (N, K, 2) keypoints of each kept box (MTCNN's 5 face points)
+    landmark_names: tuple[str, ...] = ()
+    stages: Mapping[str, np.ndarray] | None = None  # MTCNN: stage name → (M, 5) boxes + score it kept
+    scales: tuple[float, ...] = ()  # MTCNN: the image pyramid's scales
+    windows_scored: int | None = None  # MTCNN: windows the first stage scored

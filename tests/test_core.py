@@ -118,7 +118,8 @@ def test_pip_shipped_zoo_file_makes_the_torchvision_enum_ready_offline():
     assert source.locate().name == "mobilenet_v2-b0353104.pth"
     # the model shows the enum's own categories and accuracy
     assert list(spec.categories) == source.weights.meta["categories"]
-    assert spec.metadata["accuracy"] == source.weights.meta["_metrics"]["ImageNet-1K"]
+    assert spec.zoo_weights is source.weights
+    assert f"top-1 {source.weights.meta['_metrics']['ImageNet-1K']['acc@1']:.1f}" in spec.description
 
 
 def test_torchvision_model_without_its_file_is_downloadable_and_fails_fast(monkeypatch):

@@ -133,16 +133,16 @@ def test_candidates_then_nms_equal_torchvision_output(name, astronaut):
     np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=0.05)
     np.testing.assert_array_equal(got[2], want[2])
-    candidates = detections.extras["candidates"]
+    candidates = detections.insight.candidates
     assert len(candidates) > len(detections), "NMS should have removed some candidates"
-    assert detections.extras["nms_threshold"] == config.nms_threshold
+    assert detections.insight.nms_threshold == config.nms_threshold
     if config.head == "rcnn":
-        proposals = detections.extras["proposals"]
+        proposals = detections.insight.proposals
         assert proposals.shape[1] == 4 and len(proposals) > 100
         assert proposals[:, 2].max() <= image.shape[1] + 1 and proposals[:, 3].max() <= image.shape[0] + 1
-        assert "levels" not in detections.extras
+        assert detections.insight.levels == ()  # two-stage: no dense head to show
         return
-    levels = detections.extras["levels"]
+    levels = detections.insight.levels
     assert len(levels) == {"ssd": 6, "retinanet": 5, "fcos": 5}[config.head]
     for level in levels:
         assert level.class_scores.shape[0] == 91

@@ -100,7 +100,7 @@ def test_on_yolov3_tiny_a_found_object_costs_less_than_a_made_up_one(require_rea
     canvas[height:2 * height, width:2 * width] = astronaut
     detections = detector.detect(canvas, score_threshold=0.3)
     assert len(detections), "YOLOv3-tiny finds the astronaut"
-    levels = detections.extras["levels"]
+    levels = detections.insight.levels
     best = int(np.argmax(detections.scores))
     found = yolo_v1.yolo_loss(levels, detections.boxes[best], int(detections.labels[best]))
     # The network's own best box, as ground truth: its responsible anchor predicted it.

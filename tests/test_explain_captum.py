@@ -135,11 +135,11 @@ def test_integrated_gradients_raises_its_steps_until_the_gap_is_small(mobilenet,
     result = attribute("integrated_gradients", mobilenet.network, chelsea_inputs, 285)  # Egyptian cat
     check = result.conservation
     assert check.ok and check.relative_error < 0.05, check.describe()
-    tried = result.extras["tried"]
-    assert [t["steps"] for t in tried] == [32 * 2 ** i for i in range(len(tried))]
-    assert tried[-1]["relative_gap"] < 0.05 and all(t["relative_gap"] >= 0.05 for t in tried[:-1])
+    tried = result.insight.tried
+    assert [t.steps for t in tried] == [32 * 2 ** i for i in range(len(tried))]
+    assert tried[-1].relative_gap < 0.05 and all(t.relative_gap >= 0.05 for t in tried[:-1])
     fixed = attribute("integrated_gradients", mobilenet.network, chelsea_inputs, 285, steps=8)
-    assert fixed.extras["steps"] == 8 and len(fixed.extras["tried"]) == 1  # asked for: not raised
+    assert fixed.insight.steps == 8 and len(fixed.insight.tried) == 1  # asked for: not raised
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def test_conservation_on_a_small_batchnorm_residual_net(method):
     assert result.conservation.relative_error < 1e-3
     with torch.no_grad():
         outputs = net(x)[:, 2]
-    for total, output in zip(result.extras["conservation_per_item"], outputs.tolist()):
+    for total, output in zip(result.insight.conservation_per_item, outputs.tolist()):
         assert total == pytest.approx(output, rel=1e-3)
 
 

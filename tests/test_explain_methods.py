@@ -138,7 +138,7 @@ def test_a_plain_function_works_where_no_module_is_needed(net, x):
         return net(batch)[:, 2] - net(batch)[:, 0]
 
     result = attribute("occlusion", forward_fn, x, None, patch=8, stride=8)
-    assert result.extras["path"] == "batched" and np.isfinite(result.map).all()
+    assert result.insight.path == "batched" and np.isfinite(result.map).all()
     with pytest.raises(AttributionError, match="Module"):
         attribute("gradcam", forward_fn, x, None)
 

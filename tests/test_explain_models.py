@@ -146,9 +146,9 @@ def test_a_detection_boxs_default_map_is_not_empty_and_peaks_inside_the_box(name
         box, label = detections.boxes[index], int(detections.labels[index])
         subject = detection_subject(detector, image, box, label, float(detections.scores[index]))
         result = attribute(subject.first_method, subject.model, subject.inputs, None)
-        assert not is_flat(result.map), (index, result.extras["layer"])
+        assert not is_flat(result.map), (index, result.insight.layer)
         chosen = next(c for c in layer_choices(subject.model, subject.inputs, subject.head_grids)
-                      if c.name == result.extras["layer"])
+                      if c.name == result.insight.layer)
         assert chosen.head and chosen.grid == subject.layer_grid
         assert chosen.label.startswith(f"stride {subject.inputs.shape[-1] // subject.layer_grid[0]} head, "
                                        f"{subject.layer_grid[0]}×{subject.layer_grid[1]}")

@@ -37,7 +37,7 @@ def test_accumulate_averages_over_covering_patches():
 @pytest.mark.parametrize("patch,stride,baseline", [(8, 4, "zero"), (5, 3, "blur"), (12, 12, "mean"), (6, 2, 0.5)])
 def test_incremental_path_equals_the_brute_force_loop(net, x, patch, stride, baseline):
     fast = attribute("occlusion", net, x, 3, patch=patch, stride=stride, baseline=baseline, batch_size=16)
-    assert fast.extras["path"] == "incremental", fast.extras  # the test must exercise the fast path
+    assert fast.insight.path == "incremental", fast.insight  # the test must exercise the fast path
     reference = occlusion_reference(net, x, 3, patch, stride, baseline)
     np.testing.assert_allclose(fast.maps, reference, rtol=1e-4, atol=1e-5)
     batched = attribute("occlusion", net, x, 3, patch=patch, stride=stride, baseline=baseline, fast=False)
@@ -48,7 +48,7 @@ def test_incremental_path_with_a_scalar_model_and_several_items(net):
     model = Distance(net).eval()
     chips = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
     fast = attribute("occlusion", model, chips, None, patch=8, stride=4)
-    assert fast.extras["path"] == "incremental" and fast.maps.shape == (2, 32, 32)
+    assert fast.insight.path == "incremental" and fast.maps.shape == (2, 32, 32)
     np.testing.assert_allclose(fast.maps, occlusion_reference(model, chips, None, 8, 4), rtol=1e-4, atol=1e-5)
 
 
@@ -84,7 +84,7 @@ class Gated(nn.Module):
 def test_unknown_ops_fall_back_to_the_exact_batched_path(net, x):
     model = Gated(net).eval()
     result = attribute("occlusion", model, x, 0, patch=8, stride=8)
-    assert result.extras["path"] == "batched"
+    assert result.insight.path == "batched"
     np.testing.assert_allclose(result.maps, occlusion_reference(model, x, 0, 8, 8), rtol=1e-4, atol=1e-5)
 
 
@@ -94,8 +94,8 @@ def test_mobilenet_v2_fast_path_equals_captum(mobilenet, chelsea_inputs):
 
     network, inputs, target = mobilenet.network, chelsea_inputs, 285
     ours = attribute("occlusion", network, inputs, target, patch=32, stride=32)
-    assert ours.extras["path"] == "incremental", ours.extras
-    assert ours.extras["plan"].endswith("(oneDNN-frozen)"), "the CPU plan should run on frozen oneDNN pieces"
+    assert ours.insight.path == "incremental", ours.insight
+    assert ours.insight.plan.endswith("(oneDNN-frozen)"), "the CPU plan should run on frozen oneDNN pieces"
     with torch.no_grad():
         theirs = Occlusion(network).attribute(inputs, sliding_window_shapes=(3, 32, 32), strides=(3, 32, 32),
                                               baselines=0.0, target=target, perturbations_per_eval=49)
@@ -105,7 +105,7 @@ def test_mobilenet_v2_fast_path_equals_captum(mobilenet, chelsea_inputs):
 def test_efficientnet_lite_fast_path_equals_the_batched_path(efficientnet, chelsea):
     subject_inputs = efficientnet.preprocess(chelsea)
     fast = attribute("occlusion", efficientnet.network, subject_inputs, 282, patch=32, stride=32, baseline="blur")
-    assert fast.extras["path"] == "incremental", fast.extras
+    assert fast.insight.path == "incremental", fast.insight
     slow = attribute("occlusion", efficientnet.network, subject_inputs, 282, patch=32, stride=32, baseline="blur", fast=False)
     np.testing.assert_allclose(fast.map, slow.map, rtol=1e-3, atol=2e-4)
 

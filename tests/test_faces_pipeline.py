@@ -179,13 +179,13 @@ def test_mtcnn_is_a_detector_with_landmarks(pipeline, astronaut):
     assert isinstance(detector, Detector)
     detections = detector.detect(astronaut, score_threshold=0.9)
     assert len(detections) == 1 and detections.label_names == ["face"]
-    landmarks = detections.extras["landmarks"]
+    landmarks = detections.insight.landmarks
     assert landmarks.shape == (1, 5, 2)
     x1, y1, x2, y2 = detections.boxes[0]
     assert np.all((landmarks[0, :, 0] > x1) & (landmarks[0, :, 0] < x2) & (landmarks[0, :, 1] > y1) & (landmarks[0, :, 1] < y2))
     left_eye, right_eye = landmarks[0, 0], landmarks[0, 1]
     assert left_eye[0] < right_eye[0]  # image-left eye first
-    stages = detections.extras["stages"]
+    stages = detections.insight.stages
     assert len(stages["P-Net"]) > len(stages["R-Net"]) >= len(stages["O-Net"]) >= 1
 
 

@@ -159,19 +159,19 @@ def test_detector_finds_the_labelled_object(models, photos, model, photo, label,
 
 @needs_pack
 @pytest.mark.parametrize("model", ["nanodet", "centernet"])
-def test_detector_extras_let_a_page_redo_nms_and_show_the_head(models, photos, model):
+def test_detector_insight_lets_a_page_redo_nms_and_show_the_head(models, photos, model):
     detector = models(model)
     detections = detector.detect(photos["chelsea"], score_threshold=0.3)
-    extras = detections.extras
-    candidates = extras["candidates"]
-    assert len(candidates) >= len(detections) and candidates.scores.min() >= extras["candidate_floor"] - 1e-6
+    seen = detections.insight
+    candidates = seen.candidates
+    assert len(candidates) >= len(detections) and candidates.scores.min() >= seen.candidate_floor - 1e-6
     # NMS on the candidates with the reported settings gives exactly the returned boxes
     keep = torchvision.ops.batched_nms(torch.from_numpy(candidates.boxes), torch.from_numpy(candidates.scores),
-                                       torch.from_numpy(candidates.labels), extras["nms_threshold"]).numpy()
-    keep = keep[candidates.scores[keep] >= 0.3][: extras["max_detections"]]
+                                       torch.from_numpy(candidates.labels), seen.nms_threshold).numpy()
+    keep = keep[candidates.scores[keep] >= 0.3][: seen.max_detections]
     np.testing.assert_allclose(np.sort(candidates.scores[keep]), np.sort(detections.scores))
     expected_grids = {"nanodet": [(8, 52), (16, 26), (32, 13)], "centernet": [(4, 128)]}[model]
-    levels = extras["levels"]
+    levels = seen.levels
     assert [(level.stride, level.class_scores.shape[-1]) for level in levels] == expected_grids
     for level in levels:
         assert level.class_scores.shape[0] == 80 and 0.0 <= level.class_scores.min() and level.class_scores.max() <= 1.0

@@ -87,7 +87,7 @@ def test_faces_mtcnn_finds_get_the_same_landmarks_chip_and_descriptor(photo, dli
     found = mtcnn.detect(image)
     if photo in samples.IDENTITY:
         assert len(found) >= 1, f"MTCNN finds no face in the sample {photo!r}"
-    for points in found.extras["landmarks"]:
+    for points in found.insight.landmarks:
         _compare_face(image, align.dlib_box_from_mtcnn(points), dlib_models, port)
 
 
@@ -97,7 +97,7 @@ def test_the_two_sample_people_are_told_apart_by_both(dlib_models, port, mtcnn):
     for name in ("astronaut (Eileen Collins)", "cameraman"):
         image = PHOTOS[name]
         found = mtcnn.detect(image)
-        points = found.extras["landmarks"][int(np.argmax(found.scores))]
+        points = found.insight.landmarks[int(np.argmax(found.scores))]
         chip = dlib.get_face_chip(image, dlib_predictor(image, dlib.rectangle(*align.dlib_box_from_mtcnn(points))), size=150, padding=0.25)
         descriptors.append((np.array(dlib_net.compute_face_descriptor(chip)), port[1].embed(chip)[0]))
     (dlib_a, port_a), (dlib_b, port_b) = descriptors

@@ -144,7 +144,7 @@ def test_instances_get_their_own_colours_and_ids():
     masks[0, 5:20, 5:20] = True
     masks[1, 15:40, 15:45] = True
     instances = InstanceMasks(np.array([[5, 5, 20, 20], [15, 15, 45, 40]], np.float32), np.array([0.6, 0.9]),
-                              np.array([1, 1]), ("__background__", "person"), (50, 60), {}, masks)
+                              np.array([1, 1]), ("__background__", "person"), (50, 60), masks=masks)
     drawn = overlay_instances(image, instances, opacity=1.0, show_boxes=False, show_labels=False)
     assert tuple(drawn[10, 10]) != tuple(drawn[30, 30])  # two people, two colours
     assert tuple(drawn[45, 55]) == (100, 100, 100)

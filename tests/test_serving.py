@@ -110,7 +110,7 @@ def test_served_face_models_answer_like_in_process_ones(server, local_models, sh
     expected, result = mtcnn.detect(photo), served(mtcnn, "mtcnn", server).detect(photo)
     assert len(result) == len(expected) >= 2
     np.testing.assert_allclose(result.boxes, expected.boxes, rtol=0, atol=RELATIVE * max(photo.shape[:2]))
-    np.testing.assert_allclose(result.extras["landmarks"], expected.extras["landmarks"], rtol=0, atol=RELATIVE * max(photo.shape[:2]))
+    np.testing.assert_allclose(result.insight.landmarks, expected.insight.landmarks, rtol=0, atol=RELATIVE * max(photo.shape[:2]))
     after = [requests_served(server, "mtcnn", stage) for stage in SERVED_STAGES["mtcnn"]]
     assert [a - b for a, b in zip(after, before)] == [1, 1]  # R-Net and O-Net each ran on the server
 

@@ -335,12 +335,12 @@ def test_320_variant_on_real_photos(detector_320, name):
     result = detector_320.detect(canvas, score_threshold=0.3).sorted()
     assert len(result) and result.label_names[0] == PHOTOS[name][0], result.to_records()[:3]
     assert box_iou(truth, result.boxes[:1])[0, 0] >= 0.5
-    assert [insight.grid_size(level) for level in result.extras["levels"]] == [(10, 10), (20, 20)]
+    assert [insight.grid_size(level) for level in result.insight.levels] == [(10, 10), (20, 20)]
 
 
-def test_extras_levels_and_candidates(astronaut_result):
+def test_insight_levels_and_candidates(astronaut_result):
     canvas, _, result = astronaut_result
-    levels = result.extras["levels"]
+    levels = result.insight.levels
     assert [level.stride for level in levels] == [32, 16]
     assert [level.raw.shape for level in levels] == [(255, 13, 13), (255, 26, 26)]
     for level in levels:
@@ -351,9 +351,9 @@ def test_extras_levels_and_candidates(astronaut_result):
         predictions = insight.decode(level)
         np.testing.assert_allclose(level.class_scores, predictions.scores.max(axis=0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(levels[0].anchors, [[81, 82], [135, 169], [344, 319]])
-    candidates = result.extras["candidates"]
+    candidates = result.insight.candidates
     assert len(candidates) > len(result) > 0
-    assert candidates.scores.min() >= result.extras["candidate_floor"]
+    assert candidates.scores.min() >= result.insight.candidate_floor
     assert result.scores.min() >= 0.3
     height, width = canvas.shape[:2]
     assert (result.boxes[:, [0, 2]] >= 0).all() and (result.boxes[:, [0, 2]] <= width).all()
@@ -362,7 +362,7 @@ def test_extras_levels_and_candidates(astronaut_result):
 
 def test_insight_cell_slice_matches_the_top_detection(detector, astronaut_result):
     _, _, result = astronaut_result
-    levels = result.extras["levels"]
+    levels = result.insight.levels
     top = result.sorted()
     index, row, col = insight.best_cell(levels, int(top.labels[0]))
     level = levels[index]
@@ -395,14 +395,14 @@ def test_pipeline_stages_reproduce_the_detector(detector, astronaut_result):
     loose = insight.pipeline_stages(result, 0.05, 0.45)
     assert len(loose.above_threshold) > len(stages.above_threshold)
     # Thresholds below the detector's candidate floor are raised to it rather than silently partial.
-    assert insight.pipeline_stages(result, 0.0, 0.45).score_threshold == result.extras["candidate_floor"]
+    assert insight.pipeline_stages(result, 0.0, 0.45).score_threshold == result.insight.candidate_floor
 
 
 def test_insight_drawings(astronaut_result):
     canvas, _, result = astronaut_result
     picture = insight.display_copy(canvas, max_side=500)
     assert max(picture.shape[:2]) == 500
-    level = result.extras["levels"][0]
+    level = result.insight.levels[0]
     drawn = insight.draw_grid(picture, level, result.image_size, (6, 6), categories=result.categories)
     assert drawn.shape == picture.shape and (drawn != picture).any()
     values = np.zeros(insight.grid_size(level))
@@ -477,7 +477,7 @@ def test_anchor_fit_measures_a_missed_portrait_against_the_anchors():
     assert shape_iou(np.array([10.0, 10.0]), np.array([[10.0, 10.0], [20.0, 20.0]])).tolist() == [1.0, 0.25]
     hopper = load_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
     detections = registry.load_model("yolov3-tiny", "cpu").detect(hopper, score_threshold=0.05)
-    rows = {row["class"]: row for row in anchor_fit(detections.extras["levels"], detections.extras["candidates"])}
+    rows = {row["class"]: row for row in anchor_fit(detections.insight.levels, detections.insight.candidates)}
     person = rows["person"]  # YOLOv3-tiny 416 scores Grace Hopper's portrait low (0.17)
     assert person["best score"] < 0.3
     assert person["closest anchor"].startswith("344×319 (stride 32")  # the largest anchor, on the coarse grid

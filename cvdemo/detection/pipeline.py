@@ -33,7 +33,7 @@ LATENCY_RUNS = 3
 
 @dataclass
 class TimedDetections:
-    detections: Detections  # at DETECTION_FLOOR, extras included
+    detections: Detections  # at DETECTION_FLOOR, insight included
     latency_ms: float  # warm: median of LATENCY_RUNS calls after a first one
     device: str
 

@@ -18,6 +18,7 @@ from cvdemo.explain.captum_methods import CAPTUM_METHODS
 from cvdemo.explain.core import (
     Attribution,
     AttributionError,
+    AttributionInsight,
     AttributionMethod,
     Cancelled,
     Conservation,
@@ -70,5 +71,5 @@ def attribute(method: str, model: Callable[[torch.Tensor], torch.Tensor], inputs
     return result
 
 
-__all__ = ["ALIASES", "Attribution", "AttributionError", "AttributionMethod", "Cancelled", "Conservation",
+__all__ = ["ALIASES", "Attribution", "AttributionError", "AttributionInsight", "AttributionMethod", "Cancelled", "Conservation",
            "LIVE_METHODS", "METHODS", "attribute", "method_class", "private_copy"]

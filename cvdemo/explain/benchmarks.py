@@ -71,10 +71,10 @@ def method_cases(device: torch.device, runs: int) -> list[BenchResult]:
             if attribution is not None:
                 if attribution.conservation is not None:
                     note = f"completeness error {attribution.conservation.relative_error:.1e}"
-                if attribution.extras.get("steps") and method == "integrated_gradients":
-                    note += f" at {attribution.extras['steps']} steps"
-                if attribution.extras.get("path"):
-                    note = f"{attribution.extras['path']} path, {attribution.extras.get('patches')} patches"
+                if attribution.insight.steps and method == "integrated_gradients":
+                    note += f" at {attribution.insight.steps} steps"
+                if attribution.insight.path:
+                    note = f"{attribution.insight.path} path, {attribution.insight.patches} patches"
             result.note = note
             results.append(result)
     return results
@@ -137,7 +137,7 @@ def compare_occlusion(network: torch.nn.Module, x: torch.Tensor, target: int, de
     default_result = _result(f"{label}: captum ppe=1 (default)", model_name, device, default_s)
     ours_ms = ours_result.median_ms
     ours_result.note = (f"{best_result.median_ms / ours_ms:.1f}x captum best (ppe={best_ppe}), "
-                        f"{default_result.median_ms / ours_ms:.1f}x captum default; {first.extras.get('path')} path; "
+                        f"{default_result.median_ms / ours_ms:.1f}x captum default; {first.insight.path} path; "
                         f"ppe search ms: {', '.join(f'{k}={v * 1000:.0f}' for k, v in search.items())}")
     results = [ours_result, best_result, default_result]
     if work is not None:
@@ -145,7 +145,7 @@ def compare_occlusion(network: torch.nn.Module, x: torch.Tensor, target: int, de
                              f"{work.largest_region / 1e6:.3g}, changed outputs only {work.changed_only / 1e6:.3g}")
     if floor_s and work is not None:
         floor_result = _result(f"{label}: floor (layers every patch changes everywhere)", model_name, device, floor_s)
-        patches = first.extras["patches"]
+        patches = first.insight.patches
         rate = work.filled * patches / (floor_result.median_ms / 1000)  # multiply-adds per second
         ideal_ms = work.changed_only * patches / rate * 1000
         floor_result.note = (f"{work.filled / 1e6:.3g} M multiply-adds a patch at {rate / 1e9:.3g} G/s; computing only the "

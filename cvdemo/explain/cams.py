@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from cvdemo.explain.core import (
     Attribution,
     AttributionError,
+    AttributionInsight,
     AttributionMethod,
     ProgressFn,
     Timer,
@@ -78,7 +79,7 @@ class LayerMap(AttributionMethod):
         report(progress, 1.0, f"{self.title}: done")
         return Attribution(upsampled[:, 0].cpu().numpy().astype(np.float32), cam.cpu(), self.name, target,
                            timer.seconds(), output=float(scores[0].detach()), signed=self.signed,
-                           extras={"layer": layer, "resolution": list(cam.shape[-2:])})
+                           insight=AttributionInsight(layer=layer, resolution=(int(cam.shape[-2]), int(cam.shape[-1]))))
 
 
 class GradCAMPlusPlus(LayerMap):

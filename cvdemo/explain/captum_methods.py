@@ -26,7 +26,7 @@ import inspect
 import math
 import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -37,8 +37,10 @@ from torch import nn
 from cvdemo.explain.core import (
     Attribution,
     AttributionError,
+    AttributionInsight,
     AttributionMethod,
     Conservation,
+    IntegrationTry,
     ProgressFn,
     Timer,
     channel_map,
@@ -84,7 +86,7 @@ class Found:
     raw: torch.Tensor  # as captum returned it (input- or layer-shaped)
     maps: np.ndarray  # (N, H, W)
     signed: bool
-    extras: dict[str, Any] = field(default_factory=dict)
+    insight: AttributionInsight = field(default_factory=AttributionInsight)
     total: float | None = None  # Σ attribution of the first item, for a completeness check
     gap: float | None = None  # what it should equal: f(x) − f(baseline)
 
@@ -110,6 +112,14 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
             yield
     finally:
         np.random.set_state(numpy_state)
+
+
+def _grid(layer_map: torch.Tensor) -> tuple[int, int]:
+    return int(layer_map.shape[-2]), int(layer_map.shape[-1])
+
+
+def _baseline_name(baseline) -> str:
+    return baseline if isinstance(baseline, str) else "custom"
 
 
 def _upsample(layer_map: torch.Tensor, size) -> np.ndarray:
@@ -186,7 +196,7 @@ class CaptumMethod(AttributionMethod):
             delta = found.total - found.gap
         return Attribution(found.maps.astype(np.float32), found.raw.detach().cpu(), self.name, target, timer.seconds(),
                            output=output, delta=delta,
-                           conservation=check, signed=found.signed, extras=found.extras)
+                           conservation=check, signed=found.signed, insight=found.insight)
 
     @contextmanager
     def _network(self):
@@ -211,7 +221,7 @@ class _Gradient(CaptumMethod):
     def run(self, score, x, *, reduction: str | None = None) -> Found:
         reduction = reduction or self.default_reduction
         raw = self.make(score).attribute(x.clone().requires_grad_(True), **self.call_options())
-        return Found(raw, channel_map(raw, reduction), reduction != "abs_max", {"reduction": reduction})
+        return Found(raw, channel_map(raw, reduction), reduction != "abs_max", AttributionInsight(reduction=reduction))
 
     def call_options(self) -> dict:
         return {}
@@ -257,8 +267,9 @@ class GuidedBackprop(_Gradient):
     def run(self, score, x, *, reduction: str | None = None) -> Found:
         found = super().run(score, x, reduction=reduction)
         if not any(isinstance(m, nn.ReLU) for m in score.modules()):
-            found.extras["note"] = ("captum changes the backward pass of nn.ReLU modules only; this network has none "
-                                    "(ReLU6, LeakyReLU…), so the map is the plain gradient")
+            found.insight = replace(found.insight, note=(
+                "captum changes the backward pass of nn.ReLU modules only; this network has none "
+                "(ReLU6, LeakyReLU…), so the map is the plain gradient"))
         return found
 
 
@@ -318,13 +329,14 @@ class IntegratedGradients(CaptumMethod):
                                       internal_batch_size=batch_size)
             total = float(raw[0].double().sum())
             error = abs(total - gap) / max(abs(gap), 1e-12)
-            tried.append({"steps": count, "relative_gap": error})
+            tried.append(IntegrationTry(count, error))
             if steps is not None or error < COMPLETENESS_TOLERANCE or count >= IG_MAX_STEPS:
                 break
             count = min(IG_MAX_STEPS, count * 2)
         return Found(raw, channel_map(raw, "sum"), True,
-                     {"steps": count, "tried": tried, "method": method, "baseline_output": score_at(score, reference[:1]),
-                      "baseline": baseline if isinstance(baseline, str) else "custom"}, total, gap)
+                     AttributionInsight(steps=count, tried=tuple(tried), integration_rule=method,
+                                        baseline_output=score_at(score, reference[:1]), baseline=_baseline_name(baseline)),
+                     total, gap)
 
 
 def score_at(score: Score, x: torch.Tensor) -> float:
@@ -353,7 +365,7 @@ class SmoothGrad(CaptumMethod):
         raw = NoiseTunnel(Saliency(score)).attribute(x, nt_type=self.nt_type, nt_samples=samples,
                                                     nt_samples_batch_size=batch_size, stdevs=sigma, abs=False)
         return Found(raw, channel_map(raw, self.reduction), False,
-                     {"samples": samples, "noise": noise, "reduction": self.reduction})
+                     AttributionInsight(samples=samples, noise=noise, reduction=self.reduction))
 
 
 class VarGrad(SmoothGrad):
@@ -379,7 +391,7 @@ class DeepLift(CaptumMethod):
 
         reference = _baseline(x, baseline)
         raw = DeepLift(score).attribute(x, baselines=reference)
-        return Found(raw, channel_map(raw, "sum"), True, {"baseline": baseline if isinstance(baseline, str) else "custom"},
+        return Found(raw, channel_map(raw, "sum"), True, AttributionInsight(baseline=_baseline_name(baseline)),
                      float(raw[0].detach().double().sum()), _gap(score, x, reference[:1]))
 
 
@@ -404,7 +416,7 @@ class DeepLiftShap(CaptumMethod):
 
         background = baseline_set(x)
         raw = DeepLiftShap(score).attribute(x, baselines=background)
-        return Found(raw, channel_map(raw, "sum"), True, {"baselines": list(BASELINES)},
+        return Found(raw, channel_map(raw, "sum"), True, AttributionInsight(baselines=tuple(BASELINES)),
                      float(raw[0].detach().double().sum()), _gap(score, x, background))
 
 
@@ -424,7 +436,7 @@ class GradientShap(CaptumMethod):
         background = baseline_set(x)
         raw = GradientShap(score).attribute(x, baselines=background, n_samples=samples,
                                             stdevs=float(noise) * float(x.max() - x.min()))
-        return Found(raw, channel_map(raw, "sum"), True, {"samples": samples, "baselines": list(BASELINES)})
+        return Found(raw, channel_map(raw, "sum"), True, AttributionInsight(samples=samples, baselines=tuple(BASELINES)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,7 +468,7 @@ class GradCAM(_Layer):
         if not isinstance(raw, torch.Tensor) or raw.ndim != 4:
             raise AttributionError(f"layer {layer!r} does not produce a feature map (N, C, h, w)")
         return Found(raw, _upsample(raw, x.shape[-2:]), not relu,
-                     {"layer": layer, "resolution": list(raw.shape[-2:]), "relu": relu})
+                     AttributionInsight(layer=layer, resolution=_grid(raw), relu=relu))
 
 
 class GuidedGradCAM(_Layer):
@@ -474,7 +486,7 @@ class GuidedGradCAM(_Layer):
 
         layer, module = self.layer_of(score, x, layer, grid)
         raw = GuidedGradCam(score, module).attribute(x.clone().requires_grad_(True))
-        return Found(raw, channel_map(raw, "abs_max"), False, {"layer": layer, "reduction": "abs_max"})
+        return Found(raw, channel_map(raw, "abs_max"), False, AttributionInsight(layer=layer, reduction="abs_max"))
 
 
 class LayerConductance(_Layer):
@@ -500,7 +512,7 @@ class LayerConductance(_Layer):
             raise AttributionError(f"layer {layer!r} does not produce a feature map (N, C, h, w)")
         summed = raw.sum(dim=1, keepdim=True)
         return Found(raw, _upsample(summed, x.shape[-2:]), True,
-                     {"layer": layer, "resolution": list(raw.shape[-2:]), "steps": steps},
+                     AttributionInsight(layer=layer, resolution=_grid(raw), steps=steps),
                      float(raw[0].detach().double().sum()), _gap(score, x, reference[:1]))
 
 
@@ -520,12 +532,12 @@ class _Cells(CaptumMethod):
         size = self.cell_size(x, cell)
         return math.ceil(x.shape[-2] / size) * math.ceil(x.shape[-1] / size)
 
-    def finish(self, raw: torch.Tensor, mask: torch.Tensor, extras: dict, completeness: bool, score, x,
+    def finish(self, raw: torch.Tensor, mask: torch.Tensor, insight: AttributionInsight, completeness: bool, score, x,
                reference) -> Found:
         maps = channel_map(raw, "mean")  # every colour of a cell carries the cell's value
         total = _feature_total(maps[0], mask) if completeness else None
         gap = _gap(score, x, reference[:1]) if completeness else None
-        return Found(raw, maps, True, extras, total, gap)
+        return Found(raw, maps, True, insight, total, gap)
 
 
 class FeatureAblation(_Cells):
@@ -543,7 +555,7 @@ class FeatureAblation(_Cells):
         mask = grid_mask(x.shape, self.cell_size(x, cell)).to(x.device)
         reference = _baseline(x, baseline)
         raw = FeatureAblation(score).attribute(x, baselines=reference, feature_mask=mask, perturbations_per_eval=batch_size)
-        return self.finish(raw, mask.cpu(), {"cell": self.cell_size(x, cell)}, False, score, x, reference)
+        return self.finish(raw, mask.cpu(), AttributionInsight(cell=self.cell_size(x, cell)), False, score, x, reference)
 
 
 class ShapleyValueSampling(_Cells):
@@ -566,7 +578,7 @@ class ShapleyValueSampling(_Cells):
         reference = _baseline(x, baseline)
         raw = ShapleyValueSampling(score).attribute(x, baselines=reference, feature_mask=mask, n_samples=samples,
                                                     perturbations_per_eval=batch_size)
-        return self.finish(raw, mask.cpu(), {"cell": self.cell_size(x, cell), "samples": samples}, True, score, x,
+        return self.finish(raw, mask.cpu(), AttributionInsight(cell=self.cell_size(x, cell), samples=samples), True, score, x,
                            reference)
 
 
@@ -589,7 +601,7 @@ class _Surrogate(_Cells):
         raw = torch.cat([explainer.attribute(x[i:i + 1], baselines=reference[i:i + 1], feature_mask=mask,
                                              n_samples=samples, perturbations_per_eval=batch_size)
                          for i in range(x.shape[0])])
-        return self.finish(raw, mask.cpu(), {"cell": self.cell_size(x, cell), "samples": samples}, False, score, x,
+        return self.finish(raw, mask.cpu(), AttributionInsight(cell=self.cell_size(x, cell), samples=samples), False, score, x,
                            reference)
 
 

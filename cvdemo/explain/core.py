@@ -67,6 +67,58 @@ class Conservation:
                 f"(relative error {self.relative_error:.2%}, tolerance {self.tolerance:.0%}: {verdict})")
 
 
+@dataclass(frozen=True)
+class IntegrationTry:
+    """One Integrated Gradients run while raising the step count: its steps and completeness gap."""
+
+    steps: int
+    relative_gap: float
+
+
+@dataclass(frozen=True)
+class AttributionInsight:
+    """How a method ran, beyond its map: the settings it chose and what it met on the way.
+
+    Every field is optional; a method fills in those that apply to it.
+    """
+
+    # layer methods (Grad-CAM, CAM, conductance)
+    layer: str | None = None
+    resolution: tuple[int, int] | None = None  # (h, w) of the layer's map before upsampling
+    relu: bool | None = None
+    # how channels became one map
+    reduction: str | None = None
+    # path integrals (Integrated Gradients, conductance)
+    steps: int | None = None
+    tried: tuple[IntegrationTry, ...] = ()  # Integrated Gradients: every step count tried, in order
+    integration_rule: str | None = None  # captum's quadrature, e.g. "gausslegendre"
+    baseline: str | None = None  # "zero", "blur", "mean" or "custom"
+    baseline_output: float | None = None  # f(baseline)
+    baselines: tuple[str, ...] = ()  # the SHAP background
+    # sampling and cell methods
+    samples: int | None = None
+    noise: float | None = None
+    cell: int | None = None  # side of a feature cell, pixels
+    # occlusion
+    path: str | None = None  # "incremental" or "batched"
+    plan: str | None = None
+    estimated_work_saving: float | None = None
+    why_not_incremental: str | None = None
+    patch: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    patches: int | None = None
+    # LRP
+    rule: str | None = None
+    epsilon: float | None = None
+    gamma: float | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    bias: bool | None = None
+    leak: str | None = None
+    conservation_per_item: tuple[float, ...] = ()  # Σ relevance of each input item
+    note: str | None = None  # something the user should know about this map
+
+
 @dataclass
 class Attribution:
     """What a method found, ready to display.
@@ -85,7 +137,7 @@ class Attribution:
     delta: float | None = None  # completeness methods: Σ attribution − (f(x) − f(baseline))
     conservation: Conservation | None = None  # the completeness check (LRP, IG, DeepLIFT, conductance, Shapley)
     signed: bool = True  # False for magnitude maps (|gradient|), which have no sign to show
-    extras: dict[str, Any] = field(default_factory=dict)
+    insight: AttributionInsight = field(default_factory=AttributionInsight)
 
     @property
     def map(self) -> np.ndarray:
@@ -121,9 +173,10 @@ class Attribution:
                 "ok": self.conservation.ok,
                 "compared_with": self.conservation.label,
             }
-        for key in ("path", "patches", "layer", "rule", "steps", "samples", "cell", "note"):
-            if key in self.extras:
-                facts[key] = self.extras[key]
+        for name in ("path", "patches", "layer", "rule", "steps", "samples", "cell", "note"):
+            value = getattr(self.insight, name)
+            if value is not None:
+                facts[name] = value
         return facts
 
 
@@ -184,10 +237,10 @@ def check_inputs(inputs: torch.Tensor) -> torch.Tensor:
 
 def model_device(model: Any, fallback: torch.device) -> torch.device:
     if isinstance(model, nn.Module):
-        for tensor in model.parameters():
-            return tensor.device
-        for tensor in model.buffers():
-            return tensor.device
+        for parameter in model.parameters():
+            return parameter.device
+        for buffer in model.buffers():
+            return buffer.device
     return fallback
 
 

@@ -58,6 +58,7 @@ from cvdemo.explain import graph as G
 from cvdemo.explain.core import (
     Attribution,
     AttributionError,
+    AttributionInsight,
     AttributionMethod,
     Conservation,
     ProgressFn,
@@ -491,9 +492,9 @@ class LRP(AttributionMethod):
         report(progress, 1.0, f"{self.title}: done")
         return Attribution(channel_map(relevance, "sum"), relevance.cpu(), self.name, target, timer.seconds(),
                            output=output, conservation=conservation,
-                           extras={"rule": self.rule, "epsilon": epsilon, "gamma": gamma, "alpha": alpha,
-                                   "beta": beta, "bias": bias, "leak": leak,
-                                   "conservation_per_item": [float(r.double().sum()) for r in relevance]})
+                           insight=AttributionInsight(
+                               rule=self.rule, epsilon=epsilon, gamma=gamma, alpha=alpha, beta=beta, bias=bias, leak=leak,
+                               conservation_per_item=tuple(float(r.double().sum()) for r in relevance)))
 
 
 class LRPEpsilon(LRP):

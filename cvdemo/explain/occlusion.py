@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -51,6 +51,7 @@ from cvdemo.geometry import pair
 from cvdemo.explain.core import (
     Attribution,
     AttributionError,
+    AttributionInsight,
     AttributionMethod,
     ProgressFn,
     Timer,
@@ -726,7 +727,7 @@ class Occlusion(AttributionMethod):
         timer = Timer(device)
         use_half = device.type == "cuda" if half is None else bool(half and device.type == "cuda")
         batch = batch_size or default_batch(device)
-        maps, references, details = [], [], {}
+        maps, references, details = [], [], AttributionInsight()
         for item in range(inputs.shape[0]):
             x = inputs[item:item + 1].detach().float()
             base = make_baseline(x, baseline, patch, blur_sigma)
@@ -742,9 +743,9 @@ class Occlusion(AttributionMethod):
             references.append(reference)
         stacked = np.stack(maps)
         raw = torch.from_numpy(stacked)[:, None].expand(-1, inputs.shape[1], -1, -1).clone()
-        details.update({"patch": list(patch), "stride": list(stride),
-                        "baseline": baseline if isinstance(baseline, str) else "custom", "patches": len(rows) * len(cols)})
-        return Attribution(stacked, raw, self.name, target, timer.seconds(), output=references[0], extras=details)
+        details = replace(details, patch=patch, stride=stride,
+                          baseline=baseline if isinstance(baseline, str) else "custom", patches=len(rows) * len(cols))
+        return Attribution(stacked, raw, self.name, target, timer.seconds(), output=references[0], insight=details)
 
     def _scores(self, x, base, target, rows, cols, patch, stride, batch, fast, use_half, tick):
         total = len(rows) * len(cols)
@@ -770,11 +771,11 @@ class Occlusion(AttributionMethod):
                             tick(int(indices[-1]) + 1, total)
                         out = torch.cat(pieces).double().cpu().numpy()
                         reference = float(reference_score)
-                    return out, reference, {"path": "incremental", "plan": plan.description,
-                                            "estimated_work_saving": round(plan.estimated_speedup, 2)}
+                    return out, reference, AttributionInsight(path="incremental", plan=plan.description,
+                                                              estimated_work_saving=round(plan.estimated_speedup, 2))
         else:
             reason = "fast path off" if not fast else "the model is a function, not a module"
-        return self._batched(x, base, target, rows, cols, patch, batch, use_half, tick) + ({"path": "batched", "why_not_incremental": reason},)
+        return self._batched(x, base, target, rows, cols, patch, batch, use_half, tick) + (AttributionInsight(path="batched", why_not_incremental=reason),)
 
     def _batched(self, x, base, target, rows, cols, patch, batch, use_half, tick):
         total = len(rows) * len(cols)

@@ -27,7 +27,7 @@ from torchvision.ops import nms, roi_align
 
 from cvdemo.batching import Outputs, as_outputs, split_outputs
 from cvdemo.device import full_fp32_convolutions
-from cvdemo.results import Detections
+from cvdemo.results import DetectionInsight, Detections
 from cvdemo.weights import PackageFile
 
 MTCNN_SHA256 = {
@@ -220,7 +220,7 @@ def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> tor
 
 
 class MTCNN:
-    """The cascade as a :class:`~cvdemo.tasks.Detector` (category "face", landmarks in extras)."""
+    """The cascade as a :class:`~cvdemo.tasks.Detector` (category "face", landmarks in its insight)."""
 
     categories = CATEGORIES
 
@@ -385,17 +385,17 @@ class MTCNN:
     # ------------------------------------------------------------------ Detector protocol
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.7) -> Detections:
-        """Faces with O-Net probability ≥ ``score_threshold``; landmarks in ``extras``."""
+        """Faces with O-Net probability ≥ ``score_threshold``; landmarks in ``insight``."""
         result = self.run(image, final_threshold=min(score_threshold, self.thresholds[2]))
         keep = result.scores >= score_threshold
-        extras = {
-            "landmarks": result.landmarks[keep],
-            "landmark_names": ("left eye", "right eye", "nose tip", "left mouth corner", "right mouth corner"),
-            "stages": result.stages,
-            "scales": result.scales,
-            "windows_scored": result.windows_scored,
-        }
-        return Detections(result.boxes[keep], result.scores[keep], np.zeros(int(keep.sum()), np.int64), CATEGORIES, result.image_size, extras)
+        insight = DetectionInsight(
+            landmarks=result.landmarks[keep],
+            landmark_names=("left eye", "right eye", "nose tip", "left mouth corner", "right mouth corner"),
+            stages=result.stages,
+            scales=tuple(result.scales),
+            windows_scored=result.windows_scored,
+        )
+        return Detections(result.boxes[keep], result.scores[keep], np.zeros(int(keep.sum()), np.int64), CATEGORIES, result.image_size, insight)
 
 
 def build_mtcnn(device: torch.device) -> MTCNN:

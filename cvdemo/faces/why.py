@@ -65,4 +65,4 @@ def why_match(embedder: FaceEmbedder, chip_a: np.ndarray, chip_b: np.ndarray, *,
     first = _explain(embedder, chip_a, descriptors[1], patch, stride, baseline, part(0.0))
     second = _explain(embedder, chip_b, descriptors[0], patch, stride, baseline, part(0.5))
     return WhyMatch(float(np.linalg.norm(descriptors[0].astype(np.float64) - descriptors[1])), first.map, second.map,
-                    first.seconds + second.seconds, int(first.extras.get("patches", 0)))
+                    first.seconds + second.seconds, first.insight.patches or 0)

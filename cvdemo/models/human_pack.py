@@ -30,6 +30,9 @@ the original, because photos show Human's choice to be wrong for that network:
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TypeVar
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -42,7 +45,7 @@ from cvdemo.geometry import Letterbox
 from cvdemo.models.classifiers import softmax_classification
 from cvdemo.packs import HUMAN_MODELS
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.results import Classification, Detections, HeadLevel, SemanticMask
+from cvdemo.results import Classification, DetectionInsight, Detections, HeadLevel, SemanticMask
 from cvdemo.tfjs import load_graph_module
 from cvdemo.weights import PackFile
 
@@ -122,7 +125,10 @@ def stretch(image: np.ndarray, size: tuple[int, int], device: torch.device) -> t
     return _to_input(_resize(image, size[1], size[0]), device)
 
 
-def _prepare(network: nn.Module, device: torch.device) -> nn.Module:
+NetworkT = TypeVar("NetworkT", bound=nn.Module)
+
+
+def _prepare(network: NetworkT, device: torch.device) -> NetworkT:
     """Eval mode on ``device``, channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these
     convolutions about twice as fast on NHWC memory, and the TF graphs were NHWC anyway."""
     return network.eval().to(device).to(memory_format=torch.channels_last)
@@ -146,21 +152,23 @@ def _nms_keep(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, i
 
 
 def _result(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor, score_threshold: float,
-            categories: tuple[str, ...], box: Letterbox, extras: dict) -> Detections:
+            categories: tuple[str, ...], box: Letterbox, insight: DetectionInsight) -> Detections:
     boxes_np = boxes.float().cpu().numpy()
     scores_np = scores.float().cpu().numpy()
     labels_np = labels.cpu().numpy()
     keep_np = keep.cpu().numpy()
     keep_np = keep_np[scores_np[keep_np] >= score_threshold]
     candidates = Detections(boxes_np, scores_np, labels_np, categories, box.image_size)
-    extras = dict(extras, candidates=candidates)
-    return Detections(boxes_np[keep_np], scores_np[keep_np], labels_np[keep_np], categories, box.image_size, extras)
+    return Detections(boxes_np[keep_np], scores_np[keep_np], labels_np[keep_np], categories, box.image_size,
+                      replace(insight, candidates=candidates))
 
 
 # ============================================================================ NanoDet
 
 
 class NanoDetNetwork(nn.Module):
+    normalise_weight: torch.Tensor  # buffers, declared for the type checker
+    normalise_bias: torch.Tensor
     """RGB in [0, 1], ``(N, 3, 416, 416)`` letterboxed -> ``(scores, distributions)``.
 
     ``scores`` ``(N, A, 80)`` are the class probabilities (quality-focal sigmoid scores) of all
@@ -203,7 +211,7 @@ class NanoDetNetwork(nn.Module):
 class NanoDetDetector:
     """NanoDet-g-416 with GFL box decoding and per-class NMS.
 
-    ``detect`` returns the final boxes; ``extras`` carries ``levels`` (one :class:`HeadLevel` per
+    ``detect`` returns the final boxes; its insight carries ``levels`` (one :class:`HeadLevel` per
     stride: ``class_scores`` ``(80, h, w)``, ``raw`` = the 80 scores and 44 box logits of each
     cell), ``candidates`` (every cell × class scoring at least 0.05, best 1000, before NMS) and
     the NMS settings, so a page can redo NMS from the candidates.
@@ -256,10 +264,10 @@ class NanoDetDetector:
             candidate_boxes = box.to_image(boxes[anchor], clip=True)
             keep = _nms_keep(candidate_boxes, candidate_scores, label, self.nms_iou, MAX_DETECTIONS)
             levels = self._levels(scores, distributions, box)
-        extras = {"levels": levels, "nms_threshold": self.nms_iou, "class_aware_nms": True,
-                  "max_detections": MAX_DETECTIONS, "candidate_floor": floor, "input_size": self.input_size,
-                  "model": "nanodet"}
-        return _result(candidate_boxes, candidate_scores, label, keep, score_threshold, self.categories, box, extras)
+        insight = DetectionInsight(model="nanodet", input_size=self.input_size, levels=tuple(levels),
+                                   candidate_floor=floor, nms_threshold=self.nms_iou, class_aware_nms=True,
+                                   max_detections=MAX_DETECTIONS)
+        return _result(candidate_boxes, candidate_scores, label, keep, score_threshold, self.categories, box, insight)
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
         return run_one(self, image, score_threshold=score_threshold)
@@ -373,10 +381,10 @@ class CenterNetDetector:
             level = HeadLevel(name=f"stride 4 ({heatmap.shape[1]}×{heatmap.shape[2]})", stride=self.network.stride,
                               class_scores=heatmap.cpu().numpy(), raw=sizes.cpu().numpy(),
                               scale=box.scale, pad=(box.pad_x, box.pad_y))
-        extras = {"levels": [level], "nms_threshold": self.nms_iou, "class_aware_nms": True,
-                  "max_detections": MAX_DETECTIONS, "candidate_floor": floor, "input_size": self.input_size,
-                  "model": "centernet", "peak_picking": "3×3 max-pool"}
-        return _result(boxes, scores, labels, keep, score_threshold, self.categories, box, extras)
+        insight = DetectionInsight(model="centernet", input_size=self.input_size, levels=(level,),
+                                   candidate_floor=floor, nms_threshold=self.nms_iou, class_aware_nms=True,
+                                   max_detections=MAX_DETECTIONS, peak_picking="3×3 max-pool")
+        return _result(boxes, scores, labels, keep, score_threshold, self.categories, box, insight)
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
         return run_one(self, image, score_threshold=score_threshold)

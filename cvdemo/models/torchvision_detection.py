@@ -7,11 +7,11 @@ backbone download is ever attempted.
 
 To show NMS at work, every network is built with its NMS switched off (IoU threshold 1.0, no
 cap on the number of boxes): it returns the boxes *before* NMS, which the wrapper keeps as
-``extras["candidates"]`` and then suppresses itself with the model's own NMS threshold and cap.
+``insight.candidates`` and then suppresses itself with the model's own NMS threshold and cap.
 IoU is unchanged by the axis-aligned rescaling to original pixels, so the final boxes are the
 ones torchvision would have returned. Forward hooks registered once, at build time, record per
 thread the resize the transform applied, the head's per-level class scores (one-stage models,
-``extras["levels"]``) and the region proposals of the RPN (two-stage, ``extras["proposals"]``).
+``insight.levels``) and the region proposals of the RPN (two-stage, ``insight.proposals``).
 """
 
 from __future__ import annotations
@@ -22,14 +22,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torchvision
+from torchvision.models import WeightsEnum
+from torchvision.models.detection import (
+    FasterRCNN_MobileNet_V3_Large_320_FPN_Weights,
+    FasterRCNN_MobileNet_V3_Large_FPN_Weights,
+    FasterRCNN_ResNet50_FPN_V2_Weights,
+    FCOS_ResNet50_FPN_Weights,
+    RetinaNet_ResNet50_FPN_V2_Weights,
+    SSDLite320_MobileNet_V3_Large_Weights,
+)
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from cvdemo.detection.boxes import apply_nms
 from cvdemo.device import autocast
 from cvdemo.images import to_tensor
+from cvdemo.models._zoo import builder_of, weights_source, zoo_description
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.results import Detections, HeadLevel
-from cvdemo.weights import TorchvisionWeights
+from cvdemo.results import DetectionInsight, Detections, HeadLevel
 
 # Boxes scoring below this are not kept even as NMS candidates. It is the floor of the page's
 # score slider: raising the models' own floors (0.001 for SSDlite) to it changes nothing above it,
@@ -44,8 +53,7 @@ class ZooDetector:
 
     name: str
     title: str
-    builder: str
-    enum_name: str
+    weights: WeightsEnum  # torchvision's member for the trained detector
     family: str
     head: str  # "ssd", "retinanet", "fcos" (per-level class scores) or "rcnn" (RPN proposals)
     nms_threshold: float  # the model's own NMS IoU threshold
@@ -54,6 +62,10 @@ class ZooDetector:
     description: str
     rank: int
     input_size: tuple[int, int] | None = None
+
+    @property
+    def builder(self) -> str:
+        return builder_of(self.weights)
 
     def builder_kwargs(self) -> dict:
         if self.head == "rcnn":
@@ -126,18 +138,19 @@ class TorchvisionDetector:
             if slot is not None:
                 slot["proposals"] = output[0][0].detach()
 
-        network.transform.register_forward_hook(on_transform)
+        modules = dict(network.named_modules())
+        modules["transform"].register_forward_hook(on_transform)
         head = self.config.head
         if head == "ssd":
-            for block in network.head.classification_head.module_list:
+            for block in modules["head.classification_head.module_list"].children():
                 block.register_forward_hook(recorder("cls"))
         elif head == "retinanet":
-            network.head.classification_head.cls_logits.register_forward_hook(recorder("cls"))
+            modules["head.classification_head.cls_logits"].register_forward_hook(recorder("cls"))
         elif head == "fcos":
-            network.head.classification_head.cls_logits.register_forward_hook(recorder("cls"))
-            network.head.regression_head.bbox_ctrness.register_forward_hook(recorder("ctr"))
+            modules["head.classification_head.cls_logits"].register_forward_hook(recorder("cls"))
+            modules["head.regression_head.bbox_ctrness"].register_forward_hook(recorder("ctr"))
         elif head == "rcnn":
-            network.rpn.register_forward_hook(on_rpn)
+            modules["rpn"].register_forward_hook(on_rpn)
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
         height, width = image.shape[:2]
@@ -156,14 +169,11 @@ class TorchvisionDetector:
             self._local.capture = None
         candidates = Detections(boxes, scores, labels, self.categories, (height, width))
         kept = apply_nms(candidates, self.nms_threshold, class_aware=True, max_detections=self.max_detections)
-        extras = {"candidates": candidates, "nms_threshold": self.nms_threshold, "max_detections": self.max_detections,
-                  "class_aware_nms": True, "input_size": slot.get("resized")}
-        if levels:
-            extras["levels"] = levels
-        if proposals is not None:
-            extras["proposals"] = proposals
         result = kept.filter(score_threshold)
-        result.extras = extras
+        result.insight = DetectionInsight(candidates=candidates, nms_threshold=self.nms_threshold,
+                                          max_detections=self.max_detections, class_aware_nms=True,
+                                          input_size=slot.get("resized"), levels=tuple(levels or ()),
+                                          proposals=proposals)
         return result
 
     def _scale(self, slot: dict, height: int, width: int) -> tuple[float, float]:
@@ -213,48 +223,46 @@ class TorchvisionDetector:
 
 CONFIGS = (
     ZooDetector(
-        "ssdlite320", "SSDlite320 · MobileNetV3", "ssdlite320_mobilenet_v3_large", "SSDLite320_MobileNet_V3_Large_Weights.COCO_V1",
+        "ssdlite320", "SSDlite320 · MobileNetV3", SSDLite320_MobileNet_V3_Large_Weights.COCO_V1,
         "one-stage", "ssd", 0.55, 300, frozen_bn=False, rank=30, input_size=(320, 320),
         description="Single-shot detector on six feature maps (20×20 … 1×1) with 6 default boxes per cell; "
-                    "the image is stretched to 320×320. 3.4 M parameters, COCO box mAP 21.3.",
+                    "the image is stretched to 320×320.",
     ),
     ZooDetector(
-        "retinanet", "RetinaNet · ResNet-50-FPN v2", "retinanet_resnet50_fpn_v2", "RetinaNet_ResNet50_FPN_V2_Weights.COCO_V1",
+        "retinanet", "RetinaNet · ResNet-50-FPN v2", RetinaNet_ResNet50_FPN_V2_Weights.COCO_V1,
         "one-stage", "retinanet", 0.5, 300, frozen_bn=False, rank=60,
         description="Dense one-stage detector on an FPN (strides 8–128, 9 anchors per cell) trained with the focal "
-                    "loss so the many easy background boxes do not swamp training. COCO box mAP 41.5.",
+                    "loss so the many easy background boxes do not swamp training.",
     ),
     ZooDetector(
-        "fcos", "FCOS · ResNet-50-FPN", "fcos_resnet50_fpn", "FCOS_ResNet50_FPN_Weights.COCO_V1",
+        "fcos", "FCOS · ResNet-50-FPN", FCOS_ResNet50_FPN_Weights.COCO_V1,
         "one-stage", "fcos", 0.6, 100, frozen_bn=True, rank=65,
         description="Anchor-free one-stage detector: each FPN cell predicts distances to the four box sides and a "
-                    "centre-ness score. COCO box mAP 39.2.",
+                    "centre-ness score.",
     ),
     ZooDetector(
-        "fasterrcnn-mobilenet-320", "Faster R-CNN · MobileNetV3-320-FPN", "fasterrcnn_mobilenet_v3_large_320_fpn",
-        "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1", "two-stage", "rcnn", 0.5, 100, frozen_bn=True, rank=40,
+        "fasterrcnn-mobilenet-320", "Faster R-CNN · MobileNetV3-320-FPN",
+        FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1, "two-stage", "rcnn", 0.5, 100, frozen_bn=True, rank=40,
         description="Two-stage: a region proposal network suggests boxes, RoI Align pools each one, a head classifies "
-                    "and refines it. Low-resolution (shorter side 320) mobile variant. COCO box mAP 22.8.",
+                    "and refines it. Low-resolution (shorter side 320) mobile variant.",
     ),
     ZooDetector(
-        "fasterrcnn-mobilenet", "Faster R-CNN · MobileNetV3-FPN", "fasterrcnn_mobilenet_v3_large_fpn",
-        "FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1", "two-stage", "rcnn", 0.5, 100, frozen_bn=True, rank=50,
-        description="The same two-stage design on a MobileNetV3 backbone at full resolution (shorter side 800). "
-                    "COCO box mAP 32.8.",
+        "fasterrcnn-mobilenet", "Faster R-CNN · MobileNetV3-FPN",
+        FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1, "two-stage", "rcnn", 0.5, 100, frozen_bn=True, rank=50,
+        description="The same two-stage design on a MobileNetV3 backbone at full resolution (shorter side 800).",
     ),
     ZooDetector(
-        "fasterrcnn-resnet50", "Faster R-CNN · ResNet-50-FPN v2", "fasterrcnn_resnet50_fpn_v2",
-        "FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1", "two-stage", "rcnn", 0.5, 100, frozen_bn=False, rank=70,
+        "fasterrcnn-resnet50", "Faster R-CNN · ResNet-50-FPN v2",
+        FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1, "two-stage", "rcnn", 0.5, 100, frozen_bn=False, rank=70,
         description="The accurate two-stage reference: ResNet-50 with FPN, 1000 RPN proposals, a 4-conv + FC box "
-                    "head. COCO box mAP 46.7, and seconds per image on a CPU.",
+                    "head; seconds per image on a CPU.",
     ),
 )
 
 
 def _spec(config: ZooDetector) -> ModelSpec:
-    source = TorchvisionWeights(config.enum_name)
-    meta = source.weights.meta
-    categories = tuple(meta["categories"])
+    source = weights_source(config.weights)
+    categories = tuple(config.weights.meta["categories"])
 
     def build(device: torch.device) -> TorchvisionDetector:
         network = build_network(config)
@@ -270,12 +278,12 @@ def _spec(config: ZooDetector) -> ModelSpec:
         categories=categories,
         input_size=config.input_size,
         licence="BSD-3-Clause (torchvision); trained on COCO (CC BY 4.0 annotations)",
-        description=config.description,
+        description=zoo_description(config.description, config.weights),
         family=config.family,
         offline_rank=config.rank,
         torchvision_builder=config.builder,
-        metadata={"weights_enum": config.enum_name, "coco_box_map": meta.get("_metrics", {}).get("COCO-val2017", {}).get("box_map"),
-                  "parameters": meta.get("num_params"), "gflops": meta.get("_ops"), "nms_threshold": config.nms_threshold},
+        zoo_weights=config.weights,
+        metadata={"nms_threshold": config.nms_threshold},
     )
 
 

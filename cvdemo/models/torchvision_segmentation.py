@@ -11,12 +11,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
+from torchvision.models import WeightsEnum
+from torchvision.models.detection import MaskRCNN_ResNet50_FPN_V2_Weights
+from torchvision.models.segmentation import (
+    DeepLabV3_MobileNet_V3_Large_Weights,
+    DeepLabV3_ResNet50_Weights,
+    FCN_ResNet50_Weights,
+    LRASPP_MobileNet_V3_Large_Weights,
+)
 
 from cvdemo.device import autocast
 from cvdemo.images import to_tensor
+from cvdemo.models._zoo import builder_of, weights_source, zoo_description
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import Detections, InstanceMasks, SemanticMask
-from cvdemo.weights import TorchvisionWeights
 
 # Above this many output elements (classes × pixels) the full-size probability volume would
 # cost more memory than the photo is worth (21 classes × 12 MP = 1 GB): such photos are
@@ -100,7 +108,7 @@ class TorchvisionMaskRCNN:
         return InstanceMasks(
             output["boxes"][keep].float().cpu().numpy(), output["scores"][keep].float().cpu().numpy(),
             output["labels"][keep].cpu().numpy(), self.categories, tuple(image.shape[:2]),
-            {}, masks.cpu().numpy(),
+            masks=masks.cpu().numpy(),
         )
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
@@ -110,70 +118,69 @@ class TorchvisionMaskRCNN:
                           output["labels"][keep].cpu().numpy(), self.categories, tuple(image.shape[:2]))
 
 
-def _semantic(name: str, title: str, builder_name: str, enum_name: str, *, rank: int, description: str,
-              metadata: dict) -> ModelSpec:
-    source = TorchvisionWeights(enum_name)
+def _semantic(name: str, title: str, member: WeightsEnum, *, rank: int, description: str, metadata: dict) -> ModelSpec:
+    source = weights_source(member)
+    builder_name = builder_of(member)
 
     def build(device: torch.device) -> TorchvisionSemanticSegmenter:
         state = source.state_dict()
         has_aux = any(key.startswith("aux_classifier.") for key in state)
         kwargs = {"aux_loss": has_aux} if builder_name != "lraspp_mobilenet_v3_large" else {}
-        network = getattr(torchvision.models.segmentation, builder_name)(
-            weights=None, weights_backbone=None, num_classes=len(source.weights.meta["categories"]), **kwargs)
+        network = torchvision.models.get_model(
+            builder_name, weights=None, weights_backbone=None, num_classes=len(member.meta["categories"]), **kwargs)
         network.load_state_dict(state)
         if has_aux:
             # The auxiliary head only adds a training loss; dropping it halves FCN's head cost.
             network.aux_classifier = None
-        return TorchvisionSemanticSegmenter(network, source.weights, device)
+        return TorchvisionSemanticSegmenter(network, member, device)
 
-    meta = source.weights.meta
     return ModelSpec(
         name=name, title=title, task=Task.SEMANTIC_SEGMENTATION, builder=build, weights=(source,),
-        categories=tuple(meta["categories"]), input_size=None, licence="BSD-3-Clause (torchvision)",
-        description=description, family="semantic", offline_rank=rank, torchvision_builder=builder_name,
-        metadata={"weights_enum": enum_name,
-                  "miou": meta.get("_metrics", {}).get("COCO-val2017-VOC-labels", {}).get("miou"), **metadata},
+        categories=tuple(member.meta["categories"]), input_size=None, licence="BSD-3-Clause (torchvision)",
+        description=zoo_description(description, member), family="semantic", offline_rank=rank,
+        torchvision_builder=builder_name, zoo_weights=member, metadata=metadata,
     )
 
 
 def _mask_rcnn() -> ModelSpec:
-    enum_name = "MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1"
-    source = TorchvisionWeights(enum_name)
+    member = MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1
+    source = weights_source(member)
 
     def build(device: torch.device) -> TorchvisionMaskRCNN:
         # box_score_thresh 0.1: pasting up to 100 full-size masks of hopeless boxes costs
         # seconds on a CPU, and the page's threshold slider starts at 0.1.
-        network = torchvision.models.detection.maskrcnn_resnet50_fpn_v2(
-            weights=None, weights_backbone=None, num_classes=len(source.weights.meta["categories"]), box_score_thresh=0.1)
+        network = torchvision.models.get_model(
+            builder_of(member), weights=None, weights_backbone=None, num_classes=len(member.meta["categories"]),
+            box_score_thresh=0.1)
         network.load_state_dict(source.state_dict())
-        return TorchvisionMaskRCNN(network, source.weights, device)
+        return TorchvisionMaskRCNN(network, member, device)
 
-    meta = source.weights.meta
     return ModelSpec(
         name="maskrcnn-resnet50", title="Mask R-CNN ResNet-50 FPN v2 (COCO instances)",
-        task=Task.INSTANCE_SEGMENTATION, builder=build, weights=(source,), categories=tuple(meta["categories"]),
+        task=Task.INSTANCE_SEGMENTATION, builder=build, weights=(source,), categories=tuple(member.meta["categories"]),
         licence="BSD-3-Clause (torchvision)", family="two-stage", offline_rank=50,
-        description="Faster R-CNN plus a small FCN per region: RoIAlign features → a 28×28 mask per box and class.",
-        metadata={"weights_enum": enum_name, **meta.get("_metrics", {}).get("COCO-val2017", {})},
+        description=zoo_description("Faster R-CNN plus a small FCN per region: RoIAlign features → a 28×28 mask per box "
+                                    "and class.", member),
+        torchvision_builder=builder_of(member), zoo_weights=member,
     )
 
 
 SPECS = [
-    _semantic("deeplabv3-resnet50", "DeepLabV3 ResNet-50 (VOC classes)", "deeplabv3_resnet50",
-              "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1", rank=40,
+    _semantic("deeplabv3-resnet50", "DeepLabV3 ResNet-50 (VOC classes)",
+              DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1, rank=40,
               description="Dilated ResNet-50 (output stride 8) and ASPP: atrous rates 12/24/36 plus image pooling.",
               metadata={"output_stride": 8, "atrous_rates": (12, 24, 36)}),
-    _semantic("deeplabv3-mobilenet", "DeepLabV3 MobileNetV3-Large (VOC classes)", "deeplabv3_mobilenet_v3_large",
-              "DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1", rank=45,
+    _semantic("deeplabv3-mobilenet", "DeepLabV3 MobileNetV3-Large (VOC classes)",
+              DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1, rank=45,
               description="DeepLabV3's ASPP on a light MobileNetV3 backbone (output stride 16).",
               metadata={"output_stride": 16, "atrous_rates": (12, 24, 36)}),
-    _semantic("fcn-resnet50", "FCN-style ResNet-50, no skip fusion (VOC classes)", "fcn_resnet50",
-              "FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1", rank=55,
+    _semantic("fcn-resnet50", "FCN-style ResNet-50, no skip fusion (VOC classes)",
+              FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1, rank=55,
               description="Fully convolutional like Long et al.'s FCN, but without its skip fusion (no 16s/8s): a dilated "
                           "ResNet-50 (stride 8), a 3×3+1×1 head, one bilinear upsampling.",
               metadata={"output_stride": 8}),
-    _semantic("lraspp-mobilenet", "LR-ASPP MobileNetV3-Large (VOC classes)", "lraspp_mobilenet_v3_large",
-              "LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1", rank=48,
+    _semantic("lraspp-mobilenet", "LR-ASPP MobileNetV3-Large (VOC classes)",
+              LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1, rank=48,
               description="Lite R-ASPP: a squeeze-and-excite style global branch at stride 16 plus a stride-8 skip.",
               metadata={"output_stride": 16}),
     _mask_rcnn(),

@@ -51,7 +51,7 @@ def drawing_cases(device: torch.device, runs: int) -> list[BenchResult]:
         masks[i, y:y + 200, x:x + 120] = True
         boxes.append([x, y, x + 120, y + 200])
     instances = InstanceMasks(np.array(boxes, np.float32), np.linspace(0.9, 0.5, 8), np.ones(8, np.int64), ("bg", "person"),
-                              (height, width), {}, masks)
+                              (height, width), masks=masks)
     results.append(measure("draw: 8 instances 640×480", "overlay", lambda: overlay_instances(frame, instances), device, runs))
     return results
 

@@ -24,7 +24,7 @@ from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
 from cvdemo.device import describe_device
 from cvdemo.images import ImageLoadError, distinct_names, size_note
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.results import Detections
+from cvdemo.results import DetectionInsight, Detections
 from cvdemo.ui.two_stage_view import two_stage_tab
 from cvdemo.ui.yolo_v1_view import yolo_v1_tab
 from cvdemo.ui.detection_input import LATENCY_LABEL, Settings, detections_for, detections_together
@@ -199,8 +199,8 @@ def nms_tab(settings: Settings) -> None:
     if found is None:
         return
     image, spec, timed = found
-    extras = timed.detections.extras
-    candidates = extras.get("candidates")
+    seen = timed.detections.insight or DetectionInsight()
+    candidates = seen.candidates
     if candidates is None:
         st.info(f"{spec.title} does not hand out its boxes before NMS; pick another detector.")
         return
@@ -208,12 +208,12 @@ def nms_tab(settings: Settings) -> None:
                "box and removes every other box of the same class that overlaps it by more than the IoU threshold, "
                "then repeats with the next box left. **IoU** = area of intersection ÷ area of union.")
     candidates = visible(candidates, settings.threshold, settings.classes)
-    default_iou = float(extras.get("nms_threshold", extras.get("nms_iou", 0.5)))
+    default_iou = seen.nms_threshold if seen.nms_threshold is not None else 0.5
     left, right = st.columns(2)
     iou_threshold = left.slider("NMS IoU threshold", 0.05, 1.0, default_iou, 0.05, key=f"det_nms_iou_{spec.name}",
                                 help=f"{spec.title} uses {default_iou:.2f}. 1.0 switches NMS off.")
     class_aware = right.toggle("Per class (boxes of different classes never suppress each other)",
-                               value=bool(extras.get("class_aware_nms", True)), key="det_nms_class_aware")
+                               value=seen.class_aware_nms, key="det_nms_class_aware")
     if len(candidates) == 0:
         st.info("No candidate box reaches the score threshold; lower it in the sidebar.")
         return
@@ -253,7 +253,7 @@ def nms_tab(settings: Settings) -> None:
     inter = float(intersection_matrix(box_a, box_b)[0, 0])
     area_a, area_b = float(box_area(box_a)[0]), float(box_area(box_b)[0])
     union = area_a + area_b - inter
-    picture = shade_box(image, overlap, (255, 255, 255), alpha=0.55) if overlap is not None else image.copy()
+    picture = shade_box(image, overlap.tolist(), (255, 255, 255), alpha=0.55) if overlap is not None else image.copy()
     picture = draw_boxes(picture, np.stack([box_a, box_b]), [(255, 64, 64), (64, 160, 255)], ["A", "B"], copy=False)
     view, numbers = st.columns([3, 2])
     view.image(picture, caption="A (red), B (blue), their intersection shaded", width="stretch")
@@ -280,7 +280,7 @@ def head_tab(settings: Settings) -> None:
     if found is None:
         return
     image, spec, timed = found
-    levels = timed.detections.extras.get("levels")
+    levels = timed.detections.insight.levels if timed.detections.insight is not None else ()
     st.caption("A one-stage detector is a convolutional network that ends in a grid: every cell of every output level "
                "scores every class for the boxes anchored there (SSD: default boxes on six maps; YOLOv2: 5 priors per cell found by clustering, YOLOv3: 3 anchors per cell on each scale; "
                "NanoDet, FCOS: one point per cell). Coarse levels (large stride) look for big objects, fine levels for small ones.")
@@ -291,9 +291,9 @@ def head_tab(settings: Settings) -> None:
         return
     categories = list(timed.detections.categories)
     names = class_names(categories)
-    found = visible(timed.detections, settings.threshold, settings.classes)
-    default = found.label_names[0] if len(found) else (names[0] if names else categories[0])
-    top = [n for n in dict.fromkeys(found.label_names)] + [n for n in names if n not in found.label_names]
+    shown = visible(timed.detections, settings.threshold, settings.classes)
+    default = shown.label_names[0] if len(shown) else (names[0] if names else categories[0])
+    top = [n for n in dict.fromkeys(shown.label_names)] + [n for n in names if n not in shown.label_names]
     pick, mode, scale = st.columns([2, 2, 2])
     name = pick.selectbox("Class", top, index=top.index(default) if default in top else 0, key=f"det_head_class_{spec.name}")
     has_objectness = all(level.objectness is not None for level in levels)
@@ -305,7 +305,7 @@ def head_tab(settings: Settings) -> None:
     index = categories.index(name)
     maps = []
     for level in levels:
-        if what == "objectness":
+        if what == "objectness" and level.objectness is not None:
             values = level.objectness if level.objectness.ndim == 2 else level.objectness.max(axis=0)
         else:
             values = level.class_scores[index]
@@ -364,9 +364,11 @@ def proposals_tab(settings: Settings) -> None:
 
         proposals = session_memo("det_ss", key, search, size=4)
     spec = settings.spec
-    rpn = None
+    rpn, rpn_title = None, ""
     if spec is not None and spec.family == "two-stage":
-        rpn = detections_for(spec, image)
+        rpn, rpn_title = detections_for(spec, image), spec.title
+    rpn_insight = rpn.detections.insight if rpn is not None else None
+    rpn_proposals = rpn_insight.proposals if rpn_insight is not None else None
     confident = visible(rpn.detections, settings.threshold, settings.classes) if rpn is not None else None
     left, right = st.columns(2)
     with left:
@@ -379,21 +381,21 @@ def proposals_tab(settings: Settings) -> None:
                      caption=f"Selective search ({proposals.mode}): {len(proposals)} proposals in {proposals.seconds:.2f} s "
                              f"on {proposals.searched_size[1]}×{proposals.searched_size[0]}; the first {len(top)} drawn")
     with right:
-        if rpn is None or rpn.detections.extras.get("proposals") is None:
+        if rpn is None or rpn_proposals is None:
             st.info("Pick a two-stage detector (Faster R-CNN) in the sidebar to see its region proposal network's boxes here.")
         else:
-            boxes = rpn.detections.extras["proposals"]
+            boxes = rpn_proposals
             top = boxes[:count]
             st.image(draw_boxes(image, top, [_proposal_color(i) for i in range(len(top))], thickness=1), width="stretch",
-                     caption=f"{spec.title} RPN: {len(boxes)} proposals; the whole detector took {rpn.latency_ms:.0f} ms; "
+                     caption=f"{rpn_title} RPN: {len(boxes)} proposals; the whole detector took {rpn.latency_ms:.0f} ms; "
                              f"the first {len(top)} drawn")
     if confident is not None and len(confident) and (proposals is not None or rpn is not None):
         notes = []
         if proposals is not None:
             notes.append(f"selective search covers {recall_at(proposals.boxes, confident.boxes):.0%}")
-        if rpn is not None and rpn.detections.extras.get("proposals") is not None:
-            notes.append(f"the RPN covers {recall_at(rpn.detections.extras['proposals'], confident.boxes):.0%}")
-        st.caption(f"Of the {len(confident)} boxes {spec.title} found (score ≥ {settings.threshold:.2f}), "
+        if rpn_proposals is not None:
+            notes.append(f"the RPN covers {recall_at(rpn_proposals, confident.boxes):.0%}")
+        st.caption(f"Of the {len(confident)} boxes {rpn_title} found (score ≥ {settings.threshold:.2f}), "
                    + " and ".join(notes) + " with some proposal at IoU ≥ 0.5.")
 
 
@@ -471,8 +473,9 @@ def metrics_tab(settings: Settings) -> None:
         if drop:
             for name, image_truth in aligned.items():
                 keep = [i for i, label in enumerate(image_truth.labels) if label not in unknown]
+                crowd, difficult = np.asarray(image_truth.crowd, bool), np.asarray(image_truth.difficult, bool)
                 aligned[name] = type(image_truth)(image_truth.boxes[keep], [image_truth.labels[i] for i in keep],
-                                                  image_truth.crowd[keep], image_truth.difficult[keep], image_truth.size)
+                                                  crowd[keep], difficult[keep], image_truth.size)
     for name, image_truth in aligned.items():
         for note in size_warnings(name, image_truth, *images[name].shape[:2]):
             st.warning(plain(note))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import streamlit as st
@@ -116,7 +116,7 @@ def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str,
                                      help="auto: start at 32 and double (up to 512) until Σ attribution is within 5 % of "
                                           "the score gap f(x) − f(x′). A number: exactly that many Gauss–Legendre nodes.")
             options["integrated_gradients"] = {
-                "steps": None if steps == "auto" else int(steps),
+                "steps": None if steps == "auto" else int(cast(int, steps)),
                 "baseline": c2.selectbox("Baseline x′", ["zero", "blur", "mean"], key=f"{key}_ig_baseline",
                                          help="zero: the dataset's mean colour (0 after normalisation); blur: a blurred "
                                               "copy; mean: this image's average colour."),
@@ -140,7 +140,7 @@ def method_settings(key: str, subject: Subject, methods: list[str]) -> dict[str,
             names = [choice.name for choice in layers]
             labels = {choice.name: choice.label for choice in layers}
             layer = c1.selectbox("Layer (Grad-CAM and the other layer methods)", names, key=f"{key}_cam_layer",
-                                 format_func=labels.get,
+                                 format_func=lambda name: labels[name],
                                  help="The first choice is the usual one: for a classifier, the last layer that still "
                                       "keeps a spatial map; for a detection, the head level the box came from. Earlier "
                                       "layers: finer but less class-specific maps.")
@@ -181,7 +181,7 @@ def flat_map_advice(subject: Subject, attribution: Attribution) -> str:
     low, high = attribution.value_range()
     said = (f"The {TITLES[attribution.method]} map is flat (every value between {low:.3g} and {high:.3g}): it shows no "
             "region, so it is not drawn as a heat map.")
-    layer = attribution.extras.get("layer")
+    layer = attribution.insight.layer
     if layer:
         following = next_layer(layer_list(subject), layer)
         if following is not None:
@@ -194,16 +194,16 @@ def result_card(subject: Subject, attribution: Attribution, opacity: float, key:
     method = attribution.method
     facts = [f"{attribution.seconds:.2f} s"]
     if method == "integrated_gradients":
-        tried = attribution.extras.get("tried", [])
-        facts.append(f"{attribution.extras.get('steps')} steps" + (f" (raised from {tried[0]['steps']})" if len(tried) > 1 else ""))
-    if attribution.extras.get("path"):
-        facts.append("incremental (exact)" if attribution.extras["path"] == "incremental" else "batched")
-    if attribution.extras.get("layer"):
-        grid = "×".join(map(str, attribution.extras.get("resolution", [])))
-        chosen = next((c for c in layer_list(subject) if c.name == attribution.extras["layer"]), None)
+        tried = attribution.insight.tried
+        facts.append(f"{attribution.insight.steps} steps" + (f" (raised from {tried[0].steps})" if len(tried) > 1 else ""))
+    if attribution.insight.path:
+        facts.append("incremental (exact)" if attribution.insight.path == "incremental" else "batched")
+    if attribution.insight.layer:
+        grid = "×".join(map(str, attribution.insight.resolution or ()))
+        chosen = next((c for c in layer_list(subject) if c.name == attribution.insight.layer), None)
         facts.append(f"layer: {chosen.label if chosen else grid}")
-    if attribution.extras.get("note"):
-        facts.append(attribution.extras["note"])
+    if attribution.insight.note:
+        facts.append(attribution.insight.note)
     st.markdown(f"**{TITLES[method]}**")
     if attribution.conservation is not None:
         check = attribution.conservation
@@ -264,10 +264,14 @@ def opacity_slider(key: str) -> float:
 
 
 def target_picker(subject: Subject, key: str) -> int:
-    order = [index for _, _, index in subject.top(len(subject.categories))]
-    return st.selectbox("Explain the score of class", order, index=0, key=f"{key}_target",
-                        format_func=lambda i: f"{subject.categories[i]} — {subject.probabilities[i]:.1%}",
-                        help="Classes sorted by the model's probability; pick any of them.")
+    categories, probabilities = subject.categories, subject.probabilities
+    if categories is None or probabilities is None:
+        raise ValueError("only a classifier's subject has classes to pick from")
+    order = [index for _, _, index in subject.top(len(categories))]
+    picked = st.selectbox("Explain the score of class", order, index=0, key=f"{key}_target",
+                          format_func=lambda i: f"{categories[i]} — {probabilities[i]:.1%}",
+                          help="Classes sorted by the model's probability; pick any of them.")
+    return order[0] if picked is None else picked  # None only for an empty list, which a classifier never has
 
 
 def predictions(subject: Subject) -> None:
@@ -347,10 +351,10 @@ def sanity_section(subject: Subject, subject_key: tuple, target: int, methods: l
         st.caption("Delete pixels in order of decreasing attribution (replacing them with a blurred copy) and watch the "
                    "class probability fall; or insert them into the blurred image. Faithful maps: low deletion AUC, "
                    "high insertion AUC.")
-        run_key = ("curves", subject_key, target, tuple(results), _freeze({m: settings.get(m, {}) for m in results}))
+        curves_key = ("curves", subject_key, target, tuple(results), _freeze({m: settings.get(m, {}) for m in results}))
         clicked = st.button("Compute deletion / insertion curves", key="xp_curves_run", disabled=not results)
         curves = None
-        if clicked or in_session_memo(SANITY, run_key):
+        if clicked or in_session_memo(SANITY, curves_key):
 
             def measure_curves():
                 bar = st.progress(0.0)
@@ -368,7 +372,7 @@ def sanity_section(subject: Subject, subject_key: tuple, target: int, methods: l
                 return found
 
             try:
-                curves = session_memo(SANITY, run_key, measure_curves, size=SANITY_RUNS)
+                curves = session_memo(SANITY, curves_key, measure_curves, size=SANITY_RUNS)
             except AttributionError as exc:
                 st.warning(str(exc))
         if curves:

@@ -65,7 +65,9 @@ def yolo_v1_tab(settings: Settings) -> None:
         return
     image, _ = settings.picture
     detections = detections_for(spec, image).detections
-    levels = detections.extras["levels"]
+    if detections.insight is None or not detections.insight.levels:
+        raise ValueError(f"{spec.title} returned no head levels; the YOLO v1 view needs a YOLO detector")
+    levels = detections.insight.levels
     categories = list(detections.categories)
     height, width = image.shape[:2]
 

@@ -7,11 +7,12 @@ The detection page calls :func:`render_yolo_view` inside a tab. All computation 
 from __future__ import annotations
 
 import functools
+from typing import TypeGuard
 
 import numpy as np
 import streamlit as st
 
-from cvdemo.results import Detections
+from cvdemo.results import DetectionInsight, Detections
 from cvdemo.ui.common import image_digest, session_memo
 from cvdemo.yolo import insight
 
@@ -46,10 +47,17 @@ GFLOPs at 416×416).
 """
 
 
-def is_yolo_detections(detections: Detections | None) -> bool:
-    levels = (detections.extras.get("levels") if detections is not None else None) or []
-    return bool(levels) and all(level.raw is not None and level.anchors is not None for level in levels) \
-        and detections.extras.get("candidates") is not None
+def is_yolo_detections(detections: Detections | None) -> TypeGuard[Detections]:
+    seen = detections.insight if detections is not None else None
+    if seen is None or not seen.levels or seen.candidates is None:
+        return False
+    return all(level.raw is not None and level.anchors is not None for level in seen.levels)
+
+
+def _insight(detections: Detections) -> DetectionInsight:
+    if detections.insight is None:
+        raise ValueError("these detections carry no insight; run a YOLO detector")
+    return detections.insight
 
 
 def is_yolo_detector(detector) -> bool:
@@ -118,7 +126,7 @@ def render_yolo_view(image: np.ndarray, detector, key: str = "yolo", detections:
     """Draw the YOLO view of ``image`` (H×W×3 uint8 RGB) for a YOLO ``detector``.
 
     Pass the page's own ``detections`` when it already ran this detector on this image (they must
-    carry ``extras["levels"]`` and ``["candidates"]``); otherwise the view detects once and caches
+    carry ``insight.levels`` and ``insight.candidates``); otherwise the view detects once and caches
     the result in the session. ``key`` prefixes every widget key, so two views can share a page.
     """
     if not is_yolo_detections(detections):
@@ -128,11 +136,12 @@ def render_yolo_view(image: np.ndarray, detector, key: str = "yolo", detections:
             return
         with st.spinner("Running YOLOv3-tiny…"):
             detections = _detections_for(image, detector, key)
-    levels = detections.extras["levels"]
+    seen = _insight(detections)
+    levels = seen.levels
     categories = list(detections.categories)
     image_size = detections.image_size
     # Same picture and model → same outputs, even when the page hands over a fresh result each rerun.
-    ident = (image_digest(image), detections.extras.get("model"), detections.extras.get("input_size"))
+    ident = (image_digest(image), seen.model, seen.input_size)
     picture = _memo(key, ident, "picture", lambda: insight.display_copy(image))
     level_names = [level.name for level in levels]
 
@@ -176,7 +185,10 @@ def render_yolo_view(image: np.ndarray, detector, key: str = "yolo", detections:
 
 def _anchor_fit(levels, detections: Detections, score_threshold: float) -> None:
     st.subheader("Why a box is weak or missing: object size against the anchors")
-    rows = insight.anchor_fit(levels, detections.extras["candidates"])
+    candidates = _insight(detections).candidates
+    if candidates is None:
+        raise ValueError("these detections carry no candidates; run a YOLO detector")
+    rows = insight.anchor_fit(levels, candidates)
     if not rows:
         st.info("No candidate box at all on this picture.")
         return
@@ -190,7 +202,7 @@ def _anchor_fit(levels, detections: Detections, score_threshold: float) -> None:
 
 def _summary(levels, detections: Detections) -> None:
     side = insight.input_size(levels[0])
-    height, width = detections.extras.get("input_size") or (side, side)
+    height, width = _insight(detections).input_size or (side, side)
     shapes = " and ".join(f"{level.raw.shape[1]}×{level.raw.shape[2]}×{level.raw.shape[0]}" for level in levels)
     total = sum(insight.num_anchors(level) * level.raw.shape[1] * level.raw.shape[2] for level in levels)
     per_anchor = levels[0].raw.shape[0] // insight.num_anchors(levels[0])
@@ -238,14 +250,15 @@ def _heatmaps(levels, level, cell, categories: list[str], picture: np.ndarray, i
 
 def _pipeline(detections: Detections, picture: np.ndarray, key: str, score_threshold: float, ident) -> None:
     st.subheader("3 · From every prediction to the final boxes")
-    floor = float(detections.extras.get("candidate_floor", 0.01))
+    seen = _insight(detections)
+    floor = seen.candidate_floor if seen.candidate_floor is not None else 0.01
     left, right = st.columns(2)
     threshold = left.slider("Score threshold: objectness × class probability", max(0.01, floor), 0.95,
                             float(min(max(score_threshold, floor), 0.95)), 0.01, key=f"{key}-threshold")
-    iou = right.slider("NMS IoU threshold", 0.1, 0.9, float(detections.extras.get("nms_threshold", 0.45)), 0.05,
+    iou = right.slider("NMS IoU threshold", 0.1, 0.9, seen.nms_threshold if seen.nms_threshold is not None else 0.45, 0.05,
                        key=f"{key}-iou", help="A box is dropped when it overlaps a better box of the same class by more than this.")
     everything = _memo(key, ident, "all", lambda: insight.all_predictions(
-        detections.extras["levels"], detections.categories, detections.image_size))
+        seen.levels, detections.categories, detections.image_size))
     stages = insight.pipeline_stages(detections, threshold, iou, everything)
     all_drawn = _memo(key, ident, "all-drawn", lambda: insight.draw_boxes(picture, everything, fade_by_score=True, labels=False))
     panels = (

@@ -7,13 +7,14 @@ weights J. Redmon published with Darknet, which is public domain under its "YOLO
 
 from __future__ import annotations
 
+
 import numpy as np
 import torch
 
 from cvdemo.batching import Outputs, Prepared, as_outputs, run_one
 from cvdemo.device import autocast
 from cvdemo.images import array_to_rgb
-from cvdemo.results import Detections, HeadLevel
+from cvdemo.results import DetectionInsight, Detections, HeadLevel
 from cvdemo.weights import PackageFile
 from cvdemo.yolo.darknet import DarknetNetwork, load_darknet
 from cvdemo.yolo.decode import DecodedLevel, Letterbox, decode_level, letterbox, per_class_nms, select_candidates
@@ -56,7 +57,8 @@ def read_coco_names() -> tuple[str, ...]:
 class YoloDetector:
     """A Darknet YOLO network with letterboxing, YOLOv3 decoding and per-class NMS.
 
-    ``detect`` returns final boxes; its ``extras`` hold, for the YOLO view and the one-stage pages:
+    ``detect`` returns final boxes; its :class:`~cvdemo.results.DetectionInsight` holds, for the YOLO
+    view and the one-stage pages:
 
     ``levels``
         one :class:`HeadLevel` per head, coarsest first (stride 32, then 16): ``raw`` is the head's
@@ -68,8 +70,8 @@ class YoloDetector:
     ``candidates``
         every (anchor, class) scoring at least ``min(threshold, CANDIDATE_FLOOR)``, before NMS.
     ``nms_threshold``, ``class_aware_nms``, ``max_detections``, ``candidate_floor``, ``input_size``
-        the settings used (the same keys as the torchvision detectors, so the detection page can
-        redo NMS from the candidates for either).
+        the settings used (the same fields as the torchvision detectors fill, so the detection page
+        can redo NMS from the candidates for either).
     """
 
     def __init__(self, network: DarknetNetwork, categories: tuple[str, ...], device: torch.device,
@@ -119,17 +121,17 @@ class YoloDetector:
         image_size = box.image_size
         candidates = Detections(boxes_np, scores_np, labels_np, self.categories, image_size)
         kept_np = kept.cpu().numpy()
-        extras = {
-            "levels": levels,
-            "candidates": candidates,
-            "nms_threshold": nms_iou,
-            "class_aware_nms": True,
-            "max_detections": None,
-            "candidate_floor": floor,
-            "input_size": (self.input_size, self.input_size),
-            "model": self.name,
-        }
-        return Detections(boxes_np[kept_np], scores_np[kept_np], labels_np[kept_np], self.categories, image_size, extras)
+        insight = DetectionInsight(
+            model=self.name,
+            input_size=(self.input_size, self.input_size),
+            levels=tuple(levels),
+            candidates=candidates,
+            candidate_floor=floor,
+            nms_threshold=nms_iou,
+            class_aware_nms=True,
+            max_detections=None,
+        )
+        return Detections(boxes_np[kept_np], scores_np[kept_np], labels_np[kept_np], self.categories, image_size, insight)
 
     def _head_level(self, raw: torch.Tensor, level: DecodedLevel, anchors: torch.Tensor, box: Letterbox) -> HeadLevel:
         _, height, width = raw.shape

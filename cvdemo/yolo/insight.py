@@ -1,8 +1,8 @@
 """The logic behind the YOLO view, without Streamlit: grids, cells, tensor slices, heatmaps, stages.
 
 Everything here works from what :meth:`cvdemo.yolo.detector.YoloDetector.detect` returns — the
-:class:`~cvdemo.results.HeadLevel` list in ``extras["levels"]`` (raw head tensors, anchors and the
-letterbox geometry) and the pre-NMS ``extras["candidates"]`` — so the view never runs the network
+:class:`~cvdemo.results.HeadLevel` tuple in ``DetectionInsight.levels`` (raw head tensors, anchors and the
+letterbox geometry) and the pre-NMS ``DetectionInsight.candidates`` — so the view never runs the network
 a second time and shows exactly the numbers the detector used.
 
 Coordinates: a cell ``(row, col)`` of a level with stride ``s`` covers network-input pixels
@@ -149,15 +149,21 @@ def raw_slice_table(level: HeadLevel, row: int, col: int, categories: Sequence[s
         raise ValueError(f"the slice has {values.shape[1]} numbers per anchor but {len(categories)} categories were given")
     rows = []
     for anchor, numbers in enumerate(values):
-        record = {"anchor": _anchor_label(level, anchor)}
+        record: dict[str, str | float] = {"anchor": _anchor_label(level, anchor)}
         record.update({name: round(float(v), 3) for name, v in zip(columns, numbers)})
         rows.append(record)
     return rows
 
 
 def _anchor_label(level: HeadLevel, anchor: int) -> str:
-    w, h = level.anchors[anchor]
+    w, h = _anchors(level)[anchor]
     return f"#{anchor} {w:g}×{h:g}"
+
+
+def _anchors(level: HeadLevel) -> np.ndarray:
+    if level.anchors is None:
+        raise ValueError(f"{level.name} has no anchors; only an anchor-based (YOLO) head has cell predictions")
+    return level.anchors
 
 
 @dataclass
@@ -192,7 +198,7 @@ def cell_predictions(level: HeadLevel, row: int, col: int, categories: Sequence[
     predictions = []
     for anchor, numbers in enumerate(values):
         tx, ty, tw, th, to = numbers[:5]
-        prior_w, prior_h = (float(v) for v in level.anchors[anchor])
+        prior_w, prior_h = (float(v) for v in _anchors(level)[anchor])
         ox, oy = float(_sigmoid(tx)), float(_sigmoid(ty))
         width, height = prior_w * float(np.exp(min(tw, 10.0))), prior_h * float(np.exp(min(th, 10.0)))
         cx, cy = (col + ox) * s, (row + oy) * s
@@ -202,7 +208,7 @@ def cell_predictions(level: HeadLevel, row: int, col: int, categories: Sequence[
         order = np.argsort(-probs, kind="stable")[:top_k]
         top = [(categories[i], float(probs[i]), objectness * float(probs[i])) for i in order]
         predictions.append(CellPrediction(anchor, (prior_w, prior_h), (tx, ty, tw, th, to), (ox, oy), (width, height),
-                                          objectness, tuple(float(v) for v in box), top))
+                                          objectness, (float(box[0]), float(box[1]), float(box[2]), float(box[3])), top))
     return predictions
 
 
@@ -329,17 +335,17 @@ def all_predictions(levels: Sequence[HeadLevel], categories: Sequence[str], imag
 
 def pipeline_stages(detections: Detections, score_threshold: float, nms_iou: float,
                     everything: Detections | None = None) -> PipelineStages:
-    """Redo thresholding and NMS from ``detections.extras`` at new settings, without the network.
+    """Redo thresholding and NMS from ``detections.insight`` at new settings, without the network.
 
     ``score_threshold`` below the candidate floor the detector kept is raised to that floor.
     ``everything`` is :func:`all_predictions` when the caller already has it (it does not depend
     on the settings).
     """
-    levels = detections.extras.get("levels")
-    candidates: Detections | None = detections.extras.get("candidates")
-    if not levels or candidates is None:
+    seen = detections.insight
+    if seen is None or not seen.levels or seen.candidates is None:
         raise ValueError("these detections carry no YOLO levels/candidates; run a YOLO detector")
-    floor = float(detections.extras.get("candidate_floor", 0.0))
+    levels, candidates = seen.levels, seen.candidates
+    floor = seen.candidate_floor or 0.0
     threshold = max(float(score_threshold), floor)
     above = candidates.filter(threshold).sorted()
     keep = per_class_nms(torch.from_numpy(above.boxes), torch.from_numpy(above.scores), torch.from_numpy(above.labels), nms_iou)
@@ -479,7 +485,8 @@ def anchor_fit(levels: Sequence[HeadLevel], candidates: Detections, per_class: i
     anchors = [(level, a) for level in levels for a in np.asarray(level.anchors, dtype=np.float64).reshape(-1, 2)]
     shapes = np.array([a for _, a in anchors])
     areas = shapes[:, 0] * shapes[:, 1]
-    rows, seen = [], {}
+    rows: list[dict] = []
+    seen: dict[str, int] = {}
     for index in np.argsort(-candidates.scores, kind="stable"):
         name = candidates.label_names[index]
         if seen.get(name, 0) >= per_class:
