@@ -277,7 +277,9 @@ class MTCNN:
         self.min_face_size = min_face_size
         self.thresholds = thresholds
         self.factor = factor
-        self.max_candidates = max_candidates  # bounds R-Net's batch on busy images
+        # Bounds R-Net's batch on busy images, keeping the best-scored candidates. The original
+        # has no bound; on the test photos P-Net keeps at most a few hundred, far below it.
+        self.max_candidates = max_candidates
 
     # ------------------------------------------------------------------ stages
 
