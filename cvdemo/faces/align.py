@@ -54,16 +54,16 @@ DLIB_TEMPLATE_UNIT = np.array([
 # over the 12 real faces of the shared photos, each mapped into its golden chip with dlib's own
 # transform (see calibrate_template and tests/test_faces_align.py, which recomputes it).
 MTCNN_TEMPLATE_150 = np.array([
-    [47.178, 44.802],
-    [100.689, 43.935],
-    [70.396, 78.217],
-    [49.389, 102.849],
-    [101.254, 101.842],
+    [47.580, 44.292],
+    [102.080, 44.084],
+    [70.768, 78.936],
+    [49.293, 103.394],
+    [100.897, 102.965],
 ])
 # dlib's face box (its HOG detector's) in the same chip frame: centre x, centre y, width, height,
 # averaged over the same 12 faces. It places dlib's 5-point shape predictor on an MTCNN face
 # the way dlib's own detector would have (see dlib_box_from_mtcnn).
-DLIB_BOX_IN_MTCNN_FRAME = np.array([73.638, 73.864, 131.725, 131.452])
+DLIB_BOX_IN_MTCNN_FRAME = np.array([73.536, 73.967, 131.738, 131.468])
 # Above this disagreement (chip pixels) between MTCNN's points and the shape predictor's, the
 # predictor is taken to have lost the face (it happens on faces cut by the picture's edge) and
 # the MTCNN template aligns instead. On the shared photos good faces stay under 7 px; the

@@ -13,6 +13,14 @@ The cascade is the sliding-window detector of the lectures made cheap:
 Non-maximum suppression runs after each stage. The weights are facenet-pytorch's conversion of
 the original Caffe models (``facenet_pytorch/data/{p,r,o}net.pt``, MIT); the networks and the
 cascade are written here, facenet-pytorch's code is never imported.
+
+The cascade keeps the original's pixel conventions so that it finds the same faces, boxes and
+landmarks as facenet-pytorch's ``MTCNN`` (``tests/test_oracle_mtcnn.py``). Inside the cascade a
+box is MATLAB-style: ``x1, y1`` is the 1-based index of its first pixel column/row and ``x2, y2``
+that of its last, so a box is ``x2 - x1 + 1`` pixels wide. Each candidate is cut at truncated
+integer corners, clipped to the image (a box over the border is stretched, not padded) and
+area-resampled. Results leave the cascade in this project's continuous coordinates (pixel ``i``
+spans ``[i, i + 1)``): the box ``[x1 - 1, x2]``, landmarks at pixel centres.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.ops import nms, roi_align
+from torchvision.ops import nms
 
 from cvdemo.batching import Outputs, as_outputs, split_outputs
 from cvdemo.device import full_fp32_convolutions
@@ -167,7 +175,8 @@ class _Cascade:
     onet_threshold: float
     windows: int = 0
     stages: dict[str, np.ndarray] = field(default_factory=dict)
-    boxes: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 4))  # the square boxes the next stage crops (none before P-Net)
+    boxes: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 4))  # the square MATLAB-style boxes the next stage crops (none before P-Net)
+    corners: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))  # their integer crop corners
     result: CascadeResult | None = None
 
     def done(self) -> "_Cascade":
@@ -184,27 +193,57 @@ class _Cascade:
 
 
 def _square(boxes: torch.Tensor) -> torch.Tensor:
-    """Grow each box to a square around its centre (the next stage wants square crops)."""
-    w = boxes[:, 2] - boxes[:, 0]
-    h = boxes[:, 3] - boxes[:, 1]
-    side = torch.maximum(w, h)
-    cx = boxes[:, 0] + w / 2
-    cy = boxes[:, 1] + h / 2
-    return torch.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], dim=1)
+    """Grow each box to a square around its centre (the next stage wants square crops).
+
+    The operations run in the original's order (left + w/2 − side/2, then left + side), so the
+    float32 corners, and the integer crops cut from them, are the original's."""
+    width = boxes[:, 2] - boxes[:, 0]
+    height = boxes[:, 3] - boxes[:, 1]
+    side = torch.maximum(width, height)
+    left = boxes[:, 0] + width * 0.5 - side * 0.5
+    top = boxes[:, 1] + height * 0.5 - side * 0.5
+    return torch.stack([left, top, left + side, top + side], dim=1)
 
 
-def _regress(boxes: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """Apply a stage's box regression: offsets are fractions of the box size per edge."""
-    size = (boxes[:, 2:4] - boxes[:, 0:2]).repeat(1, 2)
-    return boxes[:, :4] + offsets * size
+def _regress(boxes: torch.Tensor, offsets: torch.Tensor, size_from_inclusive_corners: bool) -> torch.Tensor:
+    """Apply a stage's box regression: offsets are fractions of the box size per edge.
+
+    R-Net and O-Net were trained with sizes counted in pixels, ``x2 − x1 + 1``; the original
+    regresses P-Net's boxes with ``x2 − x1``, and the port follows it to land on the same crops."""
+    size = boxes[:, 2:4] - boxes[:, 0:2]
+    if size_from_inclusive_corners:
+        size = size + 1
+    return boxes[:, :4] + offsets * size.repeat(1, 2)
+
+
+def _pnet_windows(prob: torch.Tensor, threshold: float, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The 12×12 windows P-Net accepts on one pyramid level: their (row, column) on the stride-2
+    map and their boxes in the image. Window (y, x) covers scaled pixels 2x … 2x + 11, i.e. the
+    1-based columns 2x + 1 … 2x + 12, taken back to the image and floored like the original."""
+    ys, xs = torch.nonzero(prob >= threshold, as_tuple=True)
+    corner = torch.stack([xs, ys], dim=1).to(prob.dtype)
+    first = ((2 * corner + 1) / scale).floor()
+    last = ((2 * corner + 12) / scale).floor()
+    return ys, xs, torch.cat([first, last], dim=1)
+
+
+def _crop_corners(boxes: torch.Tensor, width: int, height: int) -> np.ndarray:
+    """Integer crop corners of MATLAB-style boxes: truncated towards zero and clipped to the
+    image's 1-based pixels, as ``(x1, y1, x2, y2)`` rows."""
+    corners = boxes.trunc().int().cpu().numpy()
+    corners[:, 0:2] = np.maximum(corners[:, 0:2], 1)
+    corners[:, 2] = np.minimum(corners[:, 2], width)
+    corners[:, 3] = np.minimum(corners[:, 3], height)
+    return corners
 
 
 def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
     """NMS with overlap = intersection / smaller area: drops a small box inside a larger one
-    (O-Net's last step; IoU would keep a face-part box inside a face box)."""
+    (O-Net's last step; IoU would keep a face-part box inside a face box). Areas count whole
+    pixels (``x2 − x1 + 1``), as the original's MATLAB-style boxes do."""
     order = torch.argsort(scores, descending=True)
     boxes = boxes[order]
-    area = (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
+    area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
     keep = []
     alive = torch.ones(len(boxes), dtype=torch.bool, device=boxes.device)
     for i in range(len(boxes)):
@@ -213,10 +252,15 @@ def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> tor
         keep.append(i)
         lt = torch.maximum(boxes[i, :2], boxes[:, :2])
         rb = torch.minimum(boxes[i, 2:], boxes[:, 2:])
-        inter = (rb - lt).clamp(min=0).prod(dim=1)
-        overlap = inter / torch.minimum(area[i], area).clamp(min=1e-6)
+        inter = (rb - lt + 1).clamp(min=0).prod(dim=1)
+        overlap = inter / torch.minimum(area[i], area)
         alive &= overlap <= threshold
     return order[torch.as_tensor(keep, dtype=torch.long, device=boxes.device)]
+
+
+def _to_continuous(boxes: torch.Tensor) -> torch.Tensor:
+    """MATLAB-style (1-based, inclusive) corners → continuous coordinates ``[x1 − 1, x2]``."""
+    return boxes[:, :4] - torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=boxes.dtype, device=boxes.device)
 
 
 class MTCNN:
@@ -233,7 +277,9 @@ class MTCNN:
         self.min_face_size = min_face_size
         self.thresholds = thresholds
         self.factor = factor
-        self.max_candidates = max_candidates  # bounds R-Net's batch on busy images
+        # Bounds R-Net's batch on busy images, keeping the best-scored candidates. The original
+        # has no bound; on the test photos P-Net keeps at most a few hundred, far below it.
+        self.max_candidates = max_candidates
 
     # ------------------------------------------------------------------ stages
 
@@ -253,17 +299,17 @@ class MTCNN:
     def _normalise(x: torch.Tensor) -> torch.Tensor:
         return (x - 127.5) * 0.0078125
 
-    def _crops(self, image: torch.Tensor, boxes: torch.Tensor, size: int, samples: int = -1) -> torch.Tensor:
-        """Square crops resized to ``size``; parts outside the image are black (zero after
-        normalising would be grey, so pad before normalising, as the original MTCNN does).
-
-        Averaging a grid of ``samples``² bilinear samples per output pixel approximates area
-        resampling (-1: enough samples to cover the whole bin, exact but slow for big boxes).
-        """
-        rois = torch.cat([torch.zeros(len(boxes), 1, device=boxes.device), boxes], dim=1)
-        crops = roi_align(image, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=samples, aligned=True)
+    def _crops(self, image: torch.Tensor, corners: np.ndarray, size: int) -> torch.Tensor:
+        """Normalised ``size``×``size`` crops of ``image`` (1, 3, H, W) at integer MATLAB-style
+        ``corners`` (see :func:`_crop_corners`), each area-resampled on its own as the original
+        does: a crop clipped at the border is stretched to the square, not padded."""
+        crops = [
+            F.interpolate(image[:, :, y1 - 1:y2, x1 - 1:x2], size=(size, size), mode="area")
+            for x1, y1, x2, y2 in corners.tolist()
+        ]
+        stacked = torch.cat(crops) if crops else image.new_zeros((0, 3, size, size))
         # channels_last: PyTorch's CPU max-pooling is several times faster on it.
-        return self._normalise(crops).contiguous(memory_format=torch.channels_last)
+        return self._normalise(stacked).contiguous(memory_format=torch.channels_last)
 
     def rnet_forward(self, crops: torch.Tensor) -> Outputs:
         """R-Net on normalised ``(N, 3, 24, 24)`` crops → box offsets ``(N, 4)``, face probability ``(N,)``."""
@@ -284,18 +330,25 @@ class MTCNN:
         R-Net pass over every image's 24×24 crops and one O-Net pass over every 48×48 crop."""
         with torch.inference_mode():
             cascades = [self._pnet_stage(image, min_face_size, final_threshold) for image in images]
-            # R-Net sees hundreds of crops: 4×4 samples per pixel is plenty at 24×24 and ~10×
-            # cheaper than covering each bin of a large box completely.
-            self._crop_stage(cascades, 24, 4, self.rnet_forward, self._rnet_stage)
-            self._crop_stage(cascades, 48, -1, self.onet_forward, self._onet_stage)
+            self._crop_stage(cascades, 24, self.rnet_forward, self._rnet_stage)
+            self._crop_stage(cascades, 48, self.onet_forward, self._onet_stage)
         return [cascade.finished() for cascade in cascades]
 
-    def _crop_stage(self, cascades: list["_Cascade"], size: int, samples: int, forward, finish) -> None:
+    def _crop_stage(self, cascades: list["_Cascade"], size: int, forward, finish) -> None:
         """One ``forward`` over the crops of every image still in the cascade, then each image's ``finish``."""
         active = [c for c in cascades if c.result is None]
+        for cascade in active:
+            height, width = cascade.image_size
+            corners = _crop_corners(cascade.boxes, width, height)
+            # A box wholly off the image has nothing to crop; the original skips it too.
+            inside = (corners[:, 2] >= corners[:, 0]) & (corners[:, 3] >= corners[:, 1])
+            cascade.boxes, cascade.corners = cascade.boxes[torch.from_numpy(inside).to(cascade.boxes.device)], corners[inside]
+            if len(cascade.boxes) == 0:
+                cascade.done()
+        active = [c for c in active if c.result is None]
         if not active:
             return
-        crops = [self._crops(c.tensor, c.boxes, size, samples) for c in active]
+        crops = [self._crops(c.tensor, c.corners, size) for c in active]
         outputs = forward(torch.cat(crops))
         for cascade, own in zip(active, split_outputs(outputs, [len(c) for c in crops])):
             finish(cascade, *own)
@@ -314,28 +367,18 @@ class MTCNN:
         if not scales:
             return cascade.done()
 
-        # Stage 1: P-Net over the pyramid. Levels are area-resampled from the first (largest)
-        # level rather than from the full photo: the same averages up to rounding, at a fraction
-        # of the memory traffic on 12-MP photos. Normalising commutes with area averaging, so
-        # it is done once.
-        first = self._normalise(F.interpolate(tensor, size=(int(height * scales[0] + 1), int(width * scales[0] + 1)), mode="area"))
+        # Stage 1: P-Net over the pyramid. Every level is area-resampled from the photo itself
+        # (not from a larger level) and normalised after resampling, as in the original: the
+        # scores near P-Net's threshold, and so the candidates, are the original's.
         candidates = []
         for scale in scales:
-            size = (int(height * scale + 1), int(width * scale + 1))
-            level = first if size == tuple(first.shape[2:]) else F.interpolate(first, size=size, mode="area")
+            level = self._normalise(F.interpolate(tensor, size=(int(height * scale + 1), int(width * scale + 1)), mode="area"))
             offsets, prob = self.network.pnet(level)
             prob, offsets = prob[0], offsets[0]
             cascade.windows += prob.numel()
-            ys, xs = torch.nonzero(prob >= pnet_t, as_tuple=True)
+            ys, xs, boxes = _pnet_windows(prob, pnet_t, scale)
             if len(ys) == 0:
                 continue
-            # Boxes are continuous coordinates (pixel i spans [i, i + 1)): window (y, x) of the
-            # stride-2 map covers [2x, 2x + 12) of the scaled image.
-            x1 = 2 * xs.float() / scale
-            y1 = 2 * ys.float() / scale
-            x2 = (2 * xs.float() + 12) / scale
-            y2 = (2 * ys.float() + 12) / scale
-            boxes = torch.stack([x1, y1, x2, y2], dim=1)
             scores = prob[ys, xs]
             keep = nms(boxes, scores, 0.5)
             candidates.append(torch.cat([boxes[keep], scores[keep, None], offsets[:, ys, xs].T[keep]], dim=1))
@@ -344,8 +387,8 @@ class MTCNN:
         found = torch.cat(candidates)
         found = found[nms(found[:, :4], found[:, 4], 0.7)]
         found = found[torch.argsort(found[:, 4], descending=True)[: self.max_candidates]]
-        cascade.stages["P-Net"] = torch.cat([found[:, :4], found[:, 4:5]], 1).cpu().numpy()
-        cascade.boxes = _square(_regress(found[:, :4], found[:, 5:9]))
+        cascade.stages["P-Net"] = torch.cat([_to_continuous(found[:, :4]), found[:, 4:5]], 1).cpu().numpy()
+        cascade.boxes = _square(_regress(found[:, :4], found[:, 5:9], size_from_inclusive_corners=False))
         return cascade
 
     def _rnet_stage(self, cascade: "_Cascade", offsets: torch.Tensor, prob: torch.Tensor) -> None:
@@ -354,8 +397,8 @@ class MTCNN:
         boxes, scores, offsets = cascade.boxes[keep], prob[keep], offsets[keep]
         keep = nms(boxes, scores, 0.7)
         boxes, scores, offsets = boxes[keep], scores[keep], offsets[keep]
-        cascade.stages["R-Net"] = torch.cat([boxes, scores[:, None]], 1).cpu().numpy()
-        cascade.boxes = _square(_regress(boxes, offsets))
+        cascade.stages["R-Net"] = torch.cat([_to_continuous(boxes), scores[:, None]], 1).cpu().numpy()
+        cascade.boxes = _square(_regress(boxes, offsets, size_from_inclusive_corners=True))
         if len(cascade.boxes) == 0:
             cascade.done()
 
@@ -363,16 +406,17 @@ class MTCNN:
         """Stage 3: O-Net on the 48×48 crops: final score, box and landmarks."""
         keep = prob > cascade.onet_threshold
         boxes, scores, offsets, points = cascade.boxes[keep], prob[keep], offsets[keep], points[keep]
-        side = (boxes[:, 2:4] - boxes[:, 0:2])
-        # Landmarks come as fractions of the crop; −0.5 turns continuous coordinates into pixel
-        # indices (pixel centres at integers), the convention dlib's landmarks use.
+        # Landmarks come as fractions of the crop, whose first pixel starts at x1 − 1 in
+        # continuous coordinates; −0.5 then turns them into pixel indices (pixel centres at
+        # integers), the convention dlib's landmarks use.
+        side = boxes[:, 2:4] - boxes[:, 0:2] + 1
         landmarks = torch.stack([
-            boxes[:, 0:1] + points[:, 0:5] * side[:, 0:1],
-            boxes[:, 1:2] + points[:, 5:10] * side[:, 1:2],
+            side[:, 0:1] * points[:, 0:5] + boxes[:, 0:1] - 1,
+            side[:, 1:2] * points[:, 5:10] + boxes[:, 1:2] - 1,
         ], dim=2) - 0.5
-        boxes = _regress(boxes, offsets)
+        boxes = _regress(boxes, offsets, size_from_inclusive_corners=True)
         keep = _nms_min(boxes, scores, 0.7) if len(boxes) else torch.zeros(0, dtype=torch.long)
-        boxes, scores, landmarks = boxes[keep], scores[keep], landmarks[keep]
+        boxes, scores, landmarks = _to_continuous(boxes[keep]), scores[keep], landmarks[keep]
         cascade.stages["O-Net"] = torch.cat([boxes, scores[:, None]], 1).cpu().numpy()
         order = torch.argsort(scores, descending=True)
         cascade.result = CascadeResult(
