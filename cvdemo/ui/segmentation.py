@@ -24,6 +24,7 @@ from cvdemo.segmentation.overlay import (background_effect, class_colours, color
 from cvdemo.segmentation.pipeline import live_default
 from cvdemo.ui.common import (SessionMemo, cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
                               model_picker, plain)
+from cvdemo.ui.segmentation_gated_view import gated_shape_section
 from cvdemo.ui.skips_view import skips_view
 
 DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder",
@@ -582,6 +583,10 @@ def miou_view() -> None:
     miou_section(*_photo_and_model(semantic=True))
 
 
+def gated_shape_view() -> None:
+    gated_shape_section(*_photo_and_model(semantic=True), segment=segmentation_of)
+
+
 def decoders_view() -> None:
     decoders_section(lambda: picture("seg_image"))
 
@@ -594,4 +599,5 @@ VIEWS = {
     "Live webcam": live_section,
     "mIoU vs. ground truth": miou_view,
     "How decoders upsample": decoders_view,
+    "Gated-SCNN shape stream": gated_shape_view,
 }
