@@ -35,12 +35,12 @@ def test_skip_view_shows_what_reaches_torchvisions_heads_and_the_download_it_nee
     fine, coarse = math.ceil(520 / 8), math.ceil(520 / 16)
     fcn = table.loc[registry.get("fcn-resnet50").title]
     assert fcn["maps reaching the head"] == f"stride 8: {fine}×{fine}×2048 (out)"
-    assert fcn["skips"] == 0 and fcn["fusion"] == "none" and fcn["final bilinear upsampling"] == "×8"
+    assert fcn["skips"] == 0 and fcn["skip fusion"] == "none" and fcn["final bilinear upsampling"] == "×8"
     deeplab = table.loc[registry.get("deeplabv3-resnet50").title]
     assert deeplab["ASPP rates"] == "12, 24, 36" and deeplab["skips"] == 0
     lraspp = table.loc[registry.get("lraspp-mobilenet").title]
     assert lraspp["maps reaching the head"] == f"stride 8: {fine}×{fine}×40 (low); stride 16: {coarse}×{coarse}×960 (high)"
-    assert lraspp["skips"] == 1 and lraspp["fusion"] == "addition of class scores"
+    assert lraspp["skips"] == 1 and lraspp["skip fusion"] == "addition of class scores"
     at.radio(key="seg_heads_model").set_value("lraspp-mobilenet").run()
     no_exception(at)
     text = " ".join(m.value for m in at.markdown)
@@ -59,13 +59,13 @@ def test_gated_scnn_view_gates_the_gradients_with_the_segmenters_boundary(requir
     at.selectbox(key="seg_model").set_value("selfie").run()
     no_exception(at)
     metrics = {m.label: float(m.value.rstrip("%")) / 100 for m in at.metric}
-    before = metrics["Gradient on the boundary band, before"]
-    after = metrics["…after the gate"]
+    before = metrics["Boundary share, before"]
+    after = metrics["Boundary share, after"]
     # on the astronaut most gradient is texture (suit, flag, background); the gate moves it to the outline
     assert 0 < before < 0.5 < after
-    assert metrics["Boundary gradients kept"] > metrics["Texture / other edges kept"]
+    assert metrics["Boundary edges kept"] > metrics["Other edges kept"]
     assert any("not** the trained Gated-SCNN" in m.value for m in at.markdown)
     # without the segmenter's boundary the gate cannot tell object edges from texture
     at.slider(key="gscnn_wr").set_value(0.0).run()
     blind = {m.label: float(m.value.rstrip("%")) / 100 for m in at.metric}
-    assert blind["…after the gate"] < after
+    assert blind["Boundary share, after"] < after

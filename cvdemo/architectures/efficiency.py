@@ -86,12 +86,15 @@ def efficiency_figure(rows: Sequence[EfficiencyRow], reference: EfficiencyRow) -
                                 line=dict(dash="dash", color="grey")), row=1, col=1)
     figure.add_trace(go.Scatter(x=[p[1] for p in LECTURE_POINTS], y=[p[2] for p in LECTURE_POINTS], mode="markers+text",
                                 text=[p[0] if p[2] == 1 else f"{p[0]} (1/{REDUCTION_2012_TO_2019:g})" for p in LECTURE_POINTS],
-                                textposition="top right", name="published", marker=dict(size=11, color="#1f77b4")),
+                                textposition=["top right" if p[1] < 2017 else "top left" for p in LECTURE_POINTS],
+                                name="published", marker=dict(size=11, color="#1f77b4")),
                      row=1, col=1)
     frontier = cheapest_at_alexnet_level(rows, reference)
     figure.add_trace(go.Scatter(
         x=[r.year for r in rows], y=[r.relative_macs(reference) for r in rows], mode="markers+text",
-        text=[r.title for r in rows], textposition="middle right", name="counted here",
+        # labels of the late points go left, so that they stay inside the plot
+        text=[r.title for r in rows], textposition=["middle right" if r.year < 2017 else "middle left" for r in rows],
+        name="counted here",
         marker=dict(size=10, color=[r.top1 for r in rows], colorscale="Viridis", showscale=True,
                     colorbar=dict(title="top-1 %", x=1.02)),
         customdata=[[r.macs / 1e9, r.top1] for r in rows],

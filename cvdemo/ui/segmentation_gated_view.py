@@ -59,16 +59,17 @@ def gated_shape_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] |
                        f"{'object' if objects.all() else 'background'}): the gate sees no boundary and only w_s·s + b decide.")
         top = st.columns(2)
         top[0].image(_grey(result.gradient), width="stretch", caption="s: Sobel |∇I| — every edge, texture included")
-        top[1].image(_grey(result.boundary), width="stretch", caption=f"r: boundary band of {spec.title}'s mask")
+        top[1].image(_grey(result.boundary), width="stretch", caption="r: boundary band of the segmenter's mask")
         bottom = st.columns(2)
         bottom[0].image(_grey(result.alpha), width="stretch", caption="gate α = σ(w_s·s + w_r·r + b)")
         bottom[1].image(_grey(result.gated), width="stretch", caption="gated shape stream s ⊙ α")
         a, b, c, d = st.columns(4)
-        a.metric("Gradient on the boundary band, before", f"{result.boundary_share_before:.1%}")
-        b.metric("…after the gate", f"{result.boundary_share_after:.1%}")
-        c.metric("Boundary gradients kept", f"{result.kept_on_boundary:.1%}")
-        d.metric("Texture / other edges kept", f"{result.kept_elsewhere:.1%}")
-        st.caption("Before the gate most gradient lies on texture and background edges; after it, what is left lies "
-                   "on the segmenter's boundary. Set w_r to 0 and the gate no longer knows where the object is: it "
-                   "keeps strong edges anywhere. In the trained network the boundary it keeps is then supervised "
+        a.metric("Boundary share, before", f"{result.boundary_share_before:.1%}")
+        b.metric("Boundary share, after", f"{result.boundary_share_after:.1%}")
+        c.metric("Boundary edges kept", f"{result.kept_on_boundary:.1%}")
+        d.metric("Other edges kept", f"{result.kept_elsewhere:.1%}")
+        st.caption("Boundary share: the part of all gradient that lies on the segmenter's boundary band. Before the "
+                   "gate most gradient lies on texture and background edges; after it, what is left lies on the "
+                   "segmenter's boundary. Set w_r to 0 and the gate can only look at the gradient itself: it keeps or "
+                   "drops edges by strength alone, wherever they are. In the trained network the boundary it keeps is then supervised "
                    "against the true object edges, which sharpens the regular stream's boundaries in turn.")

@@ -29,7 +29,7 @@ def wiring_rows(wirings: dict[str, heads.HeadWiring]) -> list[dict]:
             "maps reaching the head": "; ".join(f"stride {i.stride:g}: {i.size[0]}×{i.size[1]}×{i.channels} ({i.key})"
                                                 for i in wiring.inputs),
             "skips": len(wiring.skips),
-            "fusion": wiring.fusion,
+            "skip fusion": wiring.fusion,
             "ASPP rates": ", ".join(str(r) for r in wiring.aspp_rates) or "—",
             "coarse scores": f"{wiring.coarse_scores[1]}×{wiring.coarse_scores[2]}×{wiring.coarse_scores[0]}",
             "final bilinear upsampling": wiring.final_upsampling_label,
@@ -57,9 +57,9 @@ def torchvision_heads_section(picked: tuple[np.ndarray, str] | None) -> None:
     spec = registry.get(name)
     state = spec.status()
     if not spec.ready:
-        st.info(f"The sizes above need no weights. To run **{spec.title}** on your picture "
-                + ("and cut its skip " if wirings[name].skips else "")
-                + f"it needs its weights from the torchvision zoo ({state.where}): `{state.action}`")
+        st.info(f"The sizes above need no weights. To run **{spec.title}** on your picture"
+                + (" and cut its skip" if wirings[name].skips else "")
+                + f", download its weights — {state.where}: `{state.action}`")
         return
     model = cached_model(name)
     colours = class_colours(model.categories)
