@@ -49,7 +49,10 @@ def torchvision_heads_section(picked: tuple[np.ndarray, str] | None) -> None:
                                                        for name, builder in heads.BUILDERS.items()}, size=4)
     network_input = next(iter(wirings.values())).network_input
     st.markdown(f"Your picture is {size[0]}×{size[1]} pixels; these networks see it as **{network_input[0]}×{network_input[1]}**.")
-    st.dataframe(pd.DataFrame(wiring_rows(wirings)), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(wiring_rows(wirings)), hide_index=True, width="stretch",
+                 column_config={"network": st.column_config.TextColumn(width="medium"),
+                                "skips": st.column_config.NumberColumn(width="small"),
+                                "ASPP rates": st.column_config.TextColumn(width="small")})
     name = st.radio("Network", list(heads.BUILDERS), horizontal=True, key="seg_heads_model",
                     format_func=lambda n: registry.get(n).title)
     for line in heads.describe(wirings[name]):
