@@ -69,3 +69,63 @@ def test_gated_scnn_view_gates_the_gradients_with_the_segmenters_boundary(requir
     at.slider(key="gscnn_wr").set_value(0.0).run()
     blind = {m.label: float(m.value.rstrip("%")) / 100 for m in at.metric}
     assert blind["Boundary share, after"] < after
+
+
+def test_skip_view_cuts_lraspps_skip_once_its_weights_are_here(monkeypatch, astronaut):
+    """The downloaded-weights path, with the architecture at random initialisation standing in for
+    the download (no internet here): what is tested is that the page cuts exactly the skip."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torchvision.models import get_weight
+
+    from cvdemo.models.torchvision_segmentation import TorchvisionSemanticSegmenter
+    from cvdemo.registry import ModelSpec
+    from cvdemo.segmentation import torchvision_heads as heads
+    from cvdemo.ui import segmentation_heads_view
+    from cvdemo.yolo.insight import display_copy
+
+    torch.manual_seed(0)
+    network = heads.build_architecture("lraspp_mobilenet_v3_large", device="cpu")
+    head = network.classifier
+    model = TorchvisionSemanticSegmenter(network, get_weight("LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1"),
+                                         torch.device("cpu"), short_side=64)
+    picture = display_copy(astronaut, 480)
+    with torch.no_grad():
+        # Untrained, the stride-16 context branch gives ~1e-11 everywhere, so the skip would decide every
+        # pixel. A context bias for one class, set between the skip's per-cell margins, makes the skip
+        # win in about half of the cells only.
+        head.low_classifier.bias.zero_()
+        head.high_classifier.bias.zero_()
+        tensor = model.preprocess(picture)
+        skip = head.low_classifier(network.backbone(tensor)["low"])[0]
+        favoured = 0
+        margins = (skip.max(dim=0).values - skip[favoured]).flatten().sort().values
+        middle = len(margins) // 2
+        head.high_classifier.bias[favoured] = (margins[middle] + margins[middle + 1]) / 2
+    ready = ModelSpec.ready
+    monkeypatch.setattr(ModelSpec, "ready", property(lambda spec: spec.name == "lraspp-mobilenet" or ready.fget(spec)))
+    monkeypatch.setattr(segmentation_heads_view, "cached_model", lambda name: model)
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.session_state["seg_mode"] = "How decoders upsample"
+    at.session_state["dec_view"] = "Skips, PSPNet and DeepLabV3+"
+    at.session_state["seg_heads_model"] = "lraspp-mobilenet"
+    at.run()
+    no_exception(at)
+    size = picture.shape[:2]
+
+    def classes(logits):
+        """What the network and the segmenter's postprocessing do after the head: two bilinear resizes."""
+        logits = F.interpolate(logits, size=tensor.shape[-2:], mode="bilinear", align_corners=False)
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)[0].argmax(0).numpy()
+
+    with torch.no_grad():  # LR-ASPP's head by hand, with and without its skip's summand
+        features = network.backbone(tensor)
+        low, high = features["low"], features["high"]
+        context = head.cbr(high) * head.scale(high)
+        context = head.high_classifier(F.interpolate(context, size=low.shape[-2:], mode="bilinear", align_corners=False))
+        full, cut = classes(head.low_classifier(low) + context), classes(context)
+    changed = float(np.mean(full != cut))
+    assert 0.05 < changed < 0.95
+    (metric,) = [m for m in at.metric if m.label == "Pixels whose class the skip changes"]
+    assert metric.value == f"{changed:.1%}", (metric.value, changed)
