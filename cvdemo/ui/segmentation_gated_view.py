@@ -34,10 +34,11 @@ def _grey(values: np.ndarray) -> np.ndarray:
     return (np.clip(values, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def gated_shape_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | None,
-                        segment: Callable[[ModelSpec, np.ndarray], SemanticMask] | None = None) -> None:
+def gated_shape_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | None, *,
+                        segment: Callable[[ModelSpec, np.ndarray], SemanticMask]) -> None:
+    """``segment(spec, image)``: the page's cached segmentation, so this view reuses the Semantic view's run."""
     st.markdown(GATED_HELP)
-    if spec is None or picked is None or segment is None:
+    if spec is None or picked is None:
         st.info("Pick a ready model and a picture: its mask gives the regular stream's boundaries.")
         return
     image, _ = picked
