@@ -33,12 +33,12 @@ def test_skip_view_shows_what_reaches_torchvisions_heads_and_the_download_it_nee
     table = _frame_with(at, "maps reaching the head").set_index("network")
     # the default sample (astronaut) is 512×512: resized to 520×520, stride 8 → ⌈520/8⌉ = 65 cells, stride 16 → 33
     fine, coarse = math.ceil(520 / 8), math.ceil(520 / 16)
-    fcn = table.loc[registry.get("fcn-resnet50").title]
+    fcn = table.loc["FCN ResNet-50"]
     assert fcn["maps reaching the head"] == f"stride 8: {fine}×{fine}×2048 (out)"
-    assert fcn["skips"] == 0 and fcn["skip fusion"] == "none" and fcn["final bilinear upsampling"] == "×8"
-    deeplab = table.loc[registry.get("deeplabv3-resnet50").title]
+    assert fcn["skips"] == 0 and fcn["skip fusion"] == "none" and fcn["final upsampling (bilinear)"] == "×8"
+    deeplab = table.loc["DeepLabV3 ResNet-50"]
     assert deeplab["ASPP rates"] == "12, 24, 36" and deeplab["skips"] == 0
-    lraspp = table.loc[registry.get("lraspp-mobilenet").title]
+    lraspp = table.loc["LR-ASPP MobileNetV3"]
     assert lraspp["maps reaching the head"] == f"stride 8: {fine}×{fine}×40 (low); stride 16: {coarse}×{coarse}×960 (high)"
     assert lraspp["skips"] == 1 and lraspp["skip fusion"] == "addition of class scores"
     at.radio(key="seg_heads_model").set_value("lraspp-mobilenet").run()

@@ -86,3 +86,12 @@ def test_cutting_lraspps_skip_removes_exactly_its_summand():
     # the shared model is untouched: no hook left behind
     np.testing.assert_array_equal(model.segment(image).probabilities, full.probabilities)
     assert heads.agreement(full.classes, full.classes) == 1.0
+
+
+def test_the_view_covers_the_registrys_torchvision_semantic_segmenters():
+    from cvdemo.registry import Task
+
+    registered = {s.name: s.torchvision_builder for s in registry.all_models(Task.SEMANTIC_SEGMENTATION)
+                  if s.torchvision_builder}
+    assert heads.BUILDERS == registered
+    assert set(heads.SHORT_TITLES) == set(heads.BUILDERS)

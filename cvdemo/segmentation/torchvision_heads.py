@@ -39,6 +39,13 @@ BUILDERS = {
     "deeplabv3-mobilenet": "deeplabv3_mobilenet_v3_large",
     "lraspp-mobilenet": "lraspp_mobilenet_v3_large",
 }
+# Short names for tables (the registry's titles also say which classes they predict).
+SHORT_TITLES = {
+    "fcn-resnet50": "FCN ResNet-50",
+    "deeplabv3-resnet50": "DeepLabV3 ResNet-50",
+    "deeplabv3-mobilenet": "DeepLabV3 MobileNetV3",
+    "lraspp-mobilenet": "LR-ASPP MobileNetV3",
+}
 # The shorter side torchvision's VOC-label weights resize a picture to (their transforms' resize_size).
 SHORT_SIDE = 520
 # LR-ASPP's stride-8 skip: the 1×1 convolution that turns the low-level map into class scores.

@@ -25,14 +25,14 @@ def wiring_rows(wirings: dict[str, heads.HeadWiring]) -> list[dict]:
     rows = []
     for name, wiring in wirings.items():
         rows.append({
-            "network": registry.get(name).title,
+            "network": heads.SHORT_TITLES[name],
             "maps reaching the head": "; ".join(f"stride {i.stride:g}: {i.size[0]}×{i.size[1]}×{i.channels} ({i.key})"
                                                 for i in wiring.inputs),
             "skips": len(wiring.skips),
             "skip fusion": wiring.fusion,
             "ASPP rates": ", ".join(str(r) for r in wiring.aspp_rates) or "—",
             "coarse scores": f"{wiring.coarse_scores[1]}×{wiring.coarse_scores[2]}×{wiring.coarse_scores[0]}",
-            "final bilinear upsampling": wiring.final_upsampling_label,
+            "final upsampling (bilinear)": f"×{wiring.final_upsampling:.3g}",
         })
     return rows
 
@@ -50,8 +50,7 @@ def torchvision_heads_section(picked: tuple[np.ndarray, str] | None) -> None:
     network_input = next(iter(wirings.values())).network_input
     st.markdown(f"Your picture is {size[0]}×{size[1]} pixels; these networks see it as **{network_input[0]}×{network_input[1]}**.")
     st.dataframe(pd.DataFrame(wiring_rows(wirings)), hide_index=True, width="stretch",
-                 column_config={"network": st.column_config.TextColumn(width="medium"),
-                                "skips": st.column_config.NumberColumn(width="small"),
+                 column_config={"skips": st.column_config.NumberColumn(width="small"),
                                 "ASPP rates": st.column_config.TextColumn(width="small")})
     name = st.radio("Network", list(heads.BUILDERS), horizontal=True, key="seg_heads_model",
                     format_func=lambda n: registry.get(n).title)
