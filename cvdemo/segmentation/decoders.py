@@ -353,7 +353,7 @@ def _notes(path: list[StageMap], upsampling: list[UpsamplingLayer], named: list[
                      f"{coarsest.stride:g}×{coarsest.stride:g} input pixels.")
     transposed = [u for u in upsampling if u.kind == "transposed convolution"]
     for layer in transposed:
-        if layer.kernel is None or layer.stride is None:
+        if layer.kernel is None or layer.stride is None:  # always set on transposed convolutions
             continue
         k, s = layer.kernel, layer.stride
         even = layer.overlap_unevenness is not None and layer.overlap_unevenness <= 1.0 + 1e-9
