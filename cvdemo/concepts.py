@@ -68,7 +68,7 @@ CONCEPTS: tuple[Concept, ...] = (
     _c("A solution by construction: extra layers set as identity", ARCHITECTURES, ARCH, "Why residuals"),
     _c("Deeper ResNets have lower training error (CIFAR-10 experiments)", ARCHITECTURES, ARCH, "Why residuals"),
     _c("ResNet: ILSVRC 2015 top-5 error 3.6%", ARCHITECTURES, ARCH, "Arithmetic"),
-    _c("Efficiency: compute to reach AlexNet-level performance", GEOSCIENCES, None, None),
+    _c("Efficiency: compute to reach AlexNet-level performance", GEOSCIENCES, ARCH, "Efficiency"),
     _c("Convolutionalization", ARCHITECTURES, ARCH, "Convolutionalization"),
     _c("1×1 convolution is equivalent to a fully connected layer", (SETHI, ARCHITECTURES), ARCH, "Convolutionalization"),
     _c("1×1 convolution ×1024 filters: shared weights over 13×13", ARCHITECTURES, ARCH, "Arithmetic"),
@@ -145,7 +145,7 @@ CONCEPTS: tuple[Concept, ...] = (
     _c("Atrous (dilated) convolution", (SETHI, FCN_LEARNING), SEGMENTATION, DECODERS),
     _c("DeepLabV3: atrous spatial pyramid pooling (rates 6, 12, 18)", FCN_LEARNING, SEGMENTATION, DECODERS),
     _c("DeepLabV3+ encoder-decoder", (GEOSCIENCES, FCN_LEARNING), SEGMENTATION, SKIPS),
-    _c("Gated-SCNN: shape stream from image gradients", FCN_LEARNING, None, None),
+    _c("Gated-SCNN: shape stream from image gradients", FCN_LEARNING, SEGMENTATION, "Gated-SCNN shape stream"),
     _c("mean Intersection over Union (mIoU)", FCN_LEARNING, SEGMENTATION, "mIoU vs. ground truth"),
     # --- Siamese networks ---------------------------------------------------------------------
     _c("Siamese network as metric learning", SETHI, FACES, "Verify two photos"),

@@ -25,6 +25,19 @@ def test_at_least_95_percent_of_the_decks_concepts_have_a_view():
     assert len(concepts.covered()) / len(concepts.CONCEPTS) >= 0.95
 
 
+@pytest.mark.parametrize("concept, page, section, link", [
+    ("Efficiency: compute to reach AlexNet-level performance", "Architectures", "Efficiency", "/Architectures?view=efficiency"),
+    ("Gated-SCNN: shape stream from image gradients", "Segmentation", "Gated-SCNN shape stream",
+     "/Segmentation?view=gated-scnn-shape-stream"),
+    ("Skip layer refinement: stride 32, 16, 8", "Segmentation", "How decoders upsample",
+     "/Segmentation?view=how-decoders-upsample"),
+])
+def test_issue_17s_last_views_are_indexed(concept, page, section, link):
+    entry = next(c for c in concepts.CONCEPTS if c.concept == concept)
+    assert (entry.page, entry.section) == (page, section)
+    assert concepts.link(entry.page, entry.section) == link
+
+
 def test_one_entry_per_concept_and_every_lecture_is_a_deck():
     names = [c.concept.lower() for c in concepts.CONCEPTS]
     assert len(names) == len(set(names))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -141,6 +141,10 @@ def _pca_rgb(x: torch.Tensor) -> np.ndarray | None:
     return (projected.reshape(height, width, 3).numpy() * 255).round().astype(np.uint8)
 
 
+def _size(tensor: torch.Tensor) -> tuple[int, int]:
+    return int(tensor.shape[-2]), int(tensor.shape[-1])
+
+
 def _spatial(output: Any) -> torch.Tensor | None:
     if isinstance(output, torch.Tensor) and output.dim() == 4 and output.shape[0] >= 1:
         return output
@@ -160,7 +164,7 @@ class _Recorder:
         self.named_outputs: dict[str, tuple[int, torch.Tensor]] = {}
         self.upsampling: list[UpsamplingLayer] = []
         self.order = 0
-        self.handles = []
+        self.handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def attach(self) -> None:
         self.handles.append(self.network.register_forward_pre_hook(self._on_input))
@@ -180,7 +184,7 @@ class _Recorder:
         for arg in args:
             tensor = _spatial(arg)
             if tensor is not None:
-                self.network_input = tuple(tensor.shape[-2:])
+                self.network_input = _size(tensor)
                 return
 
     def _on_output(self, module, args, output) -> None:
@@ -190,7 +194,7 @@ class _Recorder:
             output = output[0]
         tensor = _spatial(output)
         if tensor is not None:
-            self.network_output = tuple(tensor.shape[-2:])
+            self.network_output = _size(tensor)
 
     def _named_hook(self, path: str):
         def hook(module, args, output) -> None:
@@ -216,9 +220,10 @@ class _Recorder:
 
 
 def _describe_upsampling(path: str, module: torch.nn.Module, source: torch.Tensor, output: torch.Tensor) -> UpsamplingLayer:
-    in_hw, out_hw = tuple(source.shape[-2:]), tuple(output.shape[-2:])
+    in_hw, out_hw = _size(source), _size(output)
     if isinstance(module, torch.nn.ConvTranspose2d):
-        kernel, stride, padding = pair(module.kernel_size), pair(module.stride), pair(module.padding)
+        # a transposed convolution's padding is always numbers (only Conv2d accepts "same"/"valid")
+        kernel, stride, padding = pair(module.kernel_size), pair(module.stride), pair(cast(tuple[int, ...], module.padding))
         counts = overlap_counts((6, 6), kernel, stride, 0)
         return UpsamplingLayer(path, "transposed convolution", in_hw, out_hw, kernel, stride, padding,
                                (module.in_channels, module.out_channels),
@@ -348,6 +353,8 @@ def _notes(path: list[StageMap], upsampling: list[UpsamplingLayer], named: list[
                      f"{coarsest.stride:g}×{coarsest.stride:g} input pixels.")
     transposed = [u for u in upsampling if u.kind == "transposed convolution"]
     for layer in transposed:
+        if layer.kernel is None or layer.stride is None:  # always set on transposed convolutions
+            continue
         k, s = layer.kernel, layer.stride
         even = layer.overlap_unevenness is not None and layer.overlap_unevenness <= 1.0 + 1e-9
         if layer.overlap_unevenness == float("inf"):

@@ -221,7 +221,7 @@ def background_effect(image: np.ndarray, foreground: np.ndarray, mode: str = "bl
 
 # --- instances ----------------------------------------------------------------------------------
 
-def overlay_instances(image: np.ndarray, instances: InstanceMasks, *, visible: Sequence[bool] | None = None,
+def overlay_instances(image: np.ndarray, instances: InstanceMasks, *, visible: Sequence[bool] | np.ndarray | None = None,
                       opacity: float = 0.5, outline_only: bool = False, show_boxes: bool = True,
                       show_labels: bool = True) -> np.ndarray:
     """Each instance in its own colour (two people are two colours, unlike a semantic mask)."""
@@ -266,7 +266,7 @@ def overlay_instances(image: np.ndarray, instances: InstanceMasks, *, visible: S
     return canvas
 
 
-def instance_id_map(instances: InstanceMasks, visible: Sequence[bool] | None = None) -> np.ndarray:
+def instance_id_map(instances: InstanceMasks, visible: Sequence[bool] | np.ndarray | None = None) -> np.ndarray:
     """``(H, W)`` uint8/uint16: 0 = no instance, ``i`` = instance ``i`` (1-based, as in the labels drawn)."""
     height, width = instances.image_size
     ids = np.zeros((height, width), dtype=np.uint8 if len(instances) < 255 else np.uint16)

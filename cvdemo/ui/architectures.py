@@ -24,6 +24,7 @@ from cvdemo.images import ImageLoadError, fit_longest_side, load_image
 from cvdemo.registry import Task
 from cvdemo.ui.arithmetic_view import arithmetic_section
 from cvdemo.ui.clever_hans_view import clever_hans_section
+from cvdemo.ui.efficiency_view import efficiency_section
 from cvdemo.ui.common import (SessionMemo, bounded_slider, cached_model, current_device, download_png, image_digest,
                               image_input, plain)
 from cvdemo.ui.generalization_view import generalization_section
@@ -711,4 +712,5 @@ VIEWS = {
     "Why residuals": residuals_section,
     "Clever Hans": clever_hans_view,
     "Generalization": generalization_section,
+    "Efficiency": efficiency_section,
 }

@@ -24,6 +24,7 @@ from cvdemo.segmentation.overlay import (background_effect, class_colours, color
 from cvdemo.segmentation.pipeline import live_default
 from cvdemo.ui.common import (SessionMemo, cached_model, decode_upload, download_png, download_stem, image_digest, image_input,
                               model_picker, plain)
+from cvdemo.ui.segmentation_gated_view import gated_shape_section
 from cvdemo.ui.skips_view import skips_view
 
 DECODER_VIEWS = ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution", "Inside a real decoder",
@@ -512,35 +513,36 @@ def real_decoder_view(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | N
             "out": f"{u.output_shape[0]}×{u.output_shape[1]}", "kernel": u.kernel, "stride": u.stride, "padding": u.padding,
             "overlap unevenness": u.overlap_unevenness} for u in trace.upsampling]), hide_index=True, width="stretch")
     st.subheader("Coarse scores → final prediction")
-    score_maps = [s for s in trace.named + trace.path if s.scores is not None]
+    # (stage, its class probabilities) for the stages that have them
+    score_maps = [(s, s.scores) for s in trace.named + trace.path if s.scores is not None]
     mask = trace.mask
     categories = list(mask.categories)
     present = [categories[i] for i in np.unique(mask.classes)] or categories
     default = next((c for c in present if c not in BACKGROUND_NAMES), present[0])
     chosen = st.selectbox("Class", categories, index=categories.index(default), key="dec_class")
     index = categories.index(chosen)
-    parts = [s for s in trace.named if s.logits is not None and s.name != "classifier" and s.logits.shape[0] == len(categories)]
+    parts = [(s, s.logits) for s in trace.named
+             if s.logits is not None and s.name != "classifier" and s.logits.shape[0] == len(categories)]
     if parts:
         st.caption("The head's summands for this class (raw scores; their sum is the coarse score map):")
-        columns = st.columns(len(parts))
-        for column, part in zip(columns, parts):
-            column.plotly_chart(figures.map_heatmap(part.logits[index], f"{part.title} · {chosen}", colorscale="RdBu_r"),
+        for column, (part, logits) in zip(st.columns(len(parts)), parts):
+            column.plotly_chart(figures.map_heatmap(logits[index], f"{part.title} · {chosen}", colorscale="RdBu_r"),
                                 width="stretch", key=f"dec_part_{part.name}")
     columns = st.columns(3)
     if score_maps:
-        coarse = score_maps[-1]
+        coarse, coarse_scores = score_maps[-1]
         cells = f"{coarse.shape[1]}×{coarse.shape[2]} cells, stride {coarse.stride:g}"
-        if coarse.scores.shape[0] == len(categories):
-            columns[0].plotly_chart(figures.map_heatmap(coarse.scores[index], f"Network's P({chosen}) · {cells}", zmin=0, zmax=1),
+        if coarse_scores.shape[0] == len(categories):
+            columns[0].plotly_chart(figures.map_heatmap(coarse_scores[index], f"Network's P({chosen}) · {cells}", zmin=0, zmax=1),
                                     width="stretch", key="dec_coarse")
-            columns[1].plotly_chart(figures.rgb_figure(colorize(coarse.scores.argmax(axis=0), class_colours(categories)),
+            columns[1].plotly_chart(figures.rgb_figure(colorize(coarse_scores.argmax(axis=0), class_colours(categories)),
                                                        f"Its argmax per cell · {cells}"), width="stretch", key="dec_coarse_argmax")
-        elif coarse.scores.shape[0] == 1:
-            columns[0].plotly_chart(figures.map_heatmap(coarse.scores[0], f"Network's P({categories[-1]}) (sigmoid) · {cells}", zmin=0, zmax=1),
+        elif coarse_scores.shape[0] == 1:
+            columns[0].plotly_chart(figures.map_heatmap(coarse_scores[0], f"Network's P({categories[-1]}) (sigmoid) · {cells}", zmin=0, zmax=1),
                                     width="stretch", key="dec_coarse")
     if mask.probabilities is not None:
         step = max(1, max(mask.classes.shape) // 400)
-        final_column = columns[2] if score_maps and score_maps[-1].scores.shape[0] == len(categories) else columns[1]
+        final_column = columns[2] if score_maps and score_maps[-1][1].shape[0] == len(categories) else columns[1]
         final_column.plotly_chart(figures.map_heatmap(mask.probabilities[index][::step, ::step],
                                                     f"Final P({chosen}) at picture size {mask.classes.shape[1]}×{mask.classes.shape[0]}",
                                                     zmin=0, zmax=1), width="stretch", key="dec_final")
@@ -582,6 +584,10 @@ def miou_view() -> None:
     miou_section(*_photo_and_model(semantic=True))
 
 
+def gated_shape_view() -> None:
+    gated_shape_section(*_photo_and_model(semantic=True), segment=segmentation_of)
+
+
 def decoders_view() -> None:
     decoders_section(lambda: picture("seg_image"))
 
@@ -594,4 +600,5 @@ VIEWS = {
     "Live webcam": live_section,
     "mIoU vs. ground truth": miou_view,
     "How decoders upsample": decoders_view,
+    "Gated-SCNN shape stream": gated_shape_view,
 }

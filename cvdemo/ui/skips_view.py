@@ -11,6 +11,7 @@ import streamlit as st
 from cvdemo import registry
 from cvdemo.segmentation import skips
 from cvdemo.ui.common import cached_model, image_digest, session_memo
+from cvdemo.ui.segmentation_heads_view import torchvision_heads_section
 from cvdemo.yolo.insight import display_copy
 
 SKIPS_HELP = """
@@ -26,7 +27,7 @@ concatenates it with the upsampled features (U-Net-style) to compute that gate, 
 the network runs with its skips cut (the encoder map replaced by zeros where the decoder reads it)
 and then added back one at a time, coarsest first, like the lecture's "no skips / 1 skip / 2 skips".
 torchvision's FCN-ResNet50 has **no** skips (one bilinear step from stride 8) and DeepLabV3 none
-either; LR-ASPP has one stride-8 skip — see *Inside a real decoder* for those when downloaded.
+either; LR-ASPP has one stride-8 skip — their wiring for your picture is further down.
 """
 
 PSP_HELP = """
@@ -99,6 +100,8 @@ def skips_view(picked: tuple[np.ndarray, str] | None) -> None:
         st.plotly_chart(figure, key="seg_skips_chart")
         st.caption("Without skips the decoder only has the coarse bottleneck: blobs in roughly the right place. Each skip "
                    "restores detail at its stride; the finest ones sharpen the outline.")
+
+    torchvision_heads_section(picked)
 
     height, width = image.shape[:2]
     st.subheader("PSPNet's pyramid pooling, at your picture's size")
