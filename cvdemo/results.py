@@ -65,12 +65,21 @@ class SemanticMask:
     classes: np.ndarray  # (H, W) integer class indices
     categories: Sequence[str]
     probabilities: np.ndarray | None = None  # (C, H, W) float32, when the model gives them
-    extras: dict = field(default_factory=dict)
+    insight: SegmentationInsight | None = None
 
     def pixel_fractions(self) -> dict[str, float]:
         counts = np.bincount(self.classes.reshape(-1), minlength=len(self.categories))
         total = max(int(counts.sum()), 1)
         return {name: float(counts[i]) / total for i, name in enumerate(self.categories)}
+
+
+@dataclass(frozen=True, eq=False)  # arrays inside have no single truth value to compare by
+class SegmentationInsight:
+    """What a segmenter worked at, for the pages that compare it with the output."""
+
+    model: str | None = None
+    network_input: tuple[int, int] | None = None  # (height, width) the network saw
+    low_resolution: np.ndarray | None = None  # (h, w) foreground probability at the network's output size
 
 
 @dataclass

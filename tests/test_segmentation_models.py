@@ -61,7 +61,7 @@ def test_lraspp_loads_from_the_cache_and_segments_at_photo_size(hub_cache):
     assert mask.classes.shape == (90, 120) and mask.probabilities.shape == (21, 90, 120)
     np.testing.assert_allclose(mask.probabilities.sum(axis=0), 1.0, atol=1e-4)
     np.testing.assert_array_equal(mask.classes, mask.probabilities.argmax(axis=0))
-    assert mask.extras["network_input"] == (128, 171)
+    assert mask.insight is not None and mask.insight.network_input == (128, 171)
 
 
 def test_deeplab_file_with_aux_head_loads_and_drops_it(hub_cache):

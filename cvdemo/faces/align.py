@@ -229,8 +229,8 @@ def pyramid_down(image: np.ndarray) -> np.ndarray:
     out_h, out_w = (h - 3) // 2, (w - 3) // 2
     src = image.astype(np.int32)
     taps = (1, 4, 6, 4, 1)
-    rows = sum(k * src[:, j:j + 2 * out_w:2] for j, k in enumerate(taps))
-    cols = sum(k * rows[j:j + 2 * out_h:2] for j, k in enumerate(taps))
+    rows = np.sum([k * src[:, j:j + 2 * out_w:2] for j, k in enumerate(taps)], axis=0)
+    cols = np.sum([k * rows[j:j + 2 * out_h:2] for j, k in enumerate(taps)], axis=0)
     return (cols // 256).astype(np.uint8)
 
 
@@ -272,8 +272,8 @@ def extract_chip(image: np.ndarray, details: ChipDetails) -> np.ndarray:
         grow = grow * 2 + 2
     corners = details.corners
     grown = (corners[:, 0].min() - grow, corners[:, 1].min() - grow, corners[:, 0].max() + grow, corners[:, 1].max() + grow)
-    box = (max(grown[0], 0), max(grown[1], 0), min(grown[2], w - 1), min(grown[3], h - 1))
-    box = tuple(_lround(v) for v in box)
+    clipped = (max(grown[0], 0), max(grown[1], 0), min(grown[2], w - 1), min(grown[3], h - 1))
+    box = (_lround(clipped[0]), _lround(clipped[1]), _lround(clipped[2]), _lround(clipped[3]))
     if box[0] > box[2] or box[1] > box[3]:
         return np.zeros((details.rows, details.cols, 3), dtype=np.uint8)  # entirely off the image
     source = image[box[1]:box[3] + 1, box[0]:box[2] + 1]

@@ -45,7 +45,7 @@ from cvdemo.geometry import Letterbox
 from cvdemo.models.classifiers import softmax_classification
 from cvdemo.packs import HUMAN_MODELS
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.results import Classification, DetectionInsight, Detections, HeadLevel, SemanticMask
+from cvdemo.results import Classification, DetectionInsight, Detections, HeadLevel, SegmentationInsight, SemanticMask
 from cvdemo.tfjs import load_graph_module
 from cvdemo.weights import PackFile
 
@@ -449,8 +449,8 @@ class PersonSegmenter:
             probabilities = torch.stack([1.0 - person, person]).cpu().numpy().astype(np.float32, copy=False)
         classes = (probabilities[1] >= 0.5).astype(np.int64)
         return SemanticMask(classes, self.categories, probabilities,
-                            extras={"input_size": self.input_size, "model": self.name,
-                                    "low_resolution": low[0, 0].cpu().numpy()})
+                            SegmentationInsight(model=self.name, network_input=self.input_size,
+                                                low_resolution=low[0, 0].cpu().numpy()))
 
     def segment(self, image: np.ndarray) -> SemanticMask:
         return run_one(self, image)

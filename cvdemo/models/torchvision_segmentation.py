@@ -24,7 +24,7 @@ from cvdemo.device import autocast
 from cvdemo.images import to_tensor
 from cvdemo.models._zoo import builder_of, weights_source, zoo_description
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.results import Detections, InstanceMasks, SemanticMask
+from cvdemo.results import Detections, InstanceMasks, SegmentationInsight, SemanticMask
 
 # Above this many output elements (classes × pixels) the full-size probability volume would
 # cost more memory than the photo is worth (21 classes × 12 MP = 1 GB): such photos are
@@ -62,26 +62,27 @@ class TorchvisionSemanticSegmenter:
         with autocast(self.device):
             return self.network(tensor)["out"].float()
 
-    def postprocess(self, logits: torch.Tensor, image_size: tuple[int, int], extras: dict | None = None) -> SemanticMask:
+    def postprocess(self, logits: torch.Tensor, image_size: tuple[int, int],
+                    insight: SegmentationInsight | None = None) -> SemanticMask:
         height, width = image_size
         elements = len(self.categories) * height * width
         if elements <= MAX_PROBABILITY_ELEMENTS:
             full = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
             probabilities = torch.softmax(full[0], dim=0)
             classes = probabilities.argmax(dim=0).to(torch.uint8)
-            return SemanticMask(classes.cpu().numpy(), self.categories, probabilities.cpu().numpy(), extras or {})
+            return SemanticMask(classes.cpu().numpy(), self.categories, probabilities.cpu().numpy(), insight)
         shrink = (MAX_PROBABILITY_ELEMENTS / elements) ** 0.5
         reduced = F.interpolate(logits, size=(max(1, int(height * shrink)), max(1, int(width * shrink))),
                                 mode="bilinear", align_corners=False)
         classes = reduced[0].argmax(dim=0, keepdim=True)[None].to(torch.uint8)
         classes = F.interpolate(classes, size=(height, width), mode="nearest")[0, 0]
-        return SemanticMask(classes.cpu().numpy(), self.categories, None, extras or {})
+        return SemanticMask(classes.cpu().numpy(), self.categories, None, insight)
 
     def segment(self, image: np.ndarray) -> SemanticMask:
         with torch.inference_mode():
             tensor = self.preprocess(image)
             logits = self.logits(tensor)
-            return self.postprocess(logits, image.shape[:2], {"network_input": tuple(tensor.shape[-2:])})
+            return self.postprocess(logits, image.shape[:2], SegmentationInsight(network_input=(tensor.shape[-2], tensor.shape[-1])))
 
 
 class TorchvisionMaskRCNN:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 import time
 from dataclasses import dataclass
 
@@ -56,7 +57,7 @@ class StreamLimits:
 class StreamSlots:
     """The live streams running now: owners hold a slot and refresh it while they play."""
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._held: dict[str, float] = {}
         self._lock = threading.Lock()
         self._clock = clock
