@@ -123,6 +123,6 @@ def test_arithmetic_view_shows_the_lectures_numbers():
     flagged = alexnet[alexnet["note"] != ""]
     assert list(flagged["layer"]) == ["L4 (conv)"] and "64,896" in flagged["note"].iloc[0]
     # changing the layer calculator's inputs changes its counts
-    at.number_input(key="arith_cin").set_value(64).run()
+    at.number_input(key="arch_arith_cin").set_value(64).run()
     layer = at.dataframe[0].value
     assert layer["parameters"][0] == 3 * 3 * 64 * 128 + 128

@@ -36,7 +36,7 @@ def test_the_tab_trains_and_draws():
     at = AppTest.from_file(str(ROOT / "pages" / "4_GAN_faces.py"), default_timeout=300)
     at.session_state["gan_tab"] = "Autoencoder"
     at.run()
-    at.slider(key="ae_epochs").set_value(5)
-    at.button(key="ae_train").click().run()
+    at.slider(key="gan_ae_epochs").set_value(5)
+    at.button(key="gan_ae_train").click().run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 1 and any("Reconstruction error" in m.value for m in at.markdown)

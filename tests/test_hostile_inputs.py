@@ -434,7 +434,7 @@ def test_the_miou_view_refuses_a_20000x20000_mask_with_a_message():
     at.run()
     at.radio(key="seg_mode").set_value("mIoU vs. ground truth").run()
     at.selectbox(key="seg_model").set_value(ready[0].name).run()
-    at.file_uploader(key="miou_truth").set_value(("hugemask.png", _png_declaring(20000, 20000), "image/png")).run()
+    at.file_uploader(key="seg_miou_truth").set_value(("hugemask.png", _png_declaring(20000, 20000), "image/png")).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("hugemask.png declares too many pixels" in e.value for e in at.error), [e.value for e in at.error]
 

@@ -28,7 +28,7 @@ def _frame_with(at: AppTest, column: str) -> pd.DataFrame:
 def test_skip_view_shows_what_reaches_torchvisions_heads_and_the_download_it_needs():
     at = AppTest.from_file(PAGE, default_timeout=300).run()
     at.radio(key="seg_mode").set_value("How decoders upsample").run()
-    at.radio(key="dec_view").set_value("Skips, PSPNet and DeepLabV3+").run()
+    at.radio(key="seg_dec_view").set_value("Skips, PSPNet and DeepLabV3+").run()
     no_exception(at)
     table = _frame_with(at, "maps reaching the head").set_index("network")
     # the default sample (astronaut) is 512×512: resized to 520×520, stride 8 → ⌈520/8⌉ = 65 cells, stride 16 → 33
@@ -66,7 +66,7 @@ def test_gated_scnn_view_gates_the_gradients_with_the_segmenters_boundary(requir
     assert metrics["Boundary edges kept"] > metrics["Other edges kept"]
     assert any("not** the trained Gated-SCNN" in m.value for m in at.markdown)
     # without the segmenter's boundary the gate cannot tell object edges from texture
-    at.slider(key="gscnn_wr").set_value(0.0).run()
+    at.slider(key="seg_gscnn_wr").set_value(0.0).run()
     blind = {m.label: float(m.value.rstrip("%")) / 100 for m in at.metric}
     assert blind["Boundary share, after"] < after
 
@@ -108,7 +108,7 @@ def test_skip_view_cuts_lraspps_skip_once_its_weights_are_here(monkeypatch, astr
     monkeypatch.setattr(segmentation_heads_view, "cached_model", lambda name: model)
     at = AppTest.from_file(PAGE, default_timeout=300)
     at.session_state["seg_mode"] = "How decoders upsample"
-    at.session_state["dec_view"] = "Skips, PSPNet and DeepLabV3+"
+    at.session_state["seg_dec_view"] = "Skips, PSPNet and DeepLabV3+"
     at.session_state["seg_heads_model"] = "lraspp-mobilenet"
     at.run()
     no_exception(at)

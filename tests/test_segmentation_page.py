@@ -46,7 +46,7 @@ def test_every_view_renders_without_a_model_download():
         at.radio(key="seg_mode").set_value(mode).run()
         no_exception(at)
     for topic in ("Transposed convolution", "Checkerboard artefacts", "Unpooling", "Atrous convolution"):
-        at.radio(key="dec_view").set_value(topic).run()
+        at.radio(key="seg_dec_view").set_value(topic).run()
         no_exception(at)
 
 
@@ -57,24 +57,24 @@ def test_transposed_convolution_view_starts_on_the_lecture_example():
     assert any("give the same output" in s.value for s in at.success)
     assert any("stride **1**, padding **0**" in i.value for i in at.info)
     # Other settings: the three computations must still agree with PyTorch.
-    at.number_input(key="tc_stride").set_value(2).run()
-    at.number_input(key="tc_padding").set_value(1).run()
+    at.number_input(key="seg_tc_stride").set_value(2).run()
+    at.number_input(key="seg_tc_padding").set_value(1).run()
     no_exception(at)
     assert any("give the same output" in s.value for s in at.success)
     assert any("**3** × " in c.value for c in at.caption)  # (2-1)·2 - 2·1 + 3 = 3
-    at.number_input(key="tc_stride").set_value(1).run()
-    at.number_input(key="tc_kernel").set_value(1).run()  # (2-1)·1 - 2·1 + 1 = 0 pixels
+    at.number_input(key="seg_tc_stride").set_value(1).run()
+    at.number_input(key="seg_tc_kernel").set_value(1).run()  # (2-1)·1 - 2·1 + 1 = 0 pixels
     assert any("crops the whole output" in e.value for e in at.error)
 
 
 def test_checkerboard_metrics_follow_kernel_and_stride():
     at = fresh().run()
     at.radio(key="seg_mode").set_value("How decoders upsample").run()
-    at.radio(key="dec_view").set_value("Checkerboard artefacts").run()
+    at.radio(key="seg_dec_view").set_value("Checkerboard artefacts").run()
     values = {m.label: m.value for m in at.metric}
     assert values["Unevenness, transposed (max ÷ min, interior)"] == "4.00"
     assert values["Unevenness, resize-convolution"] == "1.00"
-    at.slider(key="cb_kernel").set_value(4).run()
+    at.slider(key="seg_cb_kernel").set_value(4).run()
     assert {m.label: m.value for m in at.metric}["Unevenness, transposed (max ÷ min, interior)"] == "1.00"
 
 
@@ -103,17 +103,17 @@ def test_miou_of_the_models_own_mask_is_one_and_a_shifted_mask_is_lower(person_m
 
     model = person_model.build("cpu")
     prediction = model.segment(data.astronaut()).classes
-    at.file_uploader(key="miou_truth").set_value(("truth.png", indexed_png(prediction), "image/png")).run()
+    at.file_uploader(key="seg_miou_truth").set_value(("truth.png", indexed_png(prediction), "image/png")).run()
     no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["mIoU"] == "1.000" and metrics["Pixel accuracy"] == "1.000"
     shifted = np.roll(prediction, 40, axis=1)
-    at.file_uploader(key="miou_truth").set_value(("shifted.png", indexed_png(shifted), "image/png")).run()
+    at.file_uploader(key="seg_miou_truth").set_value(("shifted.png", indexed_png(shifted), "image/png")).run()
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["mIoU"]) < 0.95
     wrong_size = io.BytesIO()
     Image.fromarray(prediction[:100].astype(np.uint8)).save(wrong_size, format="PNG")
-    at.file_uploader(key="miou_truth").set_value(("small.png", wrong_size.getvalue(), "image/png")).run()
+    at.file_uploader(key="seg_miou_truth").set_value(("small.png", wrong_size.getvalue(), "image/png")).run()
     no_exception(at)
     assert any("512×100 pixels but the photo is 512×512" in e.value for e in at.error)
 
@@ -121,8 +121,8 @@ def test_miou_of_the_models_own_mask_is_one_and_a_shifted_mask_is_lower(person_m
 def test_real_decoder_view_on_the_offline_segmenter(person_model):
     at = fresh().run()
     at.radio(key="seg_mode").set_value("How decoders upsample").run()
-    at.radio(key="dec_view").set_value("Inside a real decoder").run()
-    at.selectbox(key="dec_model").set_value(person_model.name).run()
+    at.radio(key="seg_dec_view").set_value("Inside a real decoder").run()
+    at.selectbox(key="seg_dec_model").set_value(person_model.name).run()
     no_exception(at)
     text = " ".join(m.value for m in at.markdown)
     assert "transposed convolution" in text and "stride" in text
@@ -133,5 +133,5 @@ def test_live_view_offers_the_person_effects(person_model):
     at = fresh().run()
     at.radio(key="seg_mode").set_value("Live webcam").run()
     no_exception(at)
-    assert at.selectbox(key="live_model").value == person_model.name or "person" in registry.get(at.selectbox(key="live_model").value).categories
-    assert "Background blur" in at.radio(key="live_effect").options
+    assert at.selectbox(key="seg_live_model").value == person_model.name or "person" in registry.get(at.selectbox(key="seg_live_model").value).categories
+    assert "Background blur" in at.radio(key="seg_live_effect").options

@@ -99,7 +99,7 @@ def test_skips_view_on_the_segmentation_page(require_ready):
 
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "2_Segmentation.py"), default_timeout=600)
     at.session_state["seg_mode"] = "How decoders upsample"
-    at.session_state["dec_view"] = "Skips, PSPNet and DeepLabV3+"
+    at.session_state["seg_dec_view"] = "Skips, PSPNet and DeepLabV3+"
     at.run()
     assert not at.exception, at.exception[0].message if at.exception else ""
     table = next(f.value for f in at.dataframe if "fused by" in f.value.columns)

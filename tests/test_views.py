@@ -96,4 +96,4 @@ def test_a_link_opens_a_view_of_a_real_page():
     at.run()
     assert not at.exception, at.exception[0].value if at.exception else ""
     assert at.radio(key="seg_mode").value == "How decoders upsample"
-    assert at.radio(key="dec_view").value == "Transposed convolution"
+    assert at.radio(key="seg_dec_view").value == "Transposed convolution"

@@ -22,7 +22,9 @@ from cvdemo.faces.shape_predictor import ShapePredictor, shared_shape_predictor
 # upsampled blur and the landmarks are off by a larger fraction of the face.
 TINY_FACE_PX = 48
 # MTCNN's final (O-Net) probability a face must reach. The cascade's own 0.7 lets textures
-# through (a jacket fold in obama.jpg scores 0.84); real faces in the shared photos score ≥ 0.99.
+# through (a jacket fold in obama.jpg scores 0.84). Most real faces in the shared photos score
+# ≥ 0.99, but a small, blurred child's face in obama_and_biden.jpg scores 0.93, between two blurred
+# patches beside it (0.92, 0.93; facenet-pytorch's MTCNN gives the same): no cut separates them.
 MIN_SCORE = 0.9
 # P-Net's pyramid starts where a face of this many pixels fills its 12-px window; searching a
 # 12-MP photo for 20-px faces would take seconds for faces too small to verify anyway.

@@ -44,26 +44,26 @@ def arithmetic_section() -> None:
     st.markdown(HELP)
     st.subheader("1 · One layer three ways: standard, 1×1, depthwise separable")
     a, b, c, d, e = st.columns(5)
-    height = int(a.number_input("H", 1, 1024, 56, key="arith_h"))
-    width = int(b.number_input("W", 1, 1024, 56, key="arith_w"))
-    cin = int(c.number_input("C_in", 1, 4096, 128, key="arith_cin"))
-    cout = int(d.number_input("C_out", 1, 4096, 128, key="arith_cout"))
-    kernel = int(e.selectbox("k", [3, 5, 7], key="arith_k"))
+    height = int(a.number_input("H", 1, 1024, 56, key="arch_arith_h"))
+    width = int(b.number_input("W", 1, 1024, 56, key="arch_arith_w"))
+    cin = int(c.number_input("C_in", 1, 4096, 128, key="arch_arith_cin"))
+    cout = int(d.number_input("C_out", 1, 4096, 128, key="arch_arith_cout"))
+    kernel = int(e.selectbox("k", [3, 5, 7], key="arch_arith_k"))
     standard = arithmetic.conv_cost(f"{kernel}×{kernel} standard", cin, cout, kernel, height, width)
     separable = arithmetic.depthwise_separable(cin, cout, kernel, height, width)
     costs = [standard, arithmetic.one_by_one(cin, cout, height, width), *separable,
              arithmetic.total(separable, "depthwise separable (sum)")]
     _show(_costs_frame(costs, standard.macs))
-    _bar(costs, "arith_bar_layer")
+    _bar(costs, "arch_arith_bar_layer")
     st.caption(f"Depthwise separable / standard = 1/C_out + 1/k² = 1/{cout} + 1/{kernel * kernel} = "
                f"{arithmetic.separable_saving(cout, kernel):.1%} of the MACs (biases aside): MobileNet filters each feature "
                "map separately, then mixes channels with a 1×1.")
 
     st.subheader("2 · The lecture's 1×1 example: “×1024 filters”")
     a, b, c = st.columns(3)
-    ex_in = int(a.number_input("Input channels", 1, 4096, 64, key="arith_ex_in"))
-    ex_out = int(b.number_input("Filters", 1, 4096, 1024, key="arith_ex_out"))
-    ex_size = int(c.number_input("Output side", 1, 256, 13, key="arith_ex_size"))
+    ex_in = int(a.number_input("Input channels", 1, 4096, 64, key="arch_arith_ex_in"))
+    ex_out = int(b.number_input("Filters", 1, 4096, 1024, key="arch_arith_ex_out"))
+    ex_size = int(c.number_input("Output side", 1, 256, 13, key="arch_arith_ex_size"))
     example = arithmetic.convolutionalization_example(ex_in, ex_out, ex_size)
     m1, m2, m3 = st.columns(3)
     m1.metric("Weights of the shared 1×1 layer", f"{example.shared.params:,}")
@@ -79,11 +79,11 @@ def arithmetic_section() -> None:
     st.caption("Defaults: GoogLeNet's inception (3a), 28×28×192 in, 256 out. The 1×1 layers before the 3×3 and 5×5 "
                "branches shrink the channels those expensive kernels see.")
     a, b, c = st.columns(3)
-    inc_side = int(a.number_input("Input side", 1, 512, 28, key="arith_inc_side"))
-    inc_in = int(b.number_input("Input channels", 1, 2048, 192, key="arith_inc_in"))
+    inc_side = int(a.number_input("Input side", 1, 512, 28, key="arch_arith_inc_side"))
+    inc_in = int(b.number_input("Input channels", 1, 2048, 192, key="arch_arith_inc_in"))
     columns = st.columns(6)
     defaults = arithmetic.InceptionBranches()
-    widths = [int(col.number_input(label, 1, 1024, value, key=f"arith_inc_{field}"))
+    widths = [int(col.number_input(label, 1, 1024, value, key=f"arch_arith_inc_{field}"))
               for col, (label, field, value) in zip(columns, (
                   ("1×1", "one", defaults.one), ("reduce → 3×3", "reduce3", defaults.reduce3), ("3×3", "three", defaults.three),
                   ("reduce → 5×5", "reduce5", defaults.reduce5), ("5×5", "five", defaults.five),
@@ -137,7 +137,7 @@ def arithmetic_section() -> None:
     figure.add_hrect(y0=low, y1=high, fillcolor="green", opacity=0.12, line_width=0,
                      annotation_text="humans, as the lecture puts it: 5–10 %", annotation_position="top left")
     figure.update_layout(height=380, yaxis_title="ImageNet top-5 error, %", margin={"l": 10, "r": 10, "t": 20, "b": 10})
-    st.plotly_chart(figure, key="arith_errors")
+    st.plotly_chart(figure, key="arch_arith_errors")
     st.caption("Blue: the lectures' figures (VGG multi-scale testing on validation; ResNet's 3.6 % is the ILSVRC 2015 test "
                "entry, an ensemble). Orange: torchvision's weights, a single 224×224 centre crop each, hence higher errors. "
                "Training with scale jitter S ∈ [256; 512] helps VGG D and E most.")

@@ -22,10 +22,10 @@ but it has no encoder to find the code of a given image.
 def autoencoder_tab(_session=None) -> None:
     st.markdown(HELP)
     left, right = st.columns(2)
-    epochs = int(left.slider("Epochs", 5, 60, 20, key="ae_epochs"))
-    seed = int(right.number_input("Seed", 0, 1000, 0, key="ae_seed"))
+    epochs = int(left.slider("Epochs", 5, 60, 20, key="gan_ae_epochs"))
+    seed = int(right.number_input("Seed", 0, 1000, 0, key="gan_ae_seed"))
     key = (epochs, seed)
-    if st.button("Train the autoencoder", type="primary", key="ae_train"):
+    if st.button("Train the autoencoder", type="primary", key="gan_ae_train"):
         bar = st.progress(0.0, text="Training…")
         session_memo("autoencoder", key, lambda: autoencoder.train(
             epochs=epochs, seed=seed, progress=lambda done, total: bar.progress(done / total, text=f"Epoch {done}/{total}")),
@@ -41,7 +41,7 @@ def autoencoder_tab(_session=None) -> None:
     st.image(autoencoder.tile(np.stack([originals, run.reconstructions(8)])), caption="top: inputs · bottom: "
              "their reconstructions through 2 numbers", width=520)
     left, right = st.columns(2)
-    left.plotly_chart(autoencoder.code_figure(run), key="ae_codes")
+    left.plotly_chart(autoencoder.code_figure(run), key="gan_ae_codes")
     _, _, grid = run.decode_grid(8)
     right.image(autoencoder.tile(grid, scale=4), caption="the decoder on an 8×8 grid over the codes' range "
                 "(same axes as the scatter)", width="stretch")

@@ -39,7 +39,7 @@ def efficiency_section() -> None:
     st.markdown(HELP)
     rows = efficiency.efficiency_rows(_rows())
     reference = next(r for r in rows if r.name == efficiency.REFERENCE)
-    st.plotly_chart(efficiency.efficiency_figure(rows, reference), width="stretch", key="efficiency_figure")
+    st.plotly_chart(efficiency.efficiency_figure(rows, reference), width="stretch", key="arch_efficiency_figure")
     frame = pd.DataFrame([{
         "network": r.title, "year": r.year, "top-1 %": round(r.top1, 1),
         "G MACs (counted here)": round(r.macs / 1e9, 3),

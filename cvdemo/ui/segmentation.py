@@ -130,7 +130,7 @@ MIN_INSTANCE_SCORE = 0.1
 
 def instances_section(picked: tuple[np.ndarray, str] | None) -> None:
     st.markdown(INSTANCE_HELP)
-    spec = model_picker(Task.INSTANCE_SEGMENTATION, key="inst_model", label="Instance segmentation model")
+    spec = model_picker(Task.INSTANCE_SEGMENTATION, key="seg_inst_model", label="Instance segmentation model")
     if spec is None or picked is None:
         if spec is not None:
             st.info("Pick a picture.")
@@ -142,14 +142,14 @@ def instances_section(picked: tuple[np.ndarray, str] | None) -> None:
           lambda: model.segment_instances(image, score_threshold=MIN_INSTANCE_SCORE))])[0])
     controls, view = st.columns([1, 3])
     with controls:
-        threshold = st.slider("Score threshold", MIN_INSTANCE_SCORE, 0.95, 0.5, 0.05, key="inst_threshold")
-        opacity = st.slider("Mask opacity", 0.0, 1.0, 0.5, 0.05, key="inst_opacity")
-        outline = st.toggle("Outlines only", key="inst_outline")
-        boxes = st.toggle("Boxes and labels", value=True, key="inst_boxes")
+        threshold = st.slider("Score threshold", MIN_INSTANCE_SCORE, 0.95, 0.5, 0.05, key="seg_inst_threshold")
+        opacity = st.slider("Mask opacity", 0.0, 1.0, 0.5, 0.05, key="seg_inst_opacity")
+        outline = st.toggle("Outlines only", key="seg_inst_outline")
+        boxes = st.toggle("Boxes and labels", value=True, key="seg_inst_boxes")
     instances = everything.filter(min_score=threshold)
     labels = [f"{i + 1} {instances.categories[l]} {s:.2f}" for i, (l, s) in enumerate(zip(instances.labels, instances.scores))]
     with controls:
-        chosen = st.multiselect("Instances shown", labels, default=labels, key=f"inst_shown_{image_digest(image)}_{threshold}")
+        chosen = st.multiselect("Instances shown", labels, default=labels, key=f"seg_inst_shown_{image_digest(image)}_{threshold}")
     visible = np.array([label in chosen for label in labels], dtype=bool)
     drawn = overlay_instances(image, instances, visible=visible, opacity=opacity, outline_only=outline,
                               show_boxes=boxes, show_labels=boxes)
@@ -165,10 +165,10 @@ def instances_section(picked: tuple[np.ndarray, str] | None) -> None:
         ids = instance_id_map(instances, visible)
         a, b = st.columns(2)
         a.download_button("Download instance-ID PNG", indexed_png(ids, np.vstack([[0, 0, 0], distinct_colours(max(len(instances), 1))])),
-                          file_name=f"{stem}.instances.png", mime="image/png", key="inst_download_ids",
+                          file_name=f"{stem}.instances.png", mime="image/png", key="seg_inst_download_ids",
                           help="Pixel value i = instance i of the table (0 = none).")
         with b:
-            download_png(drawn, f"{stem}.instances-overlay.png", "Download overlay PNG", key="inst_download_overlay")
+            download_png(drawn, f"{stem}.instances-overlay.png", "Download overlay PNG", key="seg_inst_download_overlay")
 
 
 # --- live -----------------------------------------------------------------------------------------
@@ -180,19 +180,19 @@ def live_section() -> None:
     from cvdemo.ui.live import live_video
 
     ready = registry.ready_models(Task.SEMANTIC_SEGMENTATION)
-    spec = pick_semantic("live_model", "Model for the live video", default=live_default(ready))
+    spec = pick_semantic("seg_live_model", "Model for the live video", default=live_default(ready))
     if spec is None:
         return
     model = cached_model(spec.name, fast=True)
     has_person = "person" in model.categories
     effects = LIVE_EFFECTS if has_person else LIVE_EFFECTS[-1:]
     a, b, c = st.columns(3)
-    effect = a.radio("Effect", effects, key="live_effect")
-    strength = b.slider("Blur strength", 5, 81, 31, 2, key="live_blur", disabled=effect != "Background blur")
-    opacity = b.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="live_opacity", disabled=effect != "Colour overlay")
-    outline = b.toggle("Outlines only", key="live_outline", disabled=effect != "Colour overlay")
-    colour = c.color_picker("Replacement colour", "#00b140", key="live_colour", disabled=effect != "Replace background")
-    upload = c.file_uploader("…or a replacement picture", key="live_backdrop", disabled=effect != "Replace background")
+    effect = a.radio("Effect", effects, key="seg_live_effect")
+    strength = b.slider("Blur strength", 5, 81, 31, 2, key="seg_live_blur", disabled=effect != "Background blur")
+    opacity = b.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="seg_live_opacity", disabled=effect != "Colour overlay")
+    outline = b.toggle("Outlines only", key="seg_live_outline", disabled=effect != "Colour overlay")
+    colour = c.color_picker("Replacement colour", "#00b140", key="seg_live_colour", disabled=effect != "Replace background")
+    upload = c.file_uploader("…or a replacement picture", key="seg_live_backdrop", disabled=effect != "Replace background")
     backdrop = None
     if upload is not None:
         try:
@@ -242,8 +242,8 @@ def miou_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | None) 
     with st.expander(f"Class indices of {spec.title}"):
         st.dataframe(pd.DataFrame({"index": range(len(categories)), "class": categories}), hide_index=True)
     upload = st.file_uploader("Ground-truth mask (PNG of class indices)", type=["png", "bmp", "tif", "tiff", "gif"],
-                              key="miou_truth")
-    black_and_white = st.checkbox("Black-and-white mask (0 = background, 255 = object)", key="miou_bw",
+                              key="seg_miou_truth")
+    black_and_white = st.checkbox("Black-and-white mask (0 = background, 255 = object)", key="seg_miou_bw",
                                   disabled=len(categories) != 2,
                                   help="For two-class models: read white as the second class instead of 'ignore'.")
     if upload is None:
@@ -264,8 +264,8 @@ def miou_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | None) 
                  column_config={"IoU": st.column_config.NumberColumn(format="%.3f"),
                                 "in mIoU": st.column_config.CheckboxColumn(help="False: absent from both, left out of the mean")})
     left, right = st.columns(2)
-    left.plotly_chart(figures.iou_figure(result), width="stretch", key="miou_bars")
-    right.plotly_chart(figures.confusion_figure(result), width="stretch", key="miou_confusion")
+    left.plotly_chart(figures.iou_figure(result), width="stretch", key="seg_miou_bars")
+    right.plotly_chart(figures.confusion_figure(result), width="stretch", key="seg_miou_confusion")
     colours = class_colours(categories)
     errors = np.where((truth != 255) & (truth != mask.classes), 1, 0)
     left, middle, right = st.columns(3)
@@ -278,7 +278,7 @@ def miou_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | None) 
 # --- how decoders upsample -------------------------------------------------------------------------
 
 def decoders_section(picked_fn: Callable[[], tuple[np.ndarray, str] | None]) -> None:
-    view = st.radio("Topic", DECODER_VIEWS, key="dec_view", horizontal=True)
+    view = st.radio("Topic", DECODER_VIEWS, key="seg_dec_view", horizontal=True)
     if view == DECODER_VIEWS[0]:
         transposed_view()
     elif view == DECODER_VIEWS[1]:
@@ -290,7 +290,7 @@ def decoders_section(picked_fn: Callable[[], tuple[np.ndarray, str] | None]) -> 
     elif view == DECODER_VIEWS[5]:
         skips_view(picked_fn())
     else:
-        spec = pick_semantic("dec_model", "Network to look inside")
+        spec = pick_semantic("seg_dec_model", "Network to look inside")
         real_decoder_view(spec, picked_fn())
 
 
@@ -312,28 +312,28 @@ def _editable_grid(values: np.ndarray, key: str) -> np.ndarray:
 
 def _apply_lecture_example() -> None:
     example = upsampling.WORKED_EXAMPLE
-    st.session_state.update({"tc_in_h": 2, "tc_in_w": 2, "tc_kernel": 3, "tc_stride": example.stride,
-                             "tc_padding": example.padding, "tc_seed": 0, "tc_lecture": True})
+    st.session_state.update({"seg_tc_in_h": 2, "seg_tc_in_w": 2, "seg_tc_kernel": 3, "seg_tc_stride": example.stride,
+                             "seg_tc_padding": example.padding, "seg_tc_seed": 0, "seg_tc_lecture": True})
 
 
 def transposed_view() -> None:
     st.markdown(TRANSPOSED_HELP)
-    defaults = {"tc_in_h": 2, "tc_in_w": 2, "tc_kernel": 3, "tc_stride": 1, "tc_padding": 0, "tc_seed": 0, "tc_lecture": True}
+    defaults = {"seg_tc_in_h": 2, "seg_tc_in_w": 2, "seg_tc_kernel": 3, "seg_tc_stride": 1, "seg_tc_padding": 0, "seg_tc_seed": 0, "seg_tc_lecture": True}
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
     controls = st.columns(6)
-    in_h = controls[0].number_input("Input height", 1, 6, key="tc_in_h")
-    in_w = controls[1].number_input("Input width", 1, 6, key="tc_in_w")
-    kernel_size = controls[2].number_input("Kernel size", 1, 5, key="tc_kernel")
-    stride = controls[3].number_input("Stride", 1, 4, key="tc_stride")
-    padding = controls[4].number_input("Padding", 0, 4, key="tc_padding")
-    controls[5].button("Lecture example", on_click=_apply_lecture_example, key="tc_example",
+    in_h = controls[0].number_input("Input height", 1, 6, key="seg_tc_in_h")
+    in_w = controls[1].number_input("Input width", 1, 6, key="seg_tc_in_w")
+    kernel_size = controls[2].number_input("Kernel size", 1, 5, key="seg_tc_kernel")
+    stride = controls[3].number_input("Stride", 1, 4, key="seg_tc_stride")
+    padding = controls[4].number_input("Padding", 0, 4, key="seg_tc_padding")
+    controls[5].button("Lecture example", on_click=_apply_lecture_example, key="seg_tc_example",
                        help="2×2 input (2, 1 / 4, 4), 3×3 kernel (1,4,1 / 1,4,3 / 3,3,1), stride 1, padding 0.")
-    lecture = bool(st.session_state.get("tc_lecture")) and (in_h, in_w, kernel_size) == (2, 2, 3)
+    lecture = bool(st.session_state.get("seg_tc_lecture")) and (in_h, in_w, kernel_size) == (2, 2, 3)
     if lecture:
         start_input, start_kernel = upsampling.WORKED_EXAMPLE.input, upsampling.WORKED_EXAMPLE.kernel
     else:
-        rng = np.random.default_rng(int(st.session_state.get("tc_seed", 0)))
+        rng = np.random.default_rng(int(st.session_state.get("seg_tc_seed", 0)))
         start_input = rng.integers(0, 5, size=(in_h, in_w)).astype(np.float64)
         start_kernel = rng.integers(0, 5, size=(kernel_size, kernel_size)).astype(np.float64)
     try:
@@ -346,28 +346,28 @@ def transposed_view() -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Input** (edit the numbers)")
-        x = _editable_grid(start_input, key=f"tc_input_{in_h}_{in_w}_{lecture}_{st.session_state.get('tc_seed')}")
+        x = _editable_grid(start_input, key=f"seg_tc_input_{in_h}_{in_w}_{lecture}_{st.session_state.get('seg_tc_seed')}")
     with right:
         st.markdown("**Kernel** (edit the numbers)")
-        k = _editable_grid(start_kernel, key=f"tc_kernel_{kernel_size}_{lecture}_{st.session_state.get('tc_seed')}")
-    if st.button("Random numbers", key="tc_random"):
-        st.session_state["tc_seed"] = int(st.session_state.get("tc_seed", 0)) + 1
-        st.session_state["tc_lecture"] = False
+        k = _editable_grid(start_kernel, key=f"seg_tc_kernel_{kernel_size}_{lecture}_{st.session_state.get('seg_tc_seed')}")
+    if st.button("Random numbers", key="seg_tc_random"):
+        st.session_state["seg_tc_seed"] = int(st.session_state.get("seg_tc_seed", 0)) + 1
+        st.session_state["seg_tc_lecture"] = False
         st.rerun()
     matrix = upsampling.transposed_conv_matrix(x.shape, k, stride, padding)
     via_matrix = upsampling.transposed_conv_via_matrix(x, k, stride, padding)
     expanded, via_zeros = upsampling.transposed_conv_via_zero_insertion(x, k, stride, padding)
     reference = _torch_reference(x, k, stride, padding)
     agree = np.allclose(via_matrix, reference) and np.allclose(via_zeros, reference)
-    st.plotly_chart(figures.transposed_matrix_figure(matrix, x.shape, out_shape), width="stretch", key="tc_matrix")
+    st.plotly_chart(figures.transposed_matrix_figure(matrix, x.shape, out_shape), width="stretch", key="seg_tc_matrix")
     st.caption("Each column is one input pixel's painted kernel (flattened row by row); output = Uᵀ · vec(input).")
     a, b, c = st.columns(3)
-    a.plotly_chart(figures.grid_heatmap(via_matrix, "Output = Uᵀ·x"), width="stretch", key="tc_out")
+    a.plotly_chart(figures.grid_heatmap(via_matrix, "Output = Uᵀ·x"), width="stretch", key="seg_tc_out")
     b.plotly_chart(figures.grid_heatmap(expanded, f"Zero-inserted, padded input ({stride - 1} zeros between, "
                                                   f"{kernel_size - 1 - padding} around)", colorscale="Greens"),
-                   width="stretch", key="tc_zeros")
+                   width="stretch", key="seg_tc_zeros")
     c.plotly_chart(figures.grid_heatmap(k[::-1, ::-1], "Kernel rotated 180° (convolved over the left map)", colorscale="Oranges"),
-                   width="stretch", key="tc_flipped")
+                   width="stretch", key="seg_tc_flipped")
     if agree:
         st.success("Uᵀ·x, zero insertion + convolution and torch.nn.functional.conv_transpose2d give the same output.")
     else:  # would mean a bug in the maths module; shown rather than hidden
@@ -397,10 +397,10 @@ then convolve**, gives every pixel the same number of taps.
 def checkerboard_view() -> None:
     st.markdown(CHECKERBOARD_HELP)
     a, b, c, d = st.columns(4)
-    kernel_size = a.slider("Kernel size", 1, 7, 3, key="cb_kernel")
-    stride = b.slider("Stride", 1, 4, 2, key="cb_stride")
-    layers = c.slider("Stacked layers", 1, 3, 1, key="cb_layers")
-    size = d.slider("Input size", 3, 10, 6, key="cb_size")
+    kernel_size = a.slider("Kernel size", 1, 7, 3, key="seg_cb_kernel")
+    stride = b.slider("Stride", 1, 4, 2, key="seg_cb_stride")
+    layers = c.slider("Stacked layers", 1, 3, 1, key="seg_cb_layers")
+    size = d.slider("Input size", 3, 10, 6, key="seg_cb_size")
     transposed = upsampling.overlap_counts((size, size), kernel_size, stride, 0, layers)
     resized = upsampling.resize_conv_counts((size, size), kernel_size, stride, layers)
     margin = kernel_size * layers
@@ -408,13 +408,13 @@ def checkerboard_view() -> None:
     uneven_r = upsampling.unevenness(resized, margin)
     left, right = st.columns(2)
     left.plotly_chart(figures.grid_heatmap(transposed, "Transposed convolution: taps per output pixel", colorscale="Magma",
-                                           show_values=transposed.shape[0] <= 16), width="stretch", key="cb_t")
+                                           show_values=transposed.shape[0] <= 16), width="stretch", key="seg_cb_t")
     right.plotly_chart(figures.grid_heatmap(resized, "Resize, then convolution: taps per output pixel", colorscale="Magma",
-                                            show_values=resized.shape[0] <= 16), width="stretch", key="cb_r")
+                                            show_values=resized.shape[0] <= 16), width="stretch", key="seg_cb_r")
     m1, m2 = st.columns(2)
     m1.metric("Unevenness, transposed (max ÷ min, interior)", f"{uneven_t:.2f}")
     m2.metric("Unevenness, resize-convolution", f"{uneven_r:.2f}")
-    st.plotly_chart(figures.profile_figure(transposed, resized), width="stretch", key="cb_profile")
+    st.plotly_chart(figures.profile_figure(transposed, resized), width="stretch", key="seg_cb_profile")
     if kernel_size % stride == 0:
         st.success(f"{kernel_size} is a multiple of {stride}: the copies tile evenly — no checkerboard from overlap.")
     else:
@@ -429,13 +429,13 @@ Before transposed convolutions learned to upsample, decoders used **fixed** ones
 nails** puts it in the top-left corner and zeros elsewhere; **max unpooling** (SegNet) remembers
 *where* each maximum came from (the pooling "switches") and puts it back there.
 """)
-    seed = st.number_input("Random map", 0, 999, 3, key="unpool_seed")
+    seed = st.number_input("Random map", 0, 999, 3, key="seg_unpool_seed")
     x = np.random.default_rng(int(seed)).integers(0, 10, size=(4, 4)).astype(np.float64)
     results = upsampling.unpooling_examples(x)
     columns = st.columns(5)
-    columns[0].plotly_chart(figures.grid_heatmap(x, "Input 4×4"), width="stretch", key="unpool_in")
+    columns[0].plotly_chart(figures.grid_heatmap(x, "Input 4×4"), width="stretch", key="seg_unpool_in")
     for column, name in zip(columns[1:], ("pooled", "nearest neighbour", "bed of nails", "max unpooling")):
-        column.plotly_chart(figures.grid_heatmap(results[name], name.capitalize()), width="stretch", key=f"unpool_{name}")
+        column.plotly_chart(figures.grid_heatmap(results[name], name.capitalize()), width="stretch", key=f"seg_unpool_{name}")
 
 
 ATROUS_HELP = """
@@ -451,12 +451,12 @@ def atrous_view(picked: tuple[np.ndarray, str] | None) -> None:
     st.markdown(ATROUS_HELP)
     controls, view = st.columns([1, 2])
     with controls:
-        rates = st.multiselect("Dilation rates", [1, 2, 3, 6, 12, 18, 24, 36], default=[1, 6, 12, 18], key="atrous_rates")
-        output_stride = st.radio("Feature map stride (output stride)", [8, 16], index=1, key="atrous_stride", horizontal=True)
-        network_side = st.number_input("Network input, shorter side (px)", 128, 1024, 513, key="atrous_side",
+        rates = st.multiselect("Dilation rates", [1, 2, 3, 6, 12, 18, 24, 36], default=[1, 6, 12, 18], key="seg_atrous_rates")
+        output_stride = st.radio("Feature map stride (output stride)", [8, 16], index=1, key="seg_atrous_stride", horizontal=True)
+        network_side = st.number_input("Network input, shorter side (px)", 128, 1024, 513, key="seg_atrous_side",
                                        help="DeepLab resizes the picture to about 513 pixels; the taps scale with it.")
-        cx = st.slider("Centre x (%)", 0, 100, 50, key="atrous_x")
-        cy = st.slider("Centre y (%)", 0, 100, 45, key="atrous_y")
+        cx = st.slider("Centre x (%)", 0, 100, 50, key="seg_atrous_x")
+        cy = st.slider("Centre y (%)", 0, 100, 45, key="seg_atrous_y")
     rows = [{"rate": r, "span (cells)": upsampling.atrous_extent(r), "span (network px)": upsampling.atrous_extent(r) * output_stride,
              "weights": 9} for r in sorted(rates)]
     with view:
@@ -474,7 +474,7 @@ def atrous_view(picked: tuple[np.ndarray, str] | None) -> None:
         for column, rate in zip(columns, sorted(rates)[:4]):
             column.plotly_chart(figures.grid_heatmap(upsampling.atrous_grid(rate, 3, largest), f"rate {rate}: taps on the feature grid",
                                                      colorscale="Greys", show_values=False, zmin=0, zmax=1),
-                                width="stretch", key=f"atrous_grid_{rate}")
+                                width="stretch", key=f"seg_atrous_grid_{rate}")
 
 
 REAL_DECODER_HELP = """
@@ -500,7 +500,7 @@ def real_decoder_view(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | N
     st.markdown(f"Network input: **{trace.network_input[0]}×{trace.network_input[1]}** pixels.")
     for note in trace.notes:
         st.markdown(f"- {note}")
-    style = st.radio("Colour maps by", ["channel directions (PCA)", "activation strength"], key="dec_style", horizontal=True)
+    style = st.radio("Colour maps by", ["channel directions (PCA)", "activation strength"], key="seg_dec_style", horizontal=True)
     st.subheader("Resolution path")
     _stage_grid(trace.path, style, "path")
     if trace.named:
@@ -519,7 +519,7 @@ def real_decoder_view(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | N
     categories = list(mask.categories)
     present = [categories[i] for i in np.unique(mask.classes)] or categories
     default = next((c for c in present if c not in BACKGROUND_NAMES), present[0])
-    chosen = st.selectbox("Class", categories, index=categories.index(default), key="dec_class")
+    chosen = st.selectbox("Class", categories, index=categories.index(default), key="seg_dec_class")
     index = categories.index(chosen)
     parts = [(s, s.logits) for s in trace.named
              if s.logits is not None and s.name != "classifier" and s.logits.shape[0] == len(categories)]
@@ -527,25 +527,25 @@ def real_decoder_view(spec: ModelSpec | None, picked: tuple[np.ndarray, str] | N
         st.caption("The head's summands for this class (raw scores; their sum is the coarse score map):")
         for column, (part, logits) in zip(st.columns(len(parts)), parts):
             column.plotly_chart(figures.map_heatmap(logits[index], f"{part.title} · {chosen}", colorscale="RdBu_r"),
-                                width="stretch", key=f"dec_part_{part.name}")
+                                width="stretch", key=f"seg_dec_part_{part.name}")
     columns = st.columns(3)
     if score_maps:
         coarse, coarse_scores = score_maps[-1]
         cells = f"{coarse.shape[1]}×{coarse.shape[2]} cells, stride {coarse.stride:g}"
         if coarse_scores.shape[0] == len(categories):
             columns[0].plotly_chart(figures.map_heatmap(coarse_scores[index], f"Network's P({chosen}) · {cells}", zmin=0, zmax=1),
-                                    width="stretch", key="dec_coarse")
+                                    width="stretch", key="seg_dec_coarse")
             columns[1].plotly_chart(figures.rgb_figure(colorize(coarse_scores.argmax(axis=0), class_colours(categories)),
-                                                       f"Its argmax per cell · {cells}"), width="stretch", key="dec_coarse_argmax")
+                                                       f"Its argmax per cell · {cells}"), width="stretch", key="seg_dec_coarse_argmax")
         elif coarse_scores.shape[0] == 1:
             columns[0].plotly_chart(figures.map_heatmap(coarse_scores[0], f"Network's P({categories[-1]}) (sigmoid) · {cells}", zmin=0, zmax=1),
-                                    width="stretch", key="dec_coarse")
+                                    width="stretch", key="seg_dec_coarse")
     if mask.probabilities is not None:
         step = max(1, max(mask.classes.shape) // 400)
         final_column = columns[2] if score_maps and score_maps[-1][1].shape[0] == len(categories) else columns[1]
         final_column.plotly_chart(figures.map_heatmap(mask.probabilities[index][::step, ::step],
                                                     f"Final P({chosen}) at picture size {mask.classes.shape[1]}×{mask.classes.shape[0]}",
-                                                    zmin=0, zmax=1), width="stretch", key="dec_final")
+                                                    zmin=0, zmax=1), width="stretch", key="seg_dec_final")
     st.image(overlay_classes(image, mask.classes, class_colours(categories), opacity=0.6,
                              visible=np.array([c not in BACKGROUND_NAMES for c in categories])),
              caption="Final prediction at the picture's size", width="stretch")
@@ -560,7 +560,7 @@ def _stage_grid(stages: list, style: str, key: str, per_row: int = 4) -> None:
                 figure = figures.rgb_figure(stage.pca, title, height=260)
             else:
                 figure = figures.map_heatmap(stage.energy, title, height=260)
-            column.plotly_chart(figure, width="stretch", key=f"dec_{key}_{start}_{stage.name}")
+            column.plotly_chart(figure, width="stretch", key=f"seg_dec_{key}_{start}_{stage.name}")
 
 
 def _photo_and_model(semantic: bool) -> tuple[ModelSpec | None, tuple[np.ndarray, str] | None]:

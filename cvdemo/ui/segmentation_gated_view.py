@@ -47,10 +47,10 @@ def gated_shape_section(spec: ModelSpec | None, picked: tuple[np.ndarray, str] |
     objects = shape_stream.object_mask(mask.classes, tuple(mask.categories), picture.shape[:2])
     controls, view = st.columns([1, 3])
     with controls:
-        w_shape = st.slider("w_s (gradient)", -10.0, 10.0, 4.0, 0.5, key="gscnn_ws")
-        w_regular = st.slider("w_r (segmenter's boundary)", -20.0, 20.0, 10.0, 0.5, key="gscnn_wr")
-        bias = st.slider("b (bias)", -15.0, 5.0, -7.0, 0.5, key="gscnn_b")
-        width = st.slider("Boundary band width (pixels)", 1.0, 15.0, 4.0, 0.5, key="gscnn_band")
+        w_shape = st.slider("w_s (gradient)", -10.0, 10.0, 4.0, 0.5, key="seg_gscnn_ws")
+        w_regular = st.slider("w_r (segmenter's boundary)", -20.0, 20.0, 10.0, 0.5, key="seg_gscnn_wr")
+        bias = st.slider("b (bias)", -15.0, 5.0, -7.0, 0.5, key="seg_gscnn_b")
+        width = st.slider("Boundary band width (pixels)", 1.0, 15.0, 4.0, 0.5, key="seg_gscnn_band")
     weights = shape_stream.GateWeights(w_shape, w_regular, bias)
     result = session_memo("seg_gscnn", (spec.name, image_digest(picture), weights, width),
                           lambda: shape_stream.gate(picture, objects, weights, width), size=4)
