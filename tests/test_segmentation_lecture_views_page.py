@@ -47,7 +47,9 @@ def test_skip_view_shows_what_reaches_torchvisions_heads_and_the_download_it_nee
     assert "Skip: the stride-8 map" in text
     spec = registry.get("lraspp-mobilenet")
     if not spec.ready:
-        assert any(f"weights fetch {spec.metadata['weights_enum']}" in i.value for i in at.info)
+        assert spec.zoo_weights is not None
+        enum_name = f"{type(spec.zoo_weights).__name__}.{spec.zoo_weights.name}"
+        assert any(f"weights fetch {enum_name}" in i.value for i in at.info)
     at.radio(key="seg_heads_model").set_value("fcn-resnet50").run()
     assert "no skip is fused" in " ".join(m.value for m in at.markdown)
 
