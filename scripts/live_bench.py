@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         args.screenshots.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
 
+    # a SIGTERM (timeout, kill) unwinds like Ctrl-C, so the app server below is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory() as scratch:
         clip = write_y4m(Path(scratch) / "photos.y4m", photo_frames(), fps=30, repeat=30)
         server = start_app(args.port)
