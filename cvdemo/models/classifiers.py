@@ -41,30 +41,39 @@ def softmax_classification(logits: torch.Tensor, categories) -> Classification:
     return Classification(F.softmax(logits.float(), dim=1)[0].cpu().numpy(), categories)
 
 
-class ImageNetBatchStages(ABC):
-    """The batch API's three stages for an ImageNet classifier that has ``preprocess(image)``,
-    ``network``, ``device`` and ``categories``."""
+class ClassifierStages(ABC):
+    """The batch API's three stages for a classifier with ``preprocess(image)`` (one image → its
+    ``(1, …)`` input), ``forward(batch)`` and ``categories``; the softmax is taken in ``finish``."""
 
-    network: torch.nn.Module
-    device: torch.device
     categories: tuple[str, ...]
 
     @abstractmethod
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
-        """One image → its normalised ``(1, 3, 224, 224)`` input."""
+        """One image → its network input, batch dimension 1."""
+
+    @abstractmethod
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """A batch of inputs → logits ``(N, C)``."""
 
     def prepare(self, image: np.ndarray) -> Prepared:
         return Prepared(self.preprocess(image))
-
-    def forward(self, batch: torch.Tensor) -> Outputs:
-        """``(N, 3, 224, 224)`` normalised -> logits ``(N, 1000)``."""
-        return classifier_forward(self.network, batch, self.device)
 
     def finish(self, outputs: Outputs, context=None) -> Classification:
         return softmax_classification(outputs[0][None], self.categories)
 
     def classify(self, image: np.ndarray) -> Classification:
         return run_one(self, image)
+
+
+class ImageNetBatchStages(ClassifierStages):
+    """:class:`ClassifierStages` for an ImageNet classifier with ``network`` and ``device``."""
+
+    network: torch.nn.Module
+    device: torch.device
+
+    def forward(self, batch: torch.Tensor) -> Outputs:
+        """``(N, 3, 224, 224)`` normalised -> logits ``(N, 1000)``."""
+        return classifier_forward(self.network, batch, self.device)
 
 
 class TorchvisionClassifier(ImageNetBatchStages):

@@ -42,10 +42,10 @@ import torchvision
 from cvdemo.batching import Outputs, Prepared, as_outputs, run_one
 from cvdemo.device import autocast
 from cvdemo.geometry import Letterbox
-from cvdemo.models.classifiers import softmax_classification
+from cvdemo.models.classifiers import ClassifierStages
 from cvdemo.packs import HUMAN_MODELS
 from cvdemo.registry import ModelSpec, Task
-from cvdemo.results import Classification, DetectionInsight, Detections, HeadLevel, SegmentationInsight, SemanticMask
+from cvdemo.results import DetectionInsight, Detections, HeadLevel, SegmentationInsight, SemanticMask
 from cvdemo.tfjs import load_graph_module
 from cvdemo.weights import PackFile
 
@@ -473,7 +473,7 @@ def _build_meet(device: torch.device) -> PersonSegmenter:
 EMOTION_LOGITS = ["StatefulPartitionedCall/model_1/global_average_pooling2d_1/Mean"]  # before the softmax
 
 
-class EmotionClassifier:
+class EmotionClassifier(ClassifierStages):
     """Facial expression of a face crop: mini-Xception on 64×64 grey.
 
     ``network`` maps the ``(N, 1, 64, 64)`` tensor of :meth:`preprocess` (grey in [-1, 1]) to
@@ -494,18 +494,9 @@ class EmotionClassifier:
         grey = (rgb * self._weights).sum(dim=1, keepdim=True)
         return (grey - 0.5) * 2.0
 
-    def prepare(self, image: np.ndarray) -> Prepared:
-        return Prepared(self.preprocess(image))
-
     def forward(self, batch: torch.Tensor) -> Outputs:
         """``(N, 1, 64, 64)`` -> logits ``(N, 7)``."""
         return _forward(self.network, batch, self.device)
-
-    def finish(self, outputs: Outputs, context=None) -> Classification:
-        return softmax_classification(outputs[0][None], self.categories)
-
-    def classify(self, image: np.ndarray) -> Classification:
-        return run_one(self, image)
 
 
 def _build_emotion(device: torch.device) -> EmotionClassifier:
