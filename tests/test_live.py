@@ -24,6 +24,7 @@ def test_the_picture_carries_no_readout_and_the_results_go_to_the_table():
     assert holder.rows == rows
     assert holder.stats.summary()[2] == 1
     assert "1 frames processed" in readout_text(holder)
+    assert readout_text(holder, "ONNX Runtime").endswith("· network on ONNX Runtime")
 
 
 def test_live_detection_table_counts_boxes_per_class():

@@ -44,7 +44,7 @@ def server():
     try:
         address = head.start(timeout_s=120)
         # a long batch wait makes a burst of concurrent requests land in one batch; eager replicas
-        # (the TorchScript back end is held to eager by tests/test_fastpath.py) so that served must
+        # (the compiled back ends are held to eager by tests/test_fastpath.py) so that served must
         # equal in-process to float32 rounding
         wait_until_running(deploy(MODELS, ServeOptions(max_batch_size=8, batch_wait_s=0.05, max_replicas=1,
                                                        backend="eager")), timeout_s=600)

@@ -30,7 +30,7 @@ def _wait_for_trace(network: FastNetwork, x: torch.Tensor, timeout_s: float = 12
 
 
 def test_a_replica_runs_the_network_as_in_process_views_do(require_ready, astronaut, monkeypatch):
-    """TorchScript unless CVDEMO_BACKEND=eager, matching eager to the fast path's 1e-4."""
+    """A compiled back end unless CVDEMO_BACKEND=eager, matching eager to the fast path's 1e-4."""
     require_ready("nanodet")
     monkeypatch.delenv("CVDEMO_BACKEND", raising=False)
     fast = ModelServer("nanodet", "forward", "cpu")

@@ -81,7 +81,8 @@ def live_frame_cases(device: torch.device, runs: int) -> list[BenchResult]:
 CASES = [live_frame_cases]
 
 
-BACKEND_NETWORKS = ("nanodet", "yolov3-tiny-320", "yolov3-tiny", "centernet", "selfie", "meet")
+# The live and upload networks, and MobileNetV2 for comparison with the issue's table.
+BACKEND_NETWORKS = ("nanodet", "yolov3-tiny-320", "yolov3-tiny", "centernet", "selfie", "meet", "mobilenet_v2")
 
 
 def _busy_python(stop) -> None:
@@ -91,14 +92,18 @@ def _busy_python(stop) -> None:
         count += 1
 
 
-def backend_cases(device: torch.device, runs: int) -> list[BenchResult]:
-    """Each live network alone, eager torch vs TorchScript (the app's back end), timed in turns
-    (eager, traced, eager, …) in one process, quiet and with one busy Python thread beside it."""
-    import statistics
-    import threading
-    import time
+def _network_input(model, frame: np.ndarray) -> torch.Tensor:
+    """The tensor the wrapper hands its network for ``frame``, laid out as its forward lays it out."""
+    inputs = model.prepare(frame).inputs
+    return inputs.contiguous(memory_format=torch.channels_last) if hasattr(model, "anchors") else inputs
 
-    from cvdemo.fastpath import FastNetwork
+
+def backend_cases(device: torch.device, runs: int) -> list[BenchResult]:
+    """Each network alone in eager torch, ONNX Runtime and TorchScript, timed in turns (eager, ORT,
+    TorchScript, eager, …) in one process, quiet and with one busy Python thread beside it."""
+    import threading
+
+    from cvdemo.fastpath import COMPILED, compile_network, max_error, onnxruntime_available, time_in_turns
     from cvdemo.registry import get
 
     if device.type != "cpu":
@@ -110,37 +115,33 @@ def backend_cases(device: torch.device, runs: int) -> list[BenchResult]:
         if not spec.ready:
             continue
         model = spec.build(device)
-        prepared = model.preprocess(frame) if hasattr(model, "preprocess") else None
-        if prepared is None:
-            from cvdemo.yolo.decode import letterbox
-
-            prepared = letterbox(frame, model.input_size, device)[0].contiguous(memory_format=torch.channels_last)
-        x = prepared[0] if isinstance(prepared, tuple) else prepared
-        eager = model.network
-        traced = FastNetwork(eager, background=False)
+        x = _network_input(model, frame)
+        runners = {"eager": model.network}
+        notes = {"eager": "the oracle"}
+        with torch.no_grad():
+            expected = model.network(x)
+            for backend in COMPILED:
+                if backend == "onnxruntime" and not onnxruntime_available():
+                    continue
+                try:
+                    runners[backend] = compile_network(model.network, x, backend)
+                    notes[backend] = f"max |Δ| vs eager {max_error(expected, runners[backend](x)):.1e}"
+                except Exception as exc:  # reported, not fatal: the app then uses the other one
+                    results.append(BenchResult(f"network alone, {backend}", name, str(device), float("nan"),
+                                               float("nan"), 0.0, 0, f"failed: {type(exc).__name__}"))
         for condition in ("quiet", "busy thread"):
             stop = threading.Event()
             busy = threading.Thread(target=_busy_python, args=(stop,), daemon=True)
             if condition == "busy thread":
                 busy.start()
-            times: dict[str, list[float]] = {"eager": [], "torchscript": []}
             try:
-                with torch.inference_mode():
-                    for _ in range(2):
-                        eager(x), traced(x)
-                    for _ in range(max(runs, 3)):
-                        for label, network in (("eager", eager), ("torchscript", traced)):
-                            started = time.perf_counter()
-                            network(x)
-                            times[label].append((time.perf_counter() - started) * 1000.0)
+                medians = time_in_turns(runners, x, rounds=max(runs, 3))
             finally:
                 stop.set()
-            ratio = statistics.median(times["torchscript"]) / statistics.median(times["eager"])
-            for label, values in times.items():
-                median = statistics.median(values)
+            for label, median in medians.items():
+                ratio = f"{median / medians['eager']:.2f} × eager (timed in turns); " if label != "eager" else ""
                 results.append(BenchResult(f"network alone, {label}, {condition}", name, str(device), round(median, 2),
-                                           round(1000.0 / median, 1), 0.0, len(values),
-                                           f"torchscript / eager = {ratio:.2f} (timed in turns)" if label == "torchscript" else ""))
+                                           round(1000.0 / median, 1), 0.0, max(runs, 3), ratio + notes[label]))
     return results
 
 

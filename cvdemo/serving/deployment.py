@@ -12,9 +12,9 @@ behind each other while the forward ran, and the frames waited there (at 8 strea
 mean batch 1.2, 200 ms of queueing per frame). More slots keep the cores busy the way in-process
 sessions do, each with its own forward; on a GPU the wait time is what grows batches.
 
-The network runs through :mod:`cvdemo.fastpath` as it does in-process (TorchScript on the CPU unless
-``CVDEMO_BACKEND=eager``): a frozen graph runs without holding the GIL, so the replica's event
-loops keep taking requests while a forward runs.
+The network runs through :mod:`cvdemo.fastpath` as it does in-process (ONNX Runtime or TorchScript,
+whichever is faster, on the CPU unless ``CVDEMO_BACKEND=eager``): a compiled graph runs without
+holding the GIL, so the replica's event loops keep taking requests while a forward runs.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cvdemo.fastpath import backend as fastpath_backend
 from cvdemo.serving import SERVED_STAGES, app_name
 from cvdemo.serving.cluster import require_ray
 
@@ -40,7 +39,7 @@ class ServeOptions:
     gpu_fraction: float | None = None  # None: 1 / (number of deployments) when the cluster has a GPU
     device: str | None = None  # None: the replica's best device (CUDA, then MPS, then CPU)
     concurrent_batches: int | None = None  # None: two per CPU of a node without a GPU, two with one
-    backend: str | None = None  # "torchscript" or "eager"; None: $CVDEMO_BACKEND as in-process (cvdemo.fastpath)
+    backend: str | None = None  # one of cvdemo.fastpath.BACKENDS; None: $CVDEMO_BACKEND as in-process
 
     def slots(self, cpus_per_node: float, has_gpu: bool) -> int:
         """How many batches a replica runs at once."""
@@ -60,8 +59,7 @@ class ModelServer:
         self.threads = configure_torch()
         self.model = model
         wrapper = registry.load_model(model, device)
-        if (backend or fastpath_backend()) != "eager":
-            wrapper = accelerate(wrapper)  # traces each new batch shape in the background, eager meanwhile
+        wrapper = accelerate(wrapper, chosen=backend)  # compiles each new batch shape in the background, eager meanwhile
         self.forward = getattr(wrapper, stage)
         self.waits_ms: deque[float] = deque(maxlen=256)  # arrival → batch start, per request
         self.batch_sizes: deque[int] = deque(maxlen=32)

@@ -124,7 +124,7 @@ _preloading: threading.Thread | None = None
 def cached_model(name: str, fast: bool = False):
     """The shared instance of a registry model; a model that fails to load stops the page with a message.
 
-    ``fast``: an instance whose network runs through :mod:`cvdemo.fastpath` (TorchScript on the
+    ``fast``: an instance whose network runs through :mod:`cvdemo.fastpath` (ONNX Runtime or TorchScript on the
     CPU), for inference-only paths (uploads, live video); explanations need the eager one.
     """
     spec = registry.get(name)

@@ -22,6 +22,7 @@ from cvdemo.detection.pipeline import (DETECTION_FLOOR, TimedDetections, class_n
                                       visible)
 from cvdemo.detection.proposals import MAX_SIDE, recall_at, selective_search
 from cvdemo.device import describe_device
+from cvdemo.fastpath import engine_label
 from cvdemo.images import ImageLoadError, distinct_names, size_note
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.results import DetectionInsight, Detections
@@ -589,7 +590,7 @@ def live_tab(settings: Settings) -> None:
                + ". The live default is the fastest detector here (uploads use the most accurate one). Change the "
                  "detector here, the threshold or classes in the sidebar: the stream keeps running.")
     live_video("det_live", functools.partial(_process_frame, detector, settings.threshold, tuple(settings.classes)),
-               help_text=LIVE_HELP, results_title="In this frame")
+               help_text=LIVE_HELP, results_title="Latest results", engine=functools.partial(engine_label, detector))
 
 
 # --- the page's views, in the order shown: title → view (cvdemo.ui.views.show_views) ---------------

@@ -91,20 +91,22 @@ def process_live_frame(holder: _Holder, rgb: np.ndarray) -> np.ndarray:
     return holder.last_output
 
 
-def readout_text(holder: _Holder) -> str:
+def readout_text(holder: _Holder, engine: str | None = None) -> str:
     fps, latency_ms, frames = holder.stats.summary()
     return (f"**Live:** {fps:.1f} FPS · {latency_ms:.0f} ms per frame · {frames} frames processed"
+            + (f" · network on {engine}" if engine else "")
             + (f" · {holder.dropped} dropped (server late)" if holder.dropped else "")
             + (f"  \n:red[{holder.error}]" if holder.error else ""))
 
 
 def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True, help_text: str | None = None,
-               results_title: str | None = None):
+               results_title: str | None = None, engine: Callable[[], str] | None = None):
     """Render the live webcam widget; returns the webrtc context (or None in snapshot mode).
 
     Call it last on a page (or last in its tab): with ``show_stats`` it keeps the script
     running while the stream plays, to refresh the FPS / latency strip under the video and, with
-    ``results_title``, the results table beside it.
+    ``results_title``, the results table beside it. ``engine`` names what runs the network now
+    (:func:`cvdemo.fastpath.engine_label`), for the strip.
     """
     holder = _holder(key)
     holder.process = process_frame
@@ -150,11 +152,12 @@ def live_video(key: str, process_frame: ProcessFrame, *, show_stats: bool = True
     table = None
     if table_column is not None:
         table_column.markdown(f"**{results_title}**")
+        table_column.caption("The latest processed frame, refreshed twice a second: it can trail the video by that much.")
         table = table_column.empty()
     if show_stats:
         try:
             while ctx.state.playing and STREAMS.hold(owner, limits.max_streams):
-                readout.markdown(readout_text(holder))
+                readout.markdown(readout_text(holder, engine() if engine else None))
                 if table is not None:
                     table.table(_rows_frame(holder.rows))
                 time.sleep(0.5)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from cvdemo import registry
+from cvdemo.fastpath import engine_label
 from cvdemo.images import ImageLoadError
 from cvdemo.registry import ModelSpec, Task
 from cvdemo.segmentation import figures, upsampling
@@ -212,7 +214,7 @@ def live_section() -> None:
         return background_effect(rgb, foreground_probability(mask), mode, strength=strength, replacement=replacement,
                                  colour=rgb_colour)
 
-    live_video("segmentation_live", process_frame,
+    live_video("segmentation_live", process_frame, engine=functools.partial(engine_label, model),
                help_text=f"{spec.title} runs on every frame; the FPS strip under the video includes the drawing.")
 
 
