@@ -136,15 +136,18 @@ def machine_summary(device: torch.device) -> dict:
 
 
 def run_all(device: torch.device, runs: int, names: Iterable[str] | None = None, include_extra: bool = True,
-            on_result: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
+            on_result: Callable[[BenchResult], None] | None = None, cases: str | None = None) -> list[BenchResult]:
+    """``cases``: only the feature benchmarks whose function name contains it, and no per-model cases."""
     configure_torch()
     results = []
-    for result in model_cases(device, runs, names):
+    for result in model_cases(device, runs, names) if cases is None else []:
         results.append(result)
         if on_result:
             on_result(result)
     if include_extra:
         for case in extra_cases():
+            if cases is not None and cases not in getattr(case, "__name__", ""):
+                continue
             try:
                 case_results = case(device, runs)
             except Exception as exc:  # one broken case must not hide the others' figures

@@ -43,6 +43,9 @@ TIMED_ROUNDS = 5
 # beside it (a served page) it took 0.17-0.73x eager's time, TorchScript 0.25-1.48x (README).
 PREFER_ONNXRUNTIME_WITHIN = 1.10
 log = logging.getLogger(__name__)
+# torch's ONNX exporter and tracer keep process-wide state ("GLOBALS.in_onnx_export must be False"
+# when two models preloaded together compiled at once): one compile at a time.
+_COMPILE_LOCK = threading.Lock()
 
 
 def _key(x: torch.Tensor) -> tuple:
@@ -128,7 +131,7 @@ def _torchscript(eager: nn.Module, example: torch.Tensor) -> Callable:
 
 def compile_network(eager: nn.Module, example: torch.Tensor, backend: str) -> Callable:
     """``eager`` for inputs shaped like ``example``, run by ``backend`` ("onnxruntime" or "torchscript")."""
-    with torch.no_grad():
+    with _COMPILE_LOCK, torch.no_grad():
         if backend == "onnxruntime":
             return OnnxRuntimeNetwork(eager, example)
         if backend == "torchscript":

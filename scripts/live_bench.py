@@ -31,11 +31,12 @@ CHROMIUM = os.environ.get("CVDEMO_CHROMIUM", "/usr/bin/chromium")
 READOUT = re.compile(r"Live:\s*([0-9.]+)\s*FPS\s*·\s*([0-9.]+)\s*ms per frame\s*·\s*(\d+) frames processed")
 
 
-def start_app(port: int) -> subprocess.Popen:
+def start_app(port: int, log: Path | None = None) -> subprocess.Popen:
     """`make run`'s command (its set-up step is skipped: the venv is there), on a loopback port."""
     command = [str(ROOT / ".venv" / "bin" / "streamlit"), "run", "app.py", "--server.headless=true",
                "--server.address=127.0.0.1", f"--server.port={port}"]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    output = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115  (the child holds it open until it ends)
+    server = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="streaming time per view before the FPS is read")
     parser.add_argument("--views", nargs="+", default=["detection", "segmentation", "faces", "explain"])
     parser.add_argument("--screenshots", type=Path, help="save a screenshot of each view here")
+    parser.add_argument("--server-log", type=Path, help="write the app server's output here (default: discarded)")
     args = parser.parse_args(argv)
     if args.screenshots:
         args.screenshots.mkdir(parents=True, exist_ok=True)
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory() as scratch:
         clip = write_y4m(Path(scratch) / "photos.y4m", photo_frames(), fps=30, repeat=30)
-        server = start_app(args.port)
+        server = start_app(args.port, args.server_log)
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[

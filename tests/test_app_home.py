@@ -53,6 +53,21 @@ def test_cli_bench_prints_real_figures_for_a_ready_model(cli):
     assert row["median_ms"] > 0 and row["fps"] > 0 and row["peak_memory_mb"] > 0
 
 
+def test_cli_bench_races_the_back_ends_in_turns(cli, require_ready):
+    require_ready("meet")
+    result = cli("bench", "meet", "--runs", "3", "--cases", "backend", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["case"]: r for r in json.loads(result.stdout)["results"]}
+    assert set(rows) == {f"network alone, {b}, {c}" for b in ("eager", "onnxruntime", "torchscript")
+                         for c in ("quiet", "busy thread")}  # only that case, only that model
+    for condition in ("quiet", "busy thread"):
+        eager = rows[f"network alone, eager, {condition}"]["median_ms"]
+        ort = rows[f"network alone, onnxruntime, {condition}"]
+        ratio = float(ort["note"].split(" × eager")[0])
+        assert abs(ratio - ort["median_ms"] / eager) < 0.01  # the medians are printed rounded to 0.01 ms
+        assert float(ort["note"].split("vs eager ")[1]) < 1e-2  # meet's logits reach ~33: 1e-4 relative
+
+
 def test_cli_unknown_model_fails_with_one_clear_line(cli):
     result = cli("weights", "fetch", "no_such_model")
     assert result.returncode == 2

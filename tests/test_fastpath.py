@@ -21,6 +21,11 @@ def _network_input(model, photo: np.ndarray) -> torch.Tensor:
     return inputs.contiguous(memory_format=torch.channels_last) if hasattr(model, "anchors") else inputs
 
 
+def _layout(outputs):
+    """The nesting of an output: what the wrapper's decode indexes into."""
+    return "tensor" if isinstance(outputs, torch.Tensor) else (type(outputs).__name__, [_layout(o) for o in outputs])
+
+
 def _flat(outputs) -> list[torch.Tensor]:
     return [outputs] if isinstance(outputs, torch.Tensor) else [t for o in outputs for t in _flat(o)]
 
@@ -33,8 +38,9 @@ def test_each_back_end_matches_eager_to_1e_4(name, backend, require_ready, astro
     x = _network_input(model, astronaut)
     compiled = compile_network(model.network, x, backend)
     with torch.inference_mode():
-        expected = _flat(model.network(x))
-        got = _flat(compiled(x))
+        expected_outputs, got_outputs = model.network(x), compiled(x)
+    assert _layout(got_outputs) == _layout(expected_outputs)
+    expected, got = _flat(expected_outputs), _flat(got_outputs)
     assert len(got) == len(expected)
     for e, g in zip(expected, got):
         assert e.shape == g.shape
@@ -146,3 +152,38 @@ def test_the_engine_label_says_what_answers_now():
     assert fastpath.engine_label(model) == "TorchScript"
     model.served_by = "http://127.0.0.1:8000"
     assert fastpath.engine_label(model) == "the inference server at http://127.0.0.1:8000"
+
+
+def test_compiles_run_one_at_a_time(monkeypatch):
+    """Two models preloaded together compiled at once and torch's exporter refused the second
+    ("GLOBALS.in_onnx_export must be False"): compiles are serialised."""
+    import threading
+    import time
+
+    export = torch.onnx.export
+    running, most = [0], [0]
+    guard = threading.Lock()
+
+    def slow_export(*args, **kwargs):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)  # long enough for the other thread to arrive while this one exports
+        try:
+            return export(*args, **kwargs)
+        finally:
+            with guard:
+                running[0] -= 1
+
+    monkeypatch.setattr(torch.onnx, "export", slow_export)
+    networks = [FastNetwork(torch.nn.Conv2d(3, 4, 3).eval(), backends=("onnxruntime",)) for _ in range(2)]
+    x = torch.rand(1, 3, 8, 8)
+    with torch.inference_mode():
+        for network in networks:
+            network(x)  # each starts its compile on its own thread
+    deadline = time.monotonic() + 30
+    while not all(n.ready_for(x) for n in networks):
+        assert time.monotonic() < deadline, [n.choices for n in networks]
+        time.sleep(0.05)
+    assert most[0] == 1
+    assert all(n.backend_for(x) == "onnxruntime" for n in networks)

@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     parser.add_argument("models", nargs="*", help="only these registry names (default: all ready models)")
     parser.add_argument("--runs", type=int, default=10, help="timed runs per case (median reported; default 10)")
     parser.add_argument("--no-extra", action="store_true", help="only the per-model cases")
+    parser.add_argument("--cases", metavar="TEXT", help="only the feature benchmarks whose function name contains TEXT "
+                                                         "(e.g. backend, live_frame), and no per-model cases")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_device_option(parser)
     parser.set_defaults(func=run)
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
             note = f"  {result.note}" if result.note else ""
             print(f"{result.model:<20} {result.case:<46} {result.median_ms:>10.1f} {result.fps:>8.1f} {result.peak_memory_mb:>9.0f}{note}", flush=True)
 
-    results = run_all(device, args.runs, args.models or None, include_extra=not args.no_extra, on_result=show)
+    results = run_all(device, args.runs, args.models or None, include_extra=not args.no_extra, on_result=show,
+                      cases=args.cases)
     missing = sorted(set(args.models) - {result.model for result in results})
     if missing:
         raise CliError(f"nothing to time for {', '.join(missing)}")
