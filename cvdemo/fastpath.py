@@ -40,7 +40,7 @@ COMPILED = ("onnxruntime", "torchscript")  # what "auto" races, in this order
 TOLERANCE = 1e-4  # relative and absolute, as torch.allclose; the tests hold every live network to it
 TIMED_ROUNDS = 5
 # Within this factor of the fastest, ONNX Runtime wins the race: with one busy Python thread
-# beside it (a served page) it took 0.17-0.73x eager's time, TorchScript 0.25-1.48x (README).
+# beside it (a served page) it took 0.07-0.97x eager's time, TorchScript 0.18-1.48x (README).
 PREFER_ONNXRUNTIME_WITHIN = 1.10
 log = logging.getLogger(__name__)
 # torch's ONNX exporter and tracer keep process-wide state ("GLOBALS.in_onnx_export must be False"
@@ -248,7 +248,6 @@ class FastNetwork:
         """The back end answering for inputs like ``x`` now: "eager" until (or unless) a compile is in use."""
         choice = self.choices.get(_key(x))
         return choice.backend if choice is not None and _key(x) in self._compiled else "eager"
-
 
 
 LABELS = {"onnxruntime": "ONNX Runtime", "torchscript": "TorchScript", "eager": "eager torch"}
